@@ -1,0 +1,278 @@
+// Package cases owns klptest's test cases and the trace model: the one
+// versioned record of what the guest saw. The guest agent emits it as JSON
+// lines (Event); the host folds the lines into a Trace, which the checker,
+// the reports and the CLI all read. The package is stdlib-only and pure, so
+// that it builds into the guest agent for every GOARCH.
+package cases
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// TraceVersion is the version of the event and trace format. Bump it on any
+// change that an older reader would misread.
+const TraceVersion = 1
+
+// Patch states as /proc/PID/patch_state and task_struct.patch_state show them.
+const (
+	StateUndefined = -1 // KLP_UNDEFINED: no transition
+	StateUnpatched = 0  // KLP_UNPATCHED
+	StatePatched   = 1  // KLP_PATCHED
+)
+
+// Versions of a patched function, as the target module reports them.
+const (
+	VersionOld = 1
+	VersionNew = 2
+)
+
+// Event types.
+const (
+	EvHello     = "hello"
+	EvCaseStart = "case-start"
+	EvOp        = "op"
+	EvSnapshot  = "snapshot"
+	EvCalls     = "calls"
+	EvCmdline   = "cmdline"
+	EvKmsg      = "kmsg"
+	EvCaseEnd   = "case-end"
+	EvError     = "error"
+	EvDone      = "done"
+)
+
+// Event is one JSON line from the guest. Exactly one payload field is set,
+// according to Type.
+type Event struct {
+	V        int          `json:"v"`
+	Type     string       `json:"type"`
+	Case     string       `json:"case,omitempty"`
+	Hello    *Hello       `json:"hello,omitempty"`
+	Op       *Op          `json:"op,omitempty"`
+	Snapshot *Snapshot    `json:"snapshot,omitempty"`
+	Calls    []CallGroup  `json:"calls,omitempty"`
+	Cmdline  *CmdlineRead `json:"cmdline,omitempty"`
+	Kmsg     []KmsgLine   `json:"kmsg,omitempty"`
+	CaseEnd  *CaseEnd     `json:"case_end,omitempty"`
+	Error    string       `json:"error,omitempty"`
+}
+
+// Hello opens the stream: what the guest runs on.
+type Hello struct {
+	Release string   `json:"release"` // uname -r
+	Machine string   `json:"machine"` // uname -m
+	CPUs    int      `json:"cpus"`
+	Taint   uint64   `json:"taint"` // /proc/sys/kernel/tainted at start
+	Cases   []string `json:"cases"` // what the agent was asked to run
+}
+
+// Op is one action of the agent on the livepatch, or one observation that
+// ends a transition. T0/T1 bracket it in guest CLOCK_MONOTONIC ns: the
+// action happened at some instant in between.
+type Op struct {
+	Kind string `json:"kind"` // OpEnable, OpDisable, OpComplete, OpUnload
+	Goal int    `json:"goal"` // the patch state the transition moves tasks to
+	T0   int64  `json:"t0"`
+	T1   int64  `json:"t1"`
+	Err  string `json:"err,omitempty"`
+	// For OpComplete: sysfs as read when the transition was seen complete.
+	Enabled    int `json:"enabled,omitempty"`
+	Transition int `json:"transition,omitempty"`
+}
+
+// Op kinds.
+const (
+	OpEnable   = "enable"   // load of the livepatch module (klp_enable_patch)
+	OpDisable  = "disable"  // write 0 to /sys/kernel/livepatch/P/enabled
+	OpComplete = "complete" // sysfs transition read 0 after an enable/disable
+	OpTimeout  = "timeout"  // the transition did not complete within the bound
+	OpUnload   = "unload"   // delete_module of the livepatch
+)
+
+// Sources of a snapshot.
+const (
+	SourceProbe = "probe" // /proc/klpt_tasks: one pass, idle tasks, pending flag
+	SourceProc  = "proc"  // /proc/PID/task/TID/patch_state: state only
+)
+
+// Snapshot is every task's state at one moment, from one source.
+type Snapshot struct {
+	Source string      `json:"source"`
+	T0     int64       `json:"t0"`
+	T1     int64       `json:"t1"`
+	Tasks  []TaskState `json:"tasks"`
+}
+
+// TaskState is one task in a snapshot.
+type TaskState struct {
+	PID     int    `json:"pid"`
+	TGID    int    `json:"tgid"`
+	Comm    string `json:"comm"`
+	State   int    `json:"state"`
+	Pending *bool  `json:"pending,omitempty"` // nil when the source cannot tell
+	Kthread bool   `json:"kthread,omitempty"`
+	Idle    bool   `json:"idle,omitempty"`
+	CPU     int    `json:"cpu,omitempty"` // idle tasks only
+}
+
+// Key names a task uniquely within a boot: idle tasks all have pid 0.
+func (t TaskState) Key() string {
+	if t.Idle {
+		return fmt.Sprintf("idle/%d", t.CPU)
+	}
+	return fmt.Sprintf("%d", t.PID)
+}
+
+// Name is how violations name a task.
+func (t TaskState) Name() string {
+	if t.Idle {
+		return fmt.Sprintf("%s (idle, cpu %d)", t.Comm, t.CPU)
+	}
+	return fmt.Sprintf("%s[%d]", t.Comm, t.PID)
+}
+
+// CallGroup is a run of consecutive calls by one worker thread into the
+// target's klpt_func() that saw the same (before, version, after). Workers
+// cut a group after MaxGroupSpan so that a group lies within one phase.
+type CallGroup struct {
+	TID     int   `json:"tid"`
+	Before  int   `json:"before"`  // patch_state just before the call
+	Version int   `json:"version"` // VersionOld / VersionNew
+	After   int   `json:"after"`   // patch_state just after
+	N       int   `json:"n"`
+	T0      int64 `json:"t0"` // first call's start
+	T1      int64 `json:"t1"` // last call's end
+}
+
+// MaxGroupSpanNS bounds a CallGroup's span.
+const MaxGroupSpanNS = 20_000_000
+
+// CmdlineRead is one read of /proc/cmdline, whose show function the
+// livepatch replaces: the vmlinux half of the patch.
+type CmdlineRead struct {
+	T0      int64 `json:"t0"`
+	T1      int64 `json:"t1"`
+	Patched bool  `json:"patched"`
+}
+
+// KmsgLine is one record of /dev/kmsg.
+type KmsgLine struct {
+	Seq  uint64 `json:"seq"`
+	TS   uint64 `json:"ts_us"`
+	Prio int    `json:"prio"`
+	Msg  string `json:"msg"`
+	Case string `json:"case,omitempty"` // the case running when it was read
+}
+
+// CaseEnd closes a case.
+type CaseEnd struct {
+	T     int64  `json:"t"`
+	Taint uint64 `json:"taint"`
+}
+
+// Trace is the whole record of one boot.
+type Trace struct {
+	Version int          `json:"version"`
+	Hello   *Hello       `json:"hello,omitempty"`
+	Cases   []*CaseTrace `json:"cases"`
+	Kmsg    []KmsgLine   `json:"kmsg,omitempty"`
+	Errors  []string     `json:"errors,omitempty"` // agent-level errors
+	Done    bool         `json:"done"`
+	Last    string       `json:"last_event,omitempty"` // type of the last event seen
+}
+
+// CaseTrace is what one case saw.
+type CaseTrace struct {
+	Name      string        `json:"name"`
+	Ops       []Op          `json:"ops"`
+	Snapshots []Snapshot    `json:"snapshots"`
+	Calls     []CallGroup   `json:"calls"`
+	Cmdline   []CmdlineRead `json:"cmdline,omitempty"`
+	Errors    []string      `json:"errors,omitempty"`
+	End       *CaseEnd      `json:"end,omitempty"`
+}
+
+// ErrNoDone is returned when the stream ended without a done event.
+var ErrNoDone = errors.New("result stream ended without a done event")
+
+// Apply folds one event into the trace.
+func (t *Trace) Apply(ev Event) error {
+	if ev.V != TraceVersion {
+		return fmt.Errorf("event %q has version %d, this klptest reads version %d: rebuild the initramfs", ev.Type, ev.V, TraceVersion)
+	}
+	if t.Version == 0 {
+		t.Version = TraceVersion
+	}
+	t.Last = ev.Type
+	cur := func() (*CaseTrace, error) {
+		if len(t.Cases) == 0 || t.Cases[len(t.Cases)-1].Name != ev.Case || t.Cases[len(t.Cases)-1].End != nil {
+			return nil, fmt.Errorf("%s event for case %q outside that case", ev.Type, ev.Case)
+		}
+		return t.Cases[len(t.Cases)-1], nil
+	}
+	switch ev.Type {
+	case EvHello:
+		t.Hello = ev.Hello
+	case EvCaseStart:
+		t.Cases = append(t.Cases, &CaseTrace{Name: ev.Case})
+	case EvKmsg:
+		for _, l := range ev.Kmsg {
+			l.Case = ev.Case
+			t.Kmsg = append(t.Kmsg, l)
+		}
+	case EvError:
+		if ev.Case == "" {
+			t.Errors = append(t.Errors, ev.Error)
+			return nil
+		}
+		c, err := cur()
+		if err != nil {
+			return err
+		}
+		c.Errors = append(c.Errors, ev.Error)
+	case EvDone:
+		t.Done = true
+	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvCaseEnd:
+		c, err := cur()
+		if err != nil {
+			return err
+		}
+		switch ev.Type {
+		case EvOp:
+			if ev.Op == nil {
+				return fmt.Errorf("op event without op")
+			}
+			c.Ops = append(c.Ops, *ev.Op)
+		case EvSnapshot:
+			if ev.Snapshot == nil {
+				return fmt.Errorf("snapshot event without snapshot")
+			}
+			c.Snapshots = append(c.Snapshots, *ev.Snapshot)
+		case EvCalls:
+			c.Calls = append(c.Calls, ev.Calls...)
+		case EvCmdline:
+			if ev.Cmdline == nil {
+				return fmt.Errorf("cmdline event without cmdline")
+			}
+			c.Cmdline = append(c.Cmdline, *ev.Cmdline)
+		case EvCaseEnd:
+			if ev.CaseEnd == nil {
+				return fmt.Errorf("case-end event without payload")
+			}
+			c.End = ev.CaseEnd
+		}
+	default:
+		return fmt.Errorf("unknown event type %q", ev.Type)
+	}
+	return nil
+}
+
+// DecodeLine parses one JSON line into an Event.
+func DecodeLine(line []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(line, &ev); err != nil {
+		return ev, fmt.Errorf("bad event line %.80q: %w", line, err)
+	}
+	return ev, nil
+}

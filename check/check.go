@@ -1,0 +1,479 @@
+// Package check owns the consistency-model invariants: pure functions from
+// a recorded cases.Trace to the violations it holds. It does no I/O.
+//
+// Every rule is stated so that it holds wherever kernel/livepatch/
+// transition.c promises it, and nowhere else. The kernel moves tasks between
+// phases one at a time, so a snapshot can see a phase half applied; where a
+// moment is uncertain the rules rely on the agent's own timestamps (an
+// action happened somewhere inside its [T0,T1]) or on an anomaly persisting
+// across consecutive snapshots.
+package check
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// Rules, as violations name them.
+const (
+	RuleTrace      = "trace"              // the trace itself is incomplete
+	RuleAgent      = "agent"              // the guest could not carry out a step
+	RuleOutside    = "outside-transition" // -1 and no pending flag between transitions
+	RuleMonotonic  = "monotonic"          // 0/1 during a transition, only towards the goal
+	RuleCompletion = "completion-order"   // no task left behind once completion began
+	RulePending    = "pending-flag"       // TIF_PATCH_PENDING set iff state differs from goal
+	RuleConsistent = "consistency"        // a call ran the version its task's state says
+	RuleEndState   = "end-state"          // completes within the bound; sysfs matches the goal
+	RuleVmlinux    = "vmlinux-patch"      // the core-kernel half of the patch took effect
+	RuleKernelLog  = "kernel-log"         // no WARNING, BUG, Oops, lockdep, hung task, RCU stall
+	RuleTaint      = "taint"              // only the expected taints appear
+)
+
+// PersistNS and PersistSnapshots: a pending-flag anomaly counts only when
+// it lasts this long over at least this many consecutive snapshots. The
+// kernel clears the flag and writes the state as two separate stores, so a
+// single snapshot may fall between them, and a stalled vCPU can hold that
+// window open for a while.
+const (
+	PersistNS        = 250_000_000
+	PersistSnapshots = 3
+)
+
+// Violation is one broken rule.
+type Violation struct {
+	Case string `json:"case"`
+	Rule string `json:"rule"`
+	Task string `json:"task,omitempty"`
+	T    int64  `json:"t_ns,omitempty"` // guest CLOCK_MONOTONIC; 0 if not tied to a moment
+	Msg  string `json:"msg"`
+}
+
+func (v Violation) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%s]", v.Rule)
+	if v.Task != "" {
+		fmt.Fprintf(&b, " %s", v.Task)
+	}
+	if v.T != 0 {
+		fmt.Fprintf(&b, " at %.6fs", float64(v.T)/1e9)
+	}
+	fmt.Fprintf(&b, ": %s", v.Msg)
+	return b.String()
+}
+
+// Violations extracts the violations from an error Case returned.
+func Violations(err error) []Violation {
+	var out []Violation
+	if me, ok := err.(*multierror.Error); ok {
+		for _, e := range me.Errors {
+			if v, ok := e.(Violation); ok {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// transition is one enable or disable, from the agent's action to the read
+// that saw it complete.
+type transition struct {
+	start    cases.Op
+	end      *cases.Op // OpComplete, or nil
+	timedOut bool
+}
+
+// window is the time the transition's tasks may be anywhere in: from the
+// end of the write that started it to the end of the read that saw it done.
+func (tr transition) window() (int64, int64, bool) {
+	if tr.end == nil {
+		return tr.start.T1, 1<<63 - 1, true
+	}
+	return tr.start.T1, tr.end.T1, true
+}
+
+// stable is a stretch between transitions, with the patch state that
+// applies in it: patched or not.
+type stable struct {
+	from, to int64
+	patched  bool
+}
+
+// model derives the transitions and the stable stretches from the ops.
+type model struct {
+	trans   []transition
+	stables []stable
+}
+
+func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
+	var m model
+	var cur *transition
+	for _, op := range ct.Ops {
+		switch op.Kind {
+		case cases.OpEnable, cases.OpDisable:
+			if cur != nil {
+				add(Violation{Rule: RuleTrace, T: op.T0, Msg: fmt.Sprintf("%s started while the previous transition was not seen complete", op.Kind)})
+			}
+			if op.Err != "" {
+				continue // the kernel refused it; the agent error reports it
+			}
+			m.trans = append(m.trans, transition{start: op})
+			cur = &m.trans[len(m.trans)-1]
+		case cases.OpComplete, cases.OpTimeout:
+			if cur == nil {
+				add(Violation{Rule: RuleTrace, T: op.T0, Msg: op.Kind + " without a transition"})
+				continue
+			}
+			o := op
+			if op.Kind == cases.OpTimeout {
+				cur.timedOut = true
+			} else {
+				cur.end = &o
+			}
+			cur = nil
+		}
+	}
+	// Stable stretches: before the first transition unpatched, then after
+	// each completed one, its goal, until the next one starts.
+	from, patched := int64(-1<<63), false
+	for _, tr := range m.trans {
+		m.stables = append(m.stables, stable{from: from, to: tr.start.T0, patched: patched})
+		if tr.end == nil {
+			return m
+		}
+		from, patched = tr.end.T1, tr.start.Goal == cases.StatePatched
+	}
+	m.stables = append(m.stables, stable{from: from, to: 1<<63 - 1, patched: patched})
+	return m
+}
+
+// stableAt returns the stable stretch that holds [t0,t1] entirely, if any.
+func (m model) stableAt(t0, t1 int64) (stable, bool) {
+	for _, s := range m.stables {
+		if t0 > s.from && t1 < s.to {
+			return s, true
+		}
+	}
+	return stable{}, false
+}
+
+// transitionAt returns the transition whose window holds [t0,t1] entirely.
+func (m model) transitionAt(t0, t1 int64) (transition, int, bool) {
+	for i, tr := range m.trans {
+		from, to, _ := tr.window()
+		if t0 >= from && t1 <= to {
+			return tr, i, true
+		}
+	}
+	return transition{}, -1, false
+}
+
+// collector gathers violations, keeping the first of each (rule, task,
+// scope) and counting the rest, so that one broken task does not bury
+// the others.
+type collector struct {
+	caseName string
+	order    []string
+	first    map[string]*Violation
+	more     map[string]int
+}
+
+func (c *collector) add(v Violation, scope string) {
+	v.Case = c.caseName
+	k := v.Rule + "\x00" + v.Task + "\x00" + scope
+	if _, ok := c.first[k]; ok {
+		c.more[k]++
+		return
+	}
+	c.first[k] = &v
+	c.order = append(c.order, k)
+}
+
+func (c *collector) result() error {
+	var err *multierror.Error
+	for _, k := range c.order {
+		v := *c.first[k]
+		if n := c.more[k]; n > 0 {
+			v.Msg += fmt.Sprintf(" (and %d more times)", n)
+		}
+		err = multierror.Append(err, v)
+	}
+	return err.ErrorOrNil()
+}
+
+// Case checks one case of a trace against every rule, and returns all
+// violations as a *multierror.Error of Violation, or nil.
+func Case(tr *cases.Trace, ct *cases.CaseTrace, c cases.Case) error {
+	col := &collector{caseName: ct.Name, first: map[string]*Violation{}, more: map[string]int{}}
+	add := func(v Violation) { col.add(v, "") }
+	m := buildModel(ct, add)
+
+	for _, e := range ct.Errors {
+		add(Violation{Rule: RuleAgent, Msg: e})
+	}
+	if ct.End == nil {
+		add(Violation{Rule: RuleTrace, Msg: "the case did not finish: no case-end event"})
+	}
+	checkCoverage(tr, ct, m, add)
+	checkSnapshots(ct, m, col)
+	checkCalls(ct, m, col)
+	checkEnd(ct, m, c, add)
+	checkVmlinux(ct, m, add)
+	checkKernelLog(tr, ct, add)
+	checkTaint(tr, ct, add)
+	return col.result()
+}
+
+// checkCoverage fails a case that observed too little to judge: a check
+// that saw nothing must not pass.
+func checkCoverage(tr *cases.Trace, ct *cases.CaseTrace, m model, add func(Violation)) {
+	if len(m.trans) == 0 {
+		add(Violation{Rule: RuleTrace, Msg: "no transition was started"})
+	}
+	var probe, proc int
+	for _, s := range ct.Snapshots {
+		switch s.Source {
+		case cases.SourceProbe:
+			probe++
+			if tr.Hello != nil {
+				idle := 0
+				for _, t := range s.Tasks {
+					if t.Idle {
+						idle++
+					}
+				}
+				if idle < tr.Hello.CPUs {
+					add(Violation{Rule: RuleTrace, T: s.T0, Msg: fmt.Sprintf("probe snapshot holds %d idle tasks, the guest has %d CPUs", idle, tr.Hello.CPUs)})
+				}
+			}
+		case cases.SourceProc:
+			proc++
+		}
+	}
+	if probe == 0 {
+		add(Violation{Rule: RuleTrace, Msg: "no probe snapshot recorded"})
+	}
+	if proc == 0 {
+		add(Violation{Rule: RuleTrace, Msg: "no /proc snapshot recorded"})
+	}
+	if len(ct.Calls) == 0 {
+		add(Violation{Rule: RuleTrace, Msg: "no worker call recorded"})
+	}
+}
+
+type seen struct {
+	state   int
+	rank    int
+	t       int64
+	anomaly string // pending-flag anomaly in progress
+	since   int64
+	count   int
+}
+
+// rank orders the states a task passes through in one transition towards
+// goal: the initial state, the goal, then -1 as completion resets it.
+func rank(state, goal int) int {
+	switch state {
+	case 1 - goal:
+		return 0
+	case goal:
+		return 1
+	case cases.StateUndefined:
+		return 2
+	}
+	return -1
+}
+
+func stateName(s int) string {
+	switch s {
+	case cases.StateUndefined:
+		return "-1 (no transition)"
+	case cases.StateUnpatched:
+		return "0 (unpatched)"
+	case cases.StatePatched:
+		return "1 (patched)"
+	}
+	return fmt.Sprintf("%d (invalid)", s)
+}
+
+func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
+	// Per source and transition, the last state seen of each task.
+	last := map[string]map[string]*seen{}
+	snaps := append([]cases.Snapshot(nil), ct.Snapshots...)
+	sort.SliceStable(snaps, func(i, j int) bool { return snaps[i].T0 < snaps[j].T0 })
+	for _, s := range snaps {
+		if _, ok := m.stableAt(s.T0, s.T1); ok {
+			for _, t := range s.Tasks {
+				if t.State != cases.StateUndefined {
+					col.add(Violation{Rule: RuleOutside, Task: t.Name(), T: s.T0,
+						Msg: fmt.Sprintf("state %s between transitions (%s snapshot); want -1", stateName(t.State), s.Source)}, "")
+				}
+				if t.Pending != nil && *t.Pending {
+					col.add(Violation{Rule: RuleOutside, Task: t.Name(), T: s.T0,
+						Msg: "TIF_PATCH_PENDING set between transitions"}, "")
+				}
+			}
+			continue
+		}
+		tr, idx, ok := m.transitionAt(s.T0, s.T1)
+		if !ok {
+			continue // overlaps a start or an end: any state is possible there
+		}
+		goal := tr.start.Goal
+		scope := fmt.Sprintf("%s/%d", s.Source, idx)
+		seenBy := last[scope]
+		if seenBy == nil {
+			seenBy = map[string]*seen{}
+			last[scope] = seenBy
+		}
+		initial := 0
+		undefined := 0
+		for _, t := range s.Tasks {
+			switch t.State {
+			case 1 - goal:
+				initial++
+			case cases.StateUndefined:
+				undefined++
+			}
+		}
+		if initial > 0 && undefined > 0 {
+			for _, t := range s.Tasks {
+				if t.State == 1-goal {
+					col.add(Violation{Rule: RuleCompletion, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf(
+						"still at %s while %d tasks were already reset to -1: completion began with this task left behind", stateName(t.State), undefined)}, scope)
+				}
+			}
+		}
+		for _, t := range s.Tasks {
+			r := rank(t.State, goal)
+			if r < 0 {
+				col.add(Violation{Rule: RuleMonotonic, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf("invalid state %d during a transition to %s", t.State, stateName(goal))}, scope)
+				continue
+			}
+			p := seenBy[t.Key()]
+			if p == nil {
+				p = &seen{state: t.State, rank: r, t: s.T0}
+				seenBy[t.Key()] = p
+			} else if r < p.rank {
+				col.add(Violation{Rule: RuleMonotonic, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf(
+					"moved from %s (seen at %.6fs) back to %s during the transition to %s", stateName(p.state), float64(p.t)/1e9, stateName(t.State), stateName(goal))}, scope)
+			}
+			p.state, p.rank, p.t = t.State, r, s.T0
+			if t.Pending == nil {
+				continue
+			}
+			var anomaly string
+			switch {
+			case t.State == 1-goal && !*t.Pending:
+				anomaly = fmt.Sprintf("at %s, not the goal %s, without TIF_PATCH_PENDING", stateName(t.State), stateName(goal))
+			case t.State == goal && *t.Pending:
+				anomaly = fmt.Sprintf("at the goal %s with TIF_PATCH_PENDING still set", stateName(goal))
+			}
+			if anomaly == "" || anomaly != p.anomaly {
+				p.anomaly, p.since, p.count = anomaly, s.T0, 0
+			}
+			if anomaly != "" {
+				p.count++
+				if p.count >= PersistSnapshots && s.T0-p.since >= PersistNS {
+					col.add(Violation{Rule: RulePending, Task: t.Name(), T: p.since, Msg: fmt.Sprintf(
+						"%s over %d consecutive snapshots (%.0f ms)", anomaly, p.count, float64(s.T0-p.since)/1e6)}, scope)
+				}
+			}
+		}
+	}
+}
+
+func version(patched bool) int {
+	if patched {
+		return cases.VersionNew
+	}
+	return cases.VersionOld
+}
+
+func versionName(v int) string {
+	switch v {
+	case cases.VersionOld:
+		return "old"
+	case cases.VersionNew:
+		return "new"
+	}
+	return fmt.Sprintf("unknown version %d", v)
+}
+
+func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
+	for _, g := range ct.Calls {
+		task := fmt.Sprintf("worker[%d]", g.TID)
+		if g.Version != cases.VersionOld && g.Version != cases.VersionNew {
+			col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: versionName(g.Version)}, "")
+			continue
+		}
+		if g.Before == g.After && g.Before != cases.StateUndefined {
+			// ftrace picks the version from current->patch_state at entry,
+			// which lies between the two reads; equal reads pin it.
+			want := version(g.Before == cases.StatePatched)
+			if g.Version != want {
+				col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
+					"%d calls with patch_state %s before and after ran the %s version; want %s",
+					g.N, stateName(g.Before), versionName(g.Version), versionName(want))}, "")
+			}
+		}
+		if s, ok := m.stableAt(g.T0, g.T1); ok {
+			if g.Before != cases.StateUndefined || g.After != cases.StateUndefined {
+				col.add(Violation{Rule: RuleOutside, Task: task, T: g.T0, Msg: fmt.Sprintf(
+					"patch_state %d/%d around a call between transitions; want -1", g.Before, g.After)}, "")
+			} else if want := version(s.patched); g.Version != want {
+				col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
+					"%d calls between transitions, with the patch %s, ran the %s version",
+					g.N, map[bool]string{true: "applied", false: "not applied"}[s.patched], versionName(g.Version))}, "")
+			}
+		}
+	}
+}
+
+func checkEnd(ct *cases.CaseTrace, m model, c cases.Case, add func(Violation)) {
+	bound := int64(c.BoundSeconds) * 1e9
+	for _, tr := range m.trans {
+		goal := stateName(tr.start.Goal)
+		if tr.timedOut {
+			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s did not complete within %ds", goal, c.BoundSeconds)})
+			continue
+		}
+		if tr.end == nil {
+			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s was never seen complete", goal)})
+			continue
+		}
+		if d := tr.end.T0 - tr.start.T1; bound > 0 && d > bound {
+			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s took %.1fs, over the %ds bound", goal, float64(d)/1e9, c.BoundSeconds)})
+		}
+		wantEnabled := 0
+		if tr.start.Goal == cases.StatePatched {
+			wantEnabled = 1
+		}
+		if tr.end.Enabled != wantEnabled || tr.end.Transition != 0 {
+			add(Violation{Rule: RuleEndState, T: tr.end.T0, Msg: fmt.Sprintf("sysfs reads enabled=%d transition=%d at the end of the transition to %s; want enabled=%d transition=0",
+				tr.end.Enabled, tr.end.Transition, goal, wantEnabled)})
+		}
+	}
+}
+
+func checkVmlinux(ct *cases.CaseTrace, m model, add func(Violation)) {
+	seenPatched := false
+	for _, r := range ct.Cmdline {
+		s, ok := m.stableAt(r.T0, r.T1)
+		if !ok {
+			continue
+		}
+		seenPatched = seenPatched || s.patched
+		if r.Patched != s.patched {
+			add(Violation{Rule: RuleVmlinux, T: r.T0, Msg: fmt.Sprintf("/proc/cmdline shows the %s cmdline_proc_show() while the patch is %s",
+				versionName(version(r.Patched)), map[bool]string{true: "applied", false: "not applied"}[s.patched])})
+		}
+	}
+	if !seenPatched && len(m.trans) > 0 && m.trans[0].end != nil {
+		add(Violation{Rule: RuleVmlinux, Msg: "no /proc/cmdline read while the patch was applied"})
+	}
+}

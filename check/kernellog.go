@@ -1,0 +1,67 @@
+package check
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// badLog matches the kernel log lines that mean the kernel went wrong.
+var badLog = []struct {
+	what string
+	re   *regexp.Regexp
+}{
+	{"WARNING", regexp.MustCompile(`^WARNING: `)},
+	{"BUG", regexp.MustCompile(`^BUG: |kernel BUG at`)},
+	{"Oops", regexp.MustCompile(`^Oops: |^Oops\b|general protection fault`)},
+	{"panic", regexp.MustCompile(`^Kernel panic`)},
+	{"lockdep", regexp.MustCompile(`possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|bad unlock balance`)},
+	{"hung task", regexp.MustCompile(`blocked for more than [0-9]+ seconds`)},
+	{"RCU stall", regexp.MustCompile(`rcu: INFO: .* detected stalls?|self-detected stall on CPU|detected stalls on CPUs`)},
+	{"soft lockup", regexp.MustCompile(`soft lockup - CPU`)},
+}
+
+// excerpt returns up to n lines of the log from index i: the splat's
+// header and the start of its call trace.
+func excerpt(lines []cases.KmsgLine, i, n int) string {
+	var b []string
+	for j := i; j < len(lines) && j < i+n; j++ {
+		b = append(b, strings.TrimRight(lines[j].Msg, " "))
+	}
+	return strings.Join(b, "\n    ")
+}
+
+func checkKernelLog(tr *cases.Trace, ct *cases.CaseTrace, add func(Violation)) {
+	for i, l := range tr.Kmsg {
+		if l.Case != ct.Name {
+			continue
+		}
+		for _, b := range badLog {
+			if b.re.MatchString(l.Msg) {
+				add(Violation{Rule: RuleKernelLog, Msg: fmt.Sprintf("%s in the kernel log at [%d.%06d]:\n    %s",
+					b.what, l.TS/1e6, l.TS%1e6, excerpt(tr.Kmsg, i, 12))})
+				break
+			}
+		}
+	}
+}
+
+// Taint bits a livepatch test is expected to set: TAINT_OOT_MODULE (O),
+// TAINT_UNSIGNED_MODULE (E), TAINT_LIVEPATCH (K).
+const expectedTaints = 1<<12 | 1<<13 | 1<<15
+
+var taintLetters = map[int]string{0: "P", 1: "F", 2: "S", 3: "R", 4: "M", 5: "B", 6: "U", 7: "D", 8: "A", 9: "W", 10: "C", 11: "I", 12: "O", 13: "E", 14: "L", 15: "K", 16: "X", 17: "T", 18: "N", 19: "J"}
+
+func checkTaint(tr *cases.Trace, ct *cases.CaseTrace, add func(Violation)) {
+	if tr.Hello == nil || ct.End == nil {
+		return
+	}
+	added := ct.End.Taint &^ tr.Hello.Taint &^ expectedTaints
+	for bit := 0; bit < 64; bit++ {
+		if added&(1<<bit) != 0 {
+			add(Violation{Rule: RuleTaint, Msg: fmt.Sprintf("the kernel became tainted %s (bit %d) during the case", taintLetters[bit], bit)})
+		}
+	}
+}

@@ -1,0 +1,209 @@
+// Command klptest tests the kernel's livepatch per-task consistency model
+// in real kernels under QEMU. It only wires the packages together: kernels
+// (specs), kmod (test modules), initramfs, vm, runner and check.
+//
+// Exit status: 0 all cases passed, 1 a case failed, 2 usage error, 125
+// klptest could not test (fetch, build or boot failed; `git bisect run`
+// skips those), 130/143 interrupted.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/runner"
+)
+
+const (
+	exitPass    = 0
+	exitFail    = 1
+	exitUsage   = 2
+	exitInfra   = 125
+	exitSIGINT  = 130
+	exitSIGTERM = 143
+)
+
+// DefaultKernel is what `klptest run` tests without --kernel.
+const DefaultKernel = "debian:6.12"
+
+func main() {
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: klptest COMMAND [flags]
+
+commands:
+  run    boot a kernel under QEMU and run livepatch consistency cases
+  list   list the cases
+
+klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [-v]
+  SPEC: debian:SERIES[@VERSION], e.g. debian:6.12 (default), debian:6.1
+`)
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// Main runs klptest with args and returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "list":
+		for _, c := range cases.All() {
+			fmt.Fprintf(stdout, "%-10s %s\n", c.Name, c.Doc)
+		}
+		return exitPass
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		usage(stdout)
+		return exitPass
+	}
+	fmt.Fprintf(stderr, "klptest: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("klptest run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var caseNames multiFlag
+	kernel := fs.String("kernel", DefaultKernel, "kernel spec: debian:SERIES[@VERSION]")
+	arch := fs.String("arch", "x86_64", "guest architecture")
+	jsonOut := fs.String("json", "", "write the trace and verdicts to this file")
+	verbose := fs.Bool("v", false, "verbose: the QEMU command line, the guest console")
+	timeout := fs.Duration("timeout", 0, "bound on the VM's life (default: derived from the cases)")
+	fs.Var(&caseNames, "case", "case to run (repeatable; default: all, see `klptest list`)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "klptest run: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *arch != "x86_64" {
+		fmt.Fprintf(stderr, "klptest run: --arch %q is not supported yet (supported: x86_64)\n", *arch)
+		return exitUsage
+	}
+	if _, err := cases.Lookup(caseNames); err != nil {
+		fmt.Fprintf(stderr, "klptest run: %v\n", err)
+		return exitUsage
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	var got os.Signal
+	go func() {
+		if s, ok := <-sigs; ok {
+			got = s
+			stop()
+		}
+	}()
+
+	start := time.Now()
+	o := runner.Options{
+		Kernel:  *kernel,
+		Arch:    *arch,
+		Cases:   caseNames,
+		Timeout: *timeout,
+		Progress: func(step, detail string) {
+			fmt.Fprintf(stderr, "klptest: [%6.1fs] %-9s %s\n", time.Since(start).Seconds(), step, detail)
+		},
+	}
+	if *verbose {
+		o.Verbose = func(line string) { fmt.Fprintf(stderr, "klptest: %s\n", line) }
+	}
+	res, err := runner.Run(ctx, o)
+	signal.Stop(sigs)
+	close(sigs)
+
+	if *jsonOut != "" {
+		if werr := writeJSON(*jsonOut, res, err); werr != nil {
+			fmt.Fprintf(stderr, "klptest: %v\n", werr)
+		}
+	}
+	if *verbose && res.ConsoleLog != "" {
+		if b, rerr := os.ReadFile(res.ConsoleLog); rerr == nil {
+			fmt.Fprintf(stderr, "klptest: guest console (%s):\n%s\n", res.ConsoleLog, b)
+		}
+	}
+	for _, v := range res.Verdicts {
+		status := "PASS"
+		if !v.Pass {
+			status = "FAIL"
+		}
+		fmt.Fprintf(stdout, "%s %s (%s, %s)\n", status, v.Case, kernelName(res), res.Arch)
+		for _, x := range v.Violations {
+			fmt.Fprintf(stdout, "    %s\n", strings.ReplaceAll(x.Error(), "\n", "\n    "))
+		}
+	}
+	switch {
+	case got == syscall.SIGINT:
+		fmt.Fprintln(stderr, "klptest: interrupted")
+		return exitSIGINT
+	case got == syscall.SIGTERM:
+		fmt.Fprintln(stderr, "klptest: terminated")
+		return exitSIGTERM
+	case err != nil:
+		fmt.Fprintf(stderr, "klptest: cannot test: %v\n", err)
+		var ie *runner.InfraError
+		if errors.As(err, &ie) {
+			return exitInfra
+		}
+		return exitInfra
+	case res.Failed():
+		return exitFail
+	case len(res.Verdicts) == 0:
+		fmt.Fprintln(stderr, "klptest: no case ran")
+		return exitInfra
+	}
+	return exitPass
+}
+
+func kernelName(r *runner.Result) string {
+	if r.Kernel == nil {
+		return "?"
+	}
+	return r.Kernel.Name + " " + r.Kernel.Release
+}
+
+// Document is the --json file: the versioned trace-and-verdict document.
+type Document struct {
+	Schema  string         `json:"schema"`
+	Version int            `json:"version"`
+	Error   string         `json:"error,omitempty"`
+	Result  *runner.Result `json:"result"`
+}
+
+func writeJSON(path string, res *runner.Result, runErr error) error {
+	d := Document{Schema: "klptest/run", Version: cases.TraceVersion, Result: res}
+	if runErr != nil {
+		d.Error = runErr.Error()
+	}
+	b, err := json.MarshalIndent(d, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write --json: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// Main is the agent's entry point as uinit; it never returns normally: the
+// VM powers off.
+func Main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case WorkerArg:
+			os.Exit(Worker(os.Args[2:]))
+		case SleeperArg:
+			os.Exit(Sleeper())
+		}
+	}
+	err := run()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "klptest-agent:", err)
+	}
+	if param("klptest.debug") == "1" {
+		fmt.Fprintln(os.Stderr, "klptest-agent: klptest.debug=1, leaving the VM up")
+		return
+	}
+	unix.Sync()
+	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+// param reads klptest.NAME=VALUE from the kernel command line.
+func param(name string) string {
+	b, _ := os.ReadFile("/proc/cmdline")
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func mounts() {
+	for _, m := range []struct{ src, dst, fs string }{
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"debugfs", "/sys/kernel/debug", "debugfs"},
+	} {
+		os.MkdirAll(m.dst, 0o755)
+		// EBUSY: u-root's init mounted it already.
+		if err := unix.Mount(m.src, m.dst, m.fs, 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			fmt.Fprintf(os.Stderr, "klptest-agent: mount %s: %v\n", m.dst, err)
+		}
+	}
+}
+
+func readTaint() uint64 {
+	b, _ := os.ReadFile("/proc/sys/kernel/tainted")
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return v
+}
+
+func run() error {
+	mounts()
+	boot, _ := filepath.Glob(filepath.Join(BootModuleDir, "*.ko"))
+	sort.Strings(boot)
+	for _, m := range boot {
+		if err := loadModule(m); err != nil {
+			return fmt.Errorf("load driver: %w", err)
+		}
+	}
+	e, err := openPort(15 * time.Second)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+
+	names := strings.Split(param("klptest.cases"), ",")
+	if names[0] == "" {
+		names = []string{"patch"}
+	}
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	e.emit(cases.Event{Type: cases.EvHello, Hello: &cases.Hello{
+		Release: unix.ByteSliceToString(uts.Release[:]),
+		Machine: unix.ByteSliceToString(uts.Machine[:]),
+		CPUs:    runtime.NumCPU(),
+		Taint:   readTaint(),
+		Cases:   names,
+	}})
+
+	km, err := openKmsg()
+	if err != nil {
+		e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+	}
+	drain := func(caseName string) {
+		if km != nil {
+			if lines := km.drain(); len(lines) > 0 {
+				e.emit(cases.Event{Type: cases.EvKmsg, Case: caseName, Kmsg: lines})
+			}
+		}
+	}
+
+	for _, m := range []string{"klpt_target", "klpt_probe"} {
+		if err := loadModule(filepath.Join(ModuleDir, m+".ko")); err != nil {
+			e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+			drain("")
+			return err
+		}
+	}
+	drain("")
+
+	cs, err := cases.Lookup(names)
+	if err != nil {
+		e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+		return err
+	}
+	for _, c := range cs {
+		r := &caseRun{c: c, e: e}
+		r.ev(cases.Event{Type: cases.EvCaseStart})
+		switch c.Name {
+		case "patch":
+			runPatch(r)
+		default:
+			r.fail(fmt.Errorf("case %q has no guest runner", c.Name))
+		}
+		drain(c.Name)
+		r.ev(cases.Event{Type: cases.EvCaseEnd, CaseEnd: &cases.CaseEnd{T: now(), Taint: readTaint()}})
+	}
+	drain("")
+	e.emit(cases.Event{Type: cases.EvDone})
+	return e.close()
+}

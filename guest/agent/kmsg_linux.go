@@ -1,0 +1,62 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// kmsg reads /dev/kmsg without blocking: each read returns one record.
+type kmsg struct{ fd int }
+
+func openKmsg() (*kmsg, error) {
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/kmsg: %w", err)
+	}
+	return &kmsg{fd: fd}, nil
+}
+
+// drain returns every record not read yet.
+func (k *kmsg) drain() []cases.KmsgLine {
+	var out []cases.KmsgLine
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(k.fd, buf)
+		if errors.Is(err, unix.EPIPE) {
+			continue // records overwritten before we read them
+		}
+		if err != nil || n <= 0 {
+			return out
+		}
+		if l, ok := ParseKmsg(string(buf[:n])); ok {
+			out = append(out, l)
+		}
+	}
+}
+
+// ParseKmsg parses one /dev/kmsg record: "PRIO,SEQ,TS,FLAGS;MSG\n"
+// followed by optional continuation lines, which are dropped.
+func ParseKmsg(rec string) (cases.KmsgLine, bool) {
+	head, msg, ok := strings.Cut(rec, ";")
+	if !ok {
+		return cases.KmsgLine{}, false
+	}
+	f := strings.Split(head, ",")
+	if len(f) < 3 {
+		return cases.KmsgLine{}, false
+	}
+	prio, err1 := strconv.Atoi(f[0])
+	seq, err2 := strconv.ParseUint(f[1], 10, 64)
+	ts, err3 := strconv.ParseUint(f[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return cases.KmsgLine{}, false
+	}
+	msg, _, _ = strings.Cut(msg, "\n")
+	return cases.KmsgLine{Seq: seq, TS: ts, Prio: prio & 7, Msg: msg}, true
+}

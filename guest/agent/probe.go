@@ -1,0 +1,50 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// ParseProbe parses one read of /proc/klpt_tasks (see kmod/src/klpt_probe.c).
+func ParseProbe(b []byte) (cases.Snapshot, error) {
+	s := cases.Snapshot{Source: cases.SourceProbe}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	if !sc.Scan() {
+		return s, fmt.Errorf("probe: empty snapshot")
+	}
+	var n int
+	if _, err := fmt.Sscanf(sc.Text(), "# klpt_tasks v1 t0=%d t1=%d n=%d", &s.T0, &s.T1, &n); err != nil {
+		return s, fmt.Errorf("probe: bad header %q: %w", sc.Text(), err)
+	}
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), " ", 8)
+		if len(f) != 8 {
+			return s, fmt.Errorf("probe: bad line %q", sc.Text())
+		}
+		var v [7]int
+		for i := 0; i < 7; i++ {
+			x, err := strconv.Atoi(f[i])
+			if err != nil {
+				return s, fmt.Errorf("probe: bad field %d in %q", i, sc.Text())
+			}
+			v[i] = x
+		}
+		pending := v[3] != 0
+		t := cases.TaskState{PID: v[0], TGID: v[1], State: v[2], Pending: &pending,
+			Kthread: v[4] != 0, Idle: v[5] != 0, Comm: f[7]}
+		if t.Idle {
+			t.CPU = v[6]
+		}
+		s.Tasks = append(s.Tasks, t)
+	}
+	if len(s.Tasks) != n {
+		return s, fmt.Errorf("probe: header says %d tasks, got %d", n, len(s.Tasks))
+	}
+	return s, sc.Err()
+}

@@ -1,0 +1,42 @@
+package agent
+
+import (
+	"os"
+	"testing"
+)
+
+func TestParseProbe(t *testing.T) {
+	b, err := os.ReadFile("testdata/klpt_tasks.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseProbe(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.T0 != 5000000000 || s.T1 != 5000100000 || len(s.Tasks) != 5 {
+		t.Fatalf("header: got t0=%d t1=%d n=%d", s.T0, s.T1, len(s.Tasks))
+	}
+	tests := []struct {
+		i                      int
+		key, comm              string
+		state                  int
+		pending, kthread, idle bool
+	}{
+		{0, "1", "init", -1, false, false, false},
+		{1, "2", "kthreadd", 0, true, true, false},
+		{2, "57", "klptest agent", 1, false, false, false},
+		{4, "idle/1", "swapper/1", -1, false, true, true},
+	}
+	for _, tt := range tests {
+		got := s.Tasks[tt.i]
+		if got.Key() != tt.key || got.Comm != tt.comm || got.State != tt.state || *got.Pending != tt.pending || got.Kthread != tt.kthread || got.Idle != tt.idle {
+			t.Errorf("task %d: got %+v (pending %v)", tt.i, got, *got.Pending)
+		}
+	}
+	for _, bad := range []string{"", "garbage\n", "# klpt_tasks v1 t0=1 t1=2 n=2\n1 1 -1 0 0 0 -1 init\n", "# klpt_tasks v1 t0=1 t1=2 n=1\n1 x -1 0 0 0 -1 init\n"} {
+		if _, err := ParseProbe([]byte(bad)); err == nil {
+			t.Errorf("ParseProbe(%q): no error", bad)
+		}
+	}
+}

@@ -1,0 +1,172 @@
+// Package initramfs owns klptest's guest image: a u-root initramfs per
+// GOARCH holding u-root's init, a shell and a few core commands, klptest's
+// guest agent as uinit, and klptest's built .ko files under
+// agent.ModuleDir (not /lib/modules, which u-root's init would load by
+// itself). It builds the Go binaries as separate programs with the normal Go
+// build cache and packs them with mkuimage's cpio writer; the result is
+// cached by the content of everything that goes in.
+package initramfs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/u-root/mkuimage/cpio"
+	"github.com/u-root/mkuimage/uimage"
+	"github.com/u-root/mkuimage/uimage/initramfs"
+
+	"github.com/klptest/klptest/guest/agent"
+)
+
+// Commands are the u-root commands in the image, besides init. They are
+// pinned by `tool` directives in go.mod, so that `go mod tidy` keeps them.
+var Commands = []string{"gosh", "cat", "ls", "dmesg", "ps", "insmod", "rmmod", "lsmod", "poweroff"}
+
+const urootCmds = "github.com/u-root/u-root/cmds/core/"
+
+// GuestSources are the directories of this module whose Go files build into
+// the guest; their content is part of the cache key.
+var GuestSources = []string{"cmd/klptest-agent", "guest", "cases"}
+
+// Spec says what goes into one image.
+type Spec struct {
+	GOARCH  string   // amd64 or arm64
+	Modules []string // .ko files, placed under agent.ModuleDir
+	// BootModules are the kernel's own driver modules the guest needs
+	// (in load order), placed under agent.BootModuleDir.
+	BootModules []string
+	Src         string // klptest's module root (holds go.mod)
+}
+
+// Build returns the path of the cpio for spec, building it into cacheDir
+// only when no image with the same content exists. built is false on a hit.
+func Build(ctx context.Context, spec Spec, cacheDir string) (path string, built bool, err error) {
+	key, err := Key(spec)
+	if err != nil {
+		return "", false, err
+	}
+	path = filepath.Join(cacheDir, "initramfs", fmt.Sprintf("%s-%s.cpio", spec.GOARCH, key[:24]))
+	if _, err := os.Stat(path); err == nil {
+		return path, false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", false, fmt.Errorf("initramfs cache: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".build-")
+	if err != nil {
+		return "", false, fmt.Errorf("initramfs cache: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	bin := filepath.Join(tmp, "bin")
+	pkgs := []string{urootCmds + "init", "./cmd/klptest-agent"}
+	for _, c := range Commands {
+		pkgs = append(pkgs, urootCmds+c)
+	}
+	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin + "/"}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = spec.Src
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+spec.GOARCH, "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", false, fmt.Errorf("go build guest binaries for %s: %w\n%s", spec.GOARCH, err, out)
+	}
+
+	files := initramfs.NewFiles()
+	add := func(src, dst string) {
+		if err == nil {
+			err = files.AddFile(src, dst)
+		}
+	}
+	add(filepath.Join(bin, "init"), "init")
+	add(filepath.Join(bin, "klptest-agent"), "bin/uinit")
+	for _, c := range Commands {
+		add(filepath.Join(bin, c), "bin/"+c)
+	}
+	for _, m := range spec.Modules {
+		add(m, strings.TrimPrefix(filepath.Join(agent.ModuleDir, filepath.Base(m)), "/"))
+	}
+	for i, m := range spec.BootModules {
+		add(m, strings.TrimPrefix(filepath.Join(agent.BootModuleDir, fmt.Sprintf("%02d-%s", i, filepath.Base(m))), "/"))
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("initramfs files: %w", err)
+	}
+	for _, l := range [][2]string{{"bin/sh", "gosh"}, {"bin/defaultsh", "gosh"}} {
+		if err := files.AddRecord(cpio.Symlink(l[0], l[1])); err != nil {
+			return "", false, err
+		}
+	}
+	out := filepath.Join(tmp, "out.cpio")
+	if err := initramfs.Write(&initramfs.Opts{
+		Files:       files,
+		OutputFile:  &initramfs.CPIOFile{Path: out},
+		BaseArchive: &initramfs.Archive{Archive: uimage.DefaultRamfs()},
+	}); err != nil {
+		return "", false, fmt.Errorf("write initramfs: %w", err)
+	}
+	// Atomic: a reader never sees a half-written image.
+	if err := os.Rename(out, path); err != nil {
+		return "", false, fmt.Errorf("initramfs cache: %w", err)
+	}
+	return path, true, nil
+}
+
+// Key hashes everything that goes into the image: the Go toolchain, go.mod
+// and go.sum, the guest sources, the module files and the arch.
+func Key(spec Spec) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "klptest-initramfs v1\n%s\n%s\n%s\n", runtime.Version(), spec.GOARCH, strings.Join(Commands, ","))
+	hashFile := func(p, name string) error {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintf(h, "file %s\n", name)
+		_, err = io.Copy(h, f)
+		return err
+	}
+	for _, f := range []string{"go.mod", "go.sum"} {
+		if err := hashFile(filepath.Join(spec.Src, f), f); err != nil {
+			return "", fmt.Errorf("initramfs key: %w (is %s klptest's source tree?)", err, spec.Src)
+		}
+	}
+	var srcs []string
+	for _, d := range GuestSources {
+		err := filepath.WalkDir(filepath.Join(spec.Src, d), func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !e.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+				srcs = append(srcs, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("initramfs key: %w", err)
+		}
+	}
+	sort.Strings(srcs)
+	for _, p := range srcs {
+		rel, _ := filepath.Rel(spec.Src, p)
+		if err := hashFile(p, rel); err != nil {
+			return "", fmt.Errorf("initramfs key: %w", err)
+		}
+	}
+	for _, m := range append(append([]string{}, spec.Modules...), spec.BootModules...) {
+		if err := hashFile(m, filepath.Base(m)); err != nil {
+			return "", fmt.Errorf("initramfs key: %w", err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

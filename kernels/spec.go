@@ -1,0 +1,95 @@
+// Package kernels owns kernel specs: what a spec string names, where the
+// kernel's bootable image, config and module build dir are, and how to get
+// them. Debian kernels are fetched with a private apt (no root, no change to
+// the system's apt) and extracted into a content-addressed cache.
+//
+// It reads KLPTEST_CACHE (the cache root; default $XDG_CACHE_HOME/klptest,
+// else ~/.cache/klptest).
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Spec is a kernel ready to test: everything klptest needs to know of it.
+type Spec struct {
+	Name     string `json:"name"`      // as given: "debian:6.12"
+	Arch     string `json:"arch"`      // "x86_64" or "arm64"
+	Release  string `json:"release"`   // uname -r, e.g. "6.12.117+deb12-amd64"
+	Version  string `json:"version"`   // the package version, e.g. "6.12.117-1~deb12u1"
+	Image    string `json:"image"`     // bootable image (bzImage / Image)
+	Config   string `json:"config"`    // the kernel's .config
+	BuildDir string `json:"build_dir"` // for out-of-tree modules (M=)
+	CC       string `json:"cc"`        // compiler the kernel was built with, as a command name
+	Root     string `json:"root"`      // the cache entry holding it all
+	// GuestModules are drivers the guest loads before the agent starts (the
+	// result port\'s, when the kernel builds them as modules), in load order.
+	GuestModules []string `json:"guest_modules,omitempty"`
+}
+
+// Ref is a parsed spec string, before anything is fetched.
+type Ref struct {
+	Kind    string // "debian"
+	Series  string // "6.12"
+	Version string // optional: an exact package version or ABI
+}
+
+func (r Ref) String() string {
+	if r.Version != "" {
+		return fmt.Sprintf("%s:%s@%s", r.Kind, r.Series, r.Version)
+	}
+	return r.Kind + ":" + r.Series
+}
+
+var seriesRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+
+// ParseRef parses a spec string. It does no I/O.
+func ParseRef(s string) (Ref, error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok || rest == "" {
+		return Ref{}, fmt.Errorf("kernel spec %q: want debian:SERIES[@VERSION], e.g. debian:6.12", s)
+	}
+	switch kind {
+	case "debian":
+		series, ver, _ := strings.Cut(rest, "@")
+		if !seriesRE.MatchString(series) {
+			return Ref{}, fmt.Errorf("kernel spec %q: series %q is not MAJOR.MINOR, e.g. debian:6.12", s, series)
+		}
+		if strings.Contains(s, "@") && ver == "" {
+			return Ref{}, fmt.Errorf("kernel spec %q: empty version after @", s)
+		}
+		return Ref{Kind: kind, Series: series, Version: ver}, nil
+	default:
+		return Ref{}, fmt.Errorf("kernel spec %q: unknown kind %q (known: debian:SERIES[@VERSION])", s, kind)
+	}
+}
+
+// DebArch maps klptest's arch names to Debian's.
+func DebArch(arch string) (string, error) {
+	switch arch {
+	case "x86_64", "amd64":
+		return "amd64", nil
+	case "arm64", "aarch64":
+		return "arm64", nil
+	}
+	return "", fmt.Errorf("unknown arch %q (known: x86_64, arm64)", arch)
+}
+
+// CacheDir is klptest's cache root.
+func CacheDir() (string, error) {
+	if d := os.Getenv("KLPTEST_CACHE"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "klptest"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache dir: set KLPTEST_CACHE or XDG_CACHE_HOME (%w)", err)
+	}
+	return filepath.Join(home, ".cache", "klptest"), nil
+}

@@ -1,0 +1,133 @@
+// Package kmod owns klptest's GPL-2.0 test modules (the C sources in src/,
+// embedded in the binary) and their build: Kbuild against a kernel's module
+// build dir, cached per kernel and source hash.
+//
+//   - klpt_target.ko: the functions to patch, reached through /dev/klpt_target;
+//   - klpt_patch.ko: the livepatch of klpt_target and of vmlinux's
+//     cmdline_proc_show();
+//   - klpt_probe.ko: /proc/klpt_tasks, one snapshot of every task's patch
+//     state and TIF_PATCH_PENDING, idle tasks included.
+package kmod
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/klptest/klptest/kernels"
+)
+
+//go:embed src
+var sources embed.FS
+
+// Modules are the modules' names, in the order the guest loads them.
+var Modules = []string{"klpt_target", "klpt_probe", "klpt_patch"}
+
+// Build returns the built .ko paths for kernel k (in Modules order), building
+// them only when the cache has no build of the same sources for k.
+func Build(ctx context.Context, k *kernels.Spec, cacheDir string) ([]string, bool, error) {
+	key, err := key(k)
+	if err != nil {
+		return nil, false, err
+	}
+	dir := filepath.Join(cacheDir, "kmod", k.Release+"-"+key[:24])
+	kos := make([]string, len(Modules))
+	for i, m := range Modules {
+		kos[i] = filepath.Join(dir, m+".ko")
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return kos, false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, false, fmt.Errorf("kmod cache: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-")
+	if err != nil {
+		return nil, false, fmt.Errorf("kmod cache: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, "src")
+	if err := os.CopyFS(src, mustSub()); err != nil {
+		return nil, false, fmt.Errorf("kmod sources: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "make", "-C", k.BuildDir, "M="+src, "-j2", "modules")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return nil, false, &BuildError{Kernel: k.Release, Err: err, Output: out.String()}
+	}
+	for _, m := range Modules {
+		if err := os.Rename(filepath.Join(src, m+".ko"), filepath.Join(tmp, m+".ko")); err != nil {
+			return nil, false, fmt.Errorf("kmod build for %s: %w", k.Release, err)
+		}
+	}
+	os.RemoveAll(src)
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, false, fmt.Errorf("kmod cache: %w", err)
+	}
+	return kos, true, nil
+}
+
+// BuildError is a failed module build; its message holds the compiler's
+// first error lines.
+type BuildError struct {
+	Kernel string
+	Err    error
+	Output string
+}
+
+func (e *BuildError) Error() string {
+	var first []string
+	for _, l := range strings.Split(e.Output, "\n") {
+		if strings.Contains(l, "error") || strings.Contains(l, "Error") || strings.Contains(l, "not found") {
+			first = append(first, strings.TrimSpace(l))
+			if len(first) == 5 {
+				break
+			}
+		}
+	}
+	if len(first) == 0 {
+		first = []string{strings.TrimSpace(e.Output)}
+	}
+	return fmt.Sprintf("build test modules for %s: %v:\n  %s", e.Kernel, e.Err, strings.Join(first, "\n  "))
+}
+
+func mustSub() fs.FS {
+	sub, err := fs.Sub(sources, "src")
+	if err != nil {
+		panic(err) // the embed pattern guarantees src exists
+	}
+	return sub
+}
+
+// key hashes the module sources and the kernel they build against.
+func key(k *kernels.Spec) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "klptest-kmod v1\n%s\n%s\n%s\n", k.Root, k.Release, k.CC)
+	var names []string
+	fs.WalkDir(sources, "src", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return err
+	})
+	sort.Strings(names)
+	for _, n := range names {
+		b, err := sources.ReadFile(n)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", n, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

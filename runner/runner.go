@@ -1,0 +1,372 @@
+// Package runner owns the lifecycle of one klptest run, top to bottom:
+// resolve the kernel, build the test modules, build the initramfs, boot,
+// collect the trace, check it. Each step reports progress through a
+// callback; the runner never prints. It reads KLPTEST_SRC (klptest's source
+// tree, which the guest agent is built from).
+package runner
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/check"
+	"github.com/klptest/klptest/initramfs"
+	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/kmod"
+	"github.com/klptest/klptest/vm"
+)
+
+// Options configure a run.
+type Options struct {
+	Kernel string   // spec, e.g. "debian:6.12"
+	Arch   string   // "x86_64"
+	Cases  []string // names; empty = all
+	Cache  string   // cache root; "" = kernels.CacheDir()
+	Src    string   // klptest source tree; "" = found from KLPTEST_SRC, the cwd or the executable
+	// Timeout bounds the VM's life; 0 = a bound derived from the cases.
+	Timeout  time.Duration
+	Progress func(step, detail string)
+	Verbose  func(line string) // QEMU command line and the like; nil = none
+	// RunDir keeps the console log; "" = a temp dir.
+	RunDir string
+}
+
+// Verdict is one case's outcome.
+type Verdict struct {
+	Case       string            `json:"case"`
+	Pass       bool              `json:"pass"`
+	Violations []check.Violation `json:"violations,omitempty"`
+}
+
+// Result is everything a run produced, also when it failed part way.
+type Result struct {
+	Kernel     *kernels.Spec            `json:"kernel,omitempty"`
+	Arch       string                   `json:"arch"`
+	Accel      string                   `json:"accel,omitempty"`
+	Cases      []string                 `json:"cases"`
+	Verdicts   []Verdict                `json:"verdicts"`
+	Trace      *cases.Trace             `json:"trace,omitempty"`
+	Exit       *vm.Exit                 `json:"vm_exit,omitempty"`
+	ConsoleLog string                   `json:"console_log,omitempty"`
+	QEMU       string                   `json:"qemu_cmdline,omitempty"`
+	Steps      map[string]time.Duration `json:"steps_ns"`
+	// Incomplete says why the run stopped short, when it did.
+	Incomplete string `json:"incomplete,omitempty"`
+}
+
+// Failed reports whether any case failed.
+func (r *Result) Failed() bool {
+	for _, v := range r.Verdicts {
+		if !v.Pass {
+			return true
+		}
+	}
+	return false
+}
+
+// InfraError is a failure to test at all: fetch, build or boot. The CLI
+// exits 125 on it, so that `git bisect run` skips the commit.
+type InfraError struct {
+	Step string
+	Err  error
+}
+
+func (e *InfraError) Error() string { return fmt.Sprintf("%s: %v", e.Step, e.Err) }
+func (e *InfraError) Unwrap() error { return e.Err }
+
+func infra(step string, err error) error { return &InfraError{Step: step, Err: err} }
+
+// FindSrc locates klptest's source tree.
+func FindSrc() (string, error) {
+	if d := os.Getenv("KLPTEST_SRC"); d != "" {
+		return d, nil
+	}
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, d := range starts {
+		for ; ; d = filepath.Dir(d) {
+			if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/klptest/klptest\n") {
+				return d, nil
+			}
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+	}
+	return "", errors.New("klptest builds its guest agent from its source tree: run it inside a klptest checkout or set KLPTEST_SRC")
+}
+
+// Run does one run. The error is an *InfraError when klptest could not
+// test; case failures are in the Result's verdicts. The Result is never nil
+// and keeps whatever was gathered before a failure.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	res := &Result{Arch: o.Arch, Steps: map[string]time.Duration{}}
+	progress := func(step, detail string) {
+		if o.Progress != nil {
+			o.Progress(step, detail)
+		}
+	}
+	timed := func(step string, f func() error) error {
+		t := time.Now()
+		err := f()
+		res.Steps[step] += time.Since(t)
+		return err
+	}
+
+	cs, err := cases.Lookup(o.Cases)
+	if len(o.Cases) == 0 {
+		cs = cases.All()
+	}
+	if err != nil {
+		return res, err
+	}
+	for _, c := range cs {
+		res.Cases = append(res.Cases, c.Name)
+	}
+	if o.Src == "" {
+		if o.Src, err = FindSrc(); err != nil {
+			return res, infra("find source", err)
+		}
+	}
+	if o.Cache == "" {
+		if o.Cache, err = kernels.CacheDir(); err != nil {
+			return res, infra("cache", err)
+		}
+	}
+
+	ref, err := kernels.ParseRef(o.Kernel)
+	if err != nil {
+		return res, infra("kernel", err)
+	}
+	var k *kernels.Spec
+	progress("kernel", "resolve "+ref.String())
+	err = timed("kernel", func() error {
+		d := &kernels.Debian{Cache: o.Cache, Progress: func(f string, a ...any) { progress("kernel", fmt.Sprintf(f, a...)) }}
+		k, err = d.Fetch(ctx, ref, o.Arch)
+		return err
+	})
+	if k != nil {
+		res.Kernel = k
+	}
+	if err != nil {
+		return res, infra("kernel "+ref.String(), err)
+	}
+	progress("kernel", fmt.Sprintf("%s (%s)", k.Release, k.Version))
+
+	var kos []string
+	progress("modules", "build against "+k.BuildDir)
+	err = timed("modules", func() error {
+		var built bool
+		kos, built, err = kmod.Build(ctx, k, o.Cache)
+		if err == nil && !built {
+			progress("modules", "cached")
+		}
+		return err
+	})
+	if err != nil {
+		return res, infra("modules", err)
+	}
+
+	goarch := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[o.Arch]
+	var initrd string
+	progress("initramfs", "build for "+goarch)
+	err = timed("initramfs", func() error {
+		var built bool
+		initrd, built, err = initramfs.Build(ctx, initramfs.Spec{GOARCH: goarch, Modules: kos, BootModules: k.GuestModules, Src: o.Src}, o.Cache)
+		if err == nil && !built {
+			progress("initramfs", "cached")
+		}
+		return err
+	})
+	if err != nil {
+		return res, infra("initramfs", err)
+	}
+
+	runDir := o.RunDir
+	if runDir == "" {
+		if runDir, err = os.MkdirTemp("", "klptest-run-"); err != nil {
+			return res, infra("run dir", err)
+		}
+	}
+	res.ConsoleLog = filepath.Join(runDir, "console.log")
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	cfg := vm.Config{
+		Arch:       o.Arch,
+		Kernel:     k.Image,
+		Initrd:     initrd,
+		Cmdline:    []string{"quiet", "klptest.cases=" + strings.Join(names, ",")},
+		ConsoleLog: res.ConsoleLog,
+	}
+	cfg.Accel = vm.DetectAccel(cfg.QEMU, o.Arch)
+	res.Accel = cfg.Accel
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+		for _, c := range cs {
+			timeout += 2*time.Duration(c.BoundSeconds)*time.Second + 30*time.Second
+		}
+	}
+	vctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	progress("boot", fmt.Sprintf("%s on %s (%s)", k.Release, o.Arch, cfg.Accel))
+	t0 := time.Now()
+	m, err := vm.Start(vctx, cfg)
+	if err != nil {
+		return res, infra("boot", err)
+	}
+	defer m.Stop(2 * time.Second)
+	res.QEMU = m.CommandLine()
+	if o.Verbose != nil {
+		o.Verbose("qemu: " + res.QEMU)
+	}
+
+	tr := &cases.Trace{}
+	res.Trace = tr
+	streamErr := read(m.Results(), tr, func(ev cases.Event) {
+		switch ev.Type {
+		case cases.EvHello:
+			res.Steps["boot"] = time.Since(t0)
+			progress("boot", "agent ready")
+			progress("case", "run "+strings.Join(names, ", "))
+		case cases.EvCaseStart:
+			progress("case", ev.Case)
+		}
+	})
+	exit, werr := m.Wait()
+	res.Exit = exit
+	res.Steps["vm"] = time.Since(t0)
+	if werr != nil && exit == nil {
+		return res, infra("vm", werr)
+	}
+	if vctx.Err() != nil && ctx.Err() == nil {
+		res.Incomplete = fmt.Sprintf("the VM did not finish within %v", timeout)
+	}
+	if ctx.Err() != nil {
+		res.Incomplete = "interrupted"
+		return res, ctx.Err()
+	}
+	if tr.Hello == nil {
+		// Nothing ran: the kernel or the agent never came up.
+		why := "the guest agent never reported"
+		if streamErr != nil {
+			why += ": " + streamErr.Error()
+		}
+		return res, infra("boot", fmt.Errorf("%s; QEMU: %v\n%s", why, exit, consoleTail(exit)))
+	}
+
+	progress("check", "")
+	t1 := time.Now()
+	res.Verdicts = verdicts(tr, cs, exit, streamErr, res.Incomplete)
+	res.Steps["check"] = time.Since(t1)
+	return res, nil
+}
+
+// read folds the result stream into the trace until EOF.
+func read(r io.Reader, tr *cases.Trace, onEvent func(cases.Event)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	for sc.Scan() {
+		ev, err := cases.DecodeLine(sc.Bytes())
+		if err != nil {
+			return err
+		}
+		if err := tr.Apply(ev); err != nil {
+			return err
+		}
+		onEvent(ev)
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if !tr.Done {
+		return fmt.Errorf("%w (last event: %q)", cases.ErrNoDone, tr.Last)
+	}
+	return nil
+}
+
+func consoleTail(e *vm.Exit) string {
+	if e == nil {
+		return ""
+	}
+	return "console tail:\n" + e.Console
+}
+
+// verdicts checks every requested case. A case the VM ended before or
+// during fails, with the reason the VM ended.
+func verdicts(tr *cases.Trace, cs []cases.Case, exit *vm.Exit, streamErr error, incomplete string) []Verdict {
+	byName := map[string]*cases.CaseTrace{}
+	for _, ct := range tr.Cases {
+		byName[ct.Name] = ct
+	}
+	var out []Verdict
+	for _, c := range cs {
+		v := Verdict{Case: c.Name}
+		ct := byName[c.Name]
+		if ct == nil {
+			v.Violations = append(v.Violations, check.Violation{Case: c.Name, Rule: check.RuleTrace, Msg: "the case never started: " + vmEnd(exit, streamErr, incomplete)})
+		} else {
+			v.Violations = check.Violations(check.Case(tr, ct, c))
+			if ct.End == nil {
+				v.Violations = append(v.Violations, check.Violation{Case: c.Name, Rule: check.RuleTrace, Msg: "the VM ended during the case: " + vmEnd(exit, streamErr, incomplete)})
+			}
+		}
+		for _, e := range tr.Errors {
+			v.Violations = append(v.Violations, check.Violation{Case: c.Name, Rule: check.RuleAgent, Msg: e})
+		}
+		v.Pass = len(v.Violations) == 0
+		out = append(out, v)
+	}
+	return out
+}
+
+func vmEnd(exit *vm.Exit, streamErr error, incomplete string) string {
+	var parts []string
+	if incomplete != "" {
+		parts = append(parts, incomplete)
+	}
+	if streamErr != nil {
+		parts = append(parts, streamErr.Error())
+	}
+	if exit != nil {
+		parts = append(parts, "QEMU "+exit.String())
+		if exit.Reason == vm.ReasonGuestReset || exit.Reason == vm.ReasonGuestPanicked {
+			parts = append(parts, "kernel panic:\n"+panicExcerpt(exit.Console))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// panicExcerpt returns the console from the panic's first line on.
+func panicExcerpt(console string) string {
+	lines := strings.Split(console, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "Kernel panic") || strings.Contains(l, "BUG:") || strings.Contains(l, "Oops") {
+			start := i
+			if start > 5 {
+				start -= 5
+			}
+			end := i + 40
+			if end > len(lines) {
+				end = len(lines)
+			}
+			return strings.Join(lines[start:end], "\n")
+		}
+	}
+	return console
+}

@@ -1,0 +1,250 @@
+// Package vm owns one QEMU process per run: its command line, its QMP
+// monitor, its console log and its result port.
+//
+// A run is: Config.Args builds the argv (pure, golden-tested), Start launches
+// QEMU paused, connects QMP and subscribes to events before resuming the
+// guest (so no event is lost), Results streams what the guest agent writes
+// to the virtio-serial port "org.klptest.results", and Wait reports why QEMU
+// exited (clean shutdown, panic, killed, crashed). QEMU never outlives the
+// caller: it dies with the context, with Stop, and with the calling process
+// (Pdeathsig).
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+)
+
+// ResultPortName is the virtserialport name the guest agent looks up under
+// /sys/class/virtio-ports/*/name.
+const ResultPortName = "org.klptest.results"
+
+// File descriptors QEMU inherits through exec.Cmd.ExtraFiles (ExtraFiles[i]
+// becomes fd 3+i). Fixed numbers keep Args pure: no socket path or temp dir
+// appears in the argv.
+const (
+	qmpFD    = 3 // listening unix socket for QMP (server=on)
+	resultFD = 4 // connected end of a socketpair for the result port
+)
+
+// Config describes one QEMU run.
+type Config struct {
+	Arch       string   // "x86_64" or "arm64" ("amd64" and "aarch64" are accepted too)
+	QEMU       string   // QEMU binary; "" = default for Arch (qemu-system-x86_64 / qemu-system-aarch64)
+	Kernel     string   // bzImage / Image path
+	Initrd     string   // initramfs cpio path; "" = none
+	Cmdline    []string // extra kernel command line args (appended after the devices' own args)
+	MemoryMB   int      // 0 = 1024
+	CPUs       int      // 0 = 2
+	Accel      string   // "tcg" or "kvm" — already resolved (see DetectAccel); "" = "tcg"
+	ConsoleLog string   // file the serial console is written to; Start uses a temp file if ""
+
+	// Logger receives verbose (debug level) logs: command line, QMP events,
+	// exit. nil = no logs. Not part of the argv.
+	Logger *slog.Logger
+}
+
+// archSpec holds what differs between guest architectures.
+type archSpec struct {
+	qemu       string // default binary
+	machine    string // -M for tcg
+	machineKVM string // -M for kvm
+	tcgCPU     string // -cpu for tcg
+	console    string // serial console tty
+	pvpanic    string // pvpanic device model
+}
+
+var archs = map[string]archSpec{
+	// q35 rather than pc: PCIe like arm64 virt, the modern default, and the
+	// same machine the KVM probe runs; boot time is the same for -kernel.
+	"x86_64": {
+		qemu:       "qemu-system-x86_64",
+		machine:    "q35",
+		machineKVM: "q35",
+		tcgCPU:     "max",
+		console:    "ttyS0",
+		pvpanic:    "pvpanic",
+	},
+	// pauth-impdef: the architected QARMA pointer-auth algorithm is very
+	// slow under TCG. gic-version=max under KVM: the host GIC may lack v2
+	// emulation.
+	"arm64": {
+		qemu:       "qemu-system-aarch64",
+		machine:    "virt",
+		machineKVM: "virt,gic-version=max",
+		tcgCPU:     "max,pauth-impdef=on",
+		console:    "ttyAMA0",
+		pvpanic:    "pvpanic-pci",
+	},
+}
+
+// normArch maps accepted spellings to the archs keys.
+func normArch(arch string) string {
+	switch arch {
+	case "x86_64", "amd64":
+		return "x86_64"
+	case "arm64", "aarch64":
+		return "arm64"
+	}
+	return arch
+}
+
+// device is one piece of the VM: it owns its QEMU args and the kernel args
+// it needs (style of lmb/vimto).
+type device interface {
+	QEMUArgs() []string
+	KArgs() []string
+}
+
+// serialConsole writes the first serial port to a file.
+type serialConsole struct {
+	path string
+	tty  string
+}
+
+func (d serialConsole) QEMUArgs() []string {
+	return []string{
+		"-chardev", "file,id=con,path=" + qemuOptEscape(d.path),
+		"-serial", "chardev:con",
+	}
+}
+
+func (d serialConsole) KArgs() []string { return []string{"console=" + d.tty} }
+
+// qmpMonitor is the QMP control monitor on an inherited, already listening
+// socket: QEMU gets it bound, so dialing its path can never race QEMU's
+// startup.
+type qmpMonitor struct{ fd int }
+
+func (d qmpMonitor) QEMUArgs() []string {
+	return []string{
+		"-chardev", "socket,id=qmp,fd=" + strconv.Itoa(d.fd) + ",server=on,wait=off",
+		"-mon", "chardev=qmp,mode=control",
+	}
+}
+
+func (d qmpMonitor) KArgs() []string { return nil }
+
+// resultPort is the named virtio-serial port the guest agent streams JSON
+// lines to, backed by an inherited connected socket (no listen/accept race).
+type resultPort struct {
+	fd   int
+	name string
+}
+
+func (d resultPort) QEMUArgs() []string {
+	return []string{
+		"-device", "virtio-serial-pci,id=vser0",
+		"-chardev", "socket,id=results,fd=" + strconv.Itoa(d.fd),
+		"-device", "virtserialport,bus=vser0.0,chardev=results,name=" + qemuOptEscape(d.name),
+	}
+}
+
+func (d resultPort) KArgs() []string { return nil }
+
+// panicHandling turns any guest panic into a QEMU exit instead of a hang or
+// a reboot loop: panic=-1 reboots at once, -no-reboot turns the reboot into
+// SHUTDOWN(reason guest-reset). If the guest has a pvpanic driver, QEMU
+// instead emits GUEST_PANICKED and shuts down (panic=shutdown).
+type panicHandling struct{ pvpanic string }
+
+func (d panicHandling) QEMUArgs() []string {
+	return []string{"-no-reboot", "-action", "panic=shutdown", "-device", d.pvpanic}
+}
+
+func (d panicHandling) KArgs() []string { return []string{"panic=-1"} }
+
+// devices lists the VM's devices in argv order.
+func (c Config) devices(spec archSpec) []device {
+	return []device{
+		serialConsole{path: c.ConsoleLog, tty: spec.console},
+		qmpMonitor{fd: qmpFD},
+		resultPort{fd: resultFD, name: ResultPortName},
+		panicHandling{pvpanic: spec.pvpanic},
+	}
+}
+
+// KernelCmdline returns the kernel command line: the devices' own args, then
+// c.Cmdline.
+func (c Config) KernelCmdline() string {
+	var kargs []string
+	if spec, ok := archs[normArch(c.Arch)]; ok {
+		for _, d := range c.devices(spec) {
+			kargs = append(kargs, d.KArgs()...)
+		}
+	}
+	kargs = append(kargs, c.Cmdline...)
+	return strings.Join(kargs, " ")
+}
+
+// Args returns the full QEMU argv (without argv[0]). It is pure: it reads
+// no environment and touches no files. The argv starts QEMU paused (-S);
+// Start resumes it once QMP events are subscribed. It expects the QMP
+// listener as fd 3 and the result socket as fd 4, as Start provides.
+func (c Config) Args() ([]string, error) {
+	spec, ok := archs[normArch(c.Arch)]
+	if !ok {
+		return nil, fmt.Errorf("vm: unsupported arch %q (want x86_64 or arm64)", c.Arch)
+	}
+	if c.Kernel == "" {
+		return nil, errors.New("vm: no kernel")
+	}
+	if c.ConsoleLog == "" {
+		return nil, errors.New("vm: no console log path")
+	}
+	if c.MemoryMB < 0 || c.CPUs < 0 {
+		return nil, fmt.Errorf("vm: bad memory %d MiB or CPU count %d", c.MemoryMB, c.CPUs)
+	}
+	mem, cpus := c.MemoryMB, c.CPUs
+	if mem == 0 {
+		mem = 1024
+	}
+	if cpus == 0 {
+		cpus = 2
+	}
+
+	var machine, cpu string
+	switch c.Accel {
+	case "", "tcg":
+		machine, cpu = spec.machine, spec.tcgCPU
+	case "kvm":
+		machine, cpu = spec.machineKVM, "host"
+	default:
+		return nil, fmt.Errorf("vm: unsupported accel %q (want tcg or kvm)", c.Accel)
+	}
+	accel := c.Accel
+	if accel == "" {
+		accel = "tcg"
+	}
+
+	args := []string{
+		"-S", // paused until QMP is connected and subscribed
+		"-nodefaults", "-no-user-config", "-display", "none", "-nic", "none",
+		"-M", machine, "-accel", accel, "-cpu", cpu,
+		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		"-kernel", c.Kernel,
+	}
+	if c.Initrd != "" {
+		args = append(args, "-initrd", c.Initrd)
+	}
+	args = append(args, "-append", c.KernelCmdline())
+	for _, d := range c.devices(spec) {
+		args = append(args, d.QEMUArgs()...)
+	}
+	return args, nil
+}
+
+// qemuBinary returns the QEMU binary for c.
+func (c Config) qemuBinary() string {
+	if c.QEMU != "" {
+		return c.QEMU
+	}
+	return archs[normArch(c.Arch)].qemu
+}
+
+// qemuOptEscape escapes a value inside a QEMU option string, where ","
+// separates options and ",," is a literal comma.
+func qemuOptEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
