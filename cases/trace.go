@@ -72,10 +72,14 @@ type Hello struct {
 // action happened at some instant in between.
 type Op struct {
 	Kind string `json:"kind"` // OpEnable, OpDisable, OpComplete, OpUnload
-	Goal int    `json:"goal"` // the patch state the transition moves tasks to
-	T0   int64  `json:"t0"`
-	T1   int64  `json:"t1"`
-	Err  string `json:"err,omitempty"`
+	// InProgress marks the event the agent sends before it acts, so that a
+	// guest that dies during the action leaves a record of it. The final
+	// event, with T1, replaces it.
+	InProgress bool   `json:"in_progress,omitempty"`
+	Goal       int    `json:"goal"` // the patch state the transition moves tasks to
+	T0         int64  `json:"t0"`
+	T1         int64  `json:"t1"`
+	Err        string `json:"err,omitempty"`
 	// For OpComplete: sysfs as read when the transition was seen complete.
 	Enabled    int `json:"enabled,omitempty"`
 	Transition int `json:"transition,omitempty"`
@@ -242,6 +246,10 @@ func (t *Trace) Apply(ev Event) error {
 		case EvOp:
 			if ev.Op == nil {
 				return fmt.Errorf("op event without op")
+			}
+			if n := len(c.Ops); n > 0 && c.Ops[n-1].InProgress && c.Ops[n-1].Kind == ev.Op.Kind && c.Ops[n-1].T0 == ev.Op.T0 {
+				c.Ops[n-1] = *ev.Op
+				break
 			}
 			c.Ops = append(c.Ops, *ev.Op)
 		case EvSnapshot:

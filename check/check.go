@@ -87,15 +87,6 @@ type transition struct {
 	timedOut bool
 }
 
-// window is the time the transition's tasks may be anywhere in: from the
-// end of the write that started it to the end of the read that saw it done.
-func (tr transition) window() (int64, int64, bool) {
-	if tr.end == nil {
-		return tr.start.T1, 1<<63 - 1, true
-	}
-	return tr.start.T1, tr.end.T1, true
-}
-
 // stable is a stretch between transitions, with the patch state that
 // applies in it: patched or not.
 type stable struct {
@@ -120,6 +111,11 @@ func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
 			}
 			if op.Err != "" {
 				continue // the kernel refused it; the agent error reports it
+			}
+			if op.InProgress {
+				// The guest died during the action: it may have gone
+				// anywhere from T0 on.
+				op.T1 = 1<<63 - 1
 			}
 			m.trans = append(m.trans, transition{start: op})
 			cur = &m.trans[len(m.trans)-1]
@@ -161,11 +157,15 @@ func (m model) stableAt(t0, t1 int64) (stable, bool) {
 	return stable{}, false
 }
 
-// transitionAt returns the transition whose window holds [t0,t1] entirely.
-func (m model) transitionAt(t0, t1 int64) (transition, int, bool) {
+// transitionFor returns the transition whose span, from the start of the
+// action to the end of the read that saw it complete, [t0,t1] overlaps.
+func (m model) transitionFor(t0, t1 int64) (transition, int, bool) {
 	for i, tr := range m.trans {
-		from, to, _ := tr.window()
-		if t0 >= from && t1 <= to {
+		end := int64(1<<63 - 1)
+		if tr.end != nil {
+			end = tr.end.T1
+		}
+		if t1 > tr.start.T0 && t0 < end {
 			return tr, i, true
 		}
 	}
@@ -275,15 +275,22 @@ type seen struct {
 }
 
 // rank orders the states a task passes through in one transition towards
-// goal: the initial state, the goal, then -1 as completion resets it.
-func rank(state, goal int) int {
+// goal: -1 before klp_init_transition() reaches it, the initial state, the
+// goal, then -1 again as klp_complete_transition() resets it. A -1 seen
+// after the action returned is the second kind (init ran inside the
+// action); one seen during the action is the first kind unless the task
+// was already seen at 0 or 1.
+func rank(state, goal int, prev *seen, afterInit bool) int {
 	switch state {
 	case 1 - goal:
-		return 0
-	case goal:
 		return 1
-	case cases.StateUndefined:
+	case goal:
 		return 2
+	case cases.StateUndefined:
+		if !afterInit && (prev == nil || prev.rank == 0) {
+			return 0
+		}
+		return 3
 	}
 	return -1
 }
@@ -319,11 +326,15 @@ func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
 			}
 			continue
 		}
-		tr, idx, ok := m.transitionAt(s.T0, s.T1)
+		tr, idx, ok := m.transitionFor(s.T0, s.T1)
 		if !ok {
-			continue // overlaps a start or an end: any state is possible there
+			continue
 		}
 		goal := tr.start.Goal
+		// klp_init_transition() and klp_start_transition() both run inside
+		// the action: once it returned, every task has its initial state
+		// and, unless at the goal, its pending flag.
+		afterInit := s.T0 >= tr.start.T1
 		scope := fmt.Sprintf("%s/%d", s.Source, idx)
 		seenBy := last[scope]
 		if seenBy == nil {
@@ -340,7 +351,7 @@ func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
 				undefined++
 			}
 		}
-		if initial > 0 && undefined > 0 {
+		if afterInit && initial > 0 && undefined > 0 {
 			for _, t := range s.Tasks {
 				if t.State == 1-goal {
 					col.add(Violation{Rule: RuleCompletion, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf(
@@ -349,12 +360,12 @@ func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
 			}
 		}
 		for _, t := range s.Tasks {
-			r := rank(t.State, goal)
+			p := seenBy[t.Key()]
+			r := rank(t.State, goal, p, afterInit)
 			if r < 0 {
 				col.add(Violation{Rule: RuleMonotonic, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf("invalid state %d during a transition to %s", t.State, stateName(goal))}, scope)
 				continue
 			}
-			p := seenBy[t.Key()]
 			if p == nil {
 				p = &seen{state: t.State, rank: r, t: s.T0}
 				seenBy[t.Key()] = p
@@ -363,7 +374,7 @@ func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
 					"moved from %s (seen at %.6fs) back to %s during the transition to %s", stateName(p.state), float64(p.t)/1e9, stateName(t.State), stateName(goal))}, scope)
 			}
 			p.state, p.rank, p.t = t.State, r, s.T0
-			if t.Pending == nil {
+			if t.Pending == nil || !afterInit {
 				continue
 			}
 			var anomaly string

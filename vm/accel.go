@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -129,7 +131,7 @@ func probeAccel(qemu, arch, accel string) error {
 	if err == nil {
 		err = errors.New("unexpected exit status 0")
 	}
-	return errors.New("vm: " + accel + " probe failed: " + err.Error() + ": " + string(out))
+	return fmt.Errorf("vm: %s probe failed: %w: %s", accel, err, strings.TrimSpace(string(out)))
 }
 
 // x86ProbeFirmware returns a 64 KiB BIOS image (QEMU wants a multiple of

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -218,6 +219,9 @@ func (c Config) Args() ([]string, error) {
 	accel := c.Accel
 	if accel == "" {
 		accel = "tcg"
+	}
+	if accel == "tcg" && os.Getenv("KLPT_EXPERIMENT_SINGLE") != "" {
+		accel = "tcg,thread=single"
 	}
 
 	args := []string{

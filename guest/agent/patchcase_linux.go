@@ -35,8 +35,11 @@ func (r *caseRun) fail(err error) {
 }
 
 func (r *caseRun) op(kind string, goal int, f func() error) error {
-	o := cases.Op{Kind: kind, Goal: goal, T0: now()}
+	o := cases.Op{Kind: kind, Goal: goal, T0: now(), InProgress: true}
+	begin := o
+	r.ev(cases.Event{Type: cases.EvOp, Op: &begin})
 	err := f()
+	o.InProgress = false
 	o.T1 = now()
 	if err != nil {
 		o.Err = err.Error()

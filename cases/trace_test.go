@@ -1,0 +1,79 @@
+package cases
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestApply(t *testing.T) {
+	lines := []string{
+		`{"v":1,"type":"hello","hello":{"release":"6.12.117+deb12-amd64","machine":"x86_64","cpus":2,"taint":0,"cases":["patch"]}}`,
+		`{"v":1,"type":"kmsg","kmsg":[{"seq":1,"ts_us":10,"prio":6,"msg":"boot"}]}`,
+		`{"v":1,"type":"case-start","case":"patch"}`,
+		`{"v":1,"type":"op","case":"patch","op":{"kind":"enable","goal":1,"t0":100,"t1":0,"in_progress":true}}`,
+		`{"v":1,"type":"op","case":"patch","op":{"kind":"enable","goal":1,"t0":100,"t1":200}}`,
+		`{"v":1,"type":"snapshot","case":"patch","snapshot":{"source":"probe","t0":210,"t1":220,"tasks":[{"pid":1,"tgid":1,"comm":"init","state":1,"pending":false}]}}`,
+		`{"v":1,"type":"calls","case":"patch","calls":[{"tid":5,"before":1,"version":2,"after":1,"n":3,"t0":230,"t1":260}]}`,
+		`{"v":1,"type":"kmsg","case":"patch","kmsg":[{"seq":2,"ts_us":20,"prio":5,"msg":"livepatch: enabling patch 'klpt_patch'"}]}`,
+		`{"v":1,"type":"case-end","case":"patch","case_end":{"t":300,"taint":36864}}`,
+		`{"v":1,"type":"done"}`,
+	}
+	var tr Trace
+	for _, l := range lines {
+		ev, err := DecodeLine([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Apply(ev); err != nil {
+			t.Fatalf("Apply(%s): %v", l, err)
+		}
+	}
+	if !tr.Done || tr.Hello.CPUs != 2 || len(tr.Cases) != 1 {
+		t.Fatalf("trace: %+v", tr)
+	}
+	c := tr.Cases[0]
+	if len(c.Ops) != 1 || c.Ops[0].T1 != 200 || c.Ops[0].InProgress {
+		t.Errorf("the final op must replace the in-progress one: %+v", c.Ops)
+	}
+	if len(c.Snapshots) != 1 || len(c.Calls) != 1 || c.End == nil || c.End.Taint != 36864 {
+		t.Errorf("case: %+v", c)
+	}
+	if len(tr.Kmsg) != 2 || tr.Kmsg[0].Case != "" || tr.Kmsg[1].Case != "patch" {
+		t.Errorf("kmsg lines must carry the case they were read in: %+v", tr.Kmsg)
+	}
+}
+
+func TestApplyRejects(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{`{"v":2,"type":"done"}`, "version 2"},
+		{`{"v":1,"type":"snapshot","case":"patch","snapshot":{}}`, "outside that case"},
+		{`{"v":1,"type":"bogus"}`, "unknown event"},
+	}
+	for _, tt := range tests {
+		ev, err := DecodeLine([]byte(tt.line))
+		if err == nil {
+			var tr Trace
+			err = tr.Apply(ev)
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want %q", tt.line, err, tt.want)
+		}
+	}
+	if _, err := DecodeLine([]byte(`{"v":1,"type":"sna`)); err == nil {
+		t.Error("a truncated line must not decode")
+	}
+	if !errors.Is(ErrNoDone, ErrNoDone) {
+		t.Fatal()
+	}
+}
+
+func TestLookup(t *testing.T) {
+	if _, err := Lookup([]string{"patch"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Lookup([]string{"nope"})
+	if err == nil || !strings.Contains(err.Error(), `unknown case "nope"`) || !strings.Contains(err.Error(), "patch") {
+		t.Errorf("err = %v", err)
+	}
+}

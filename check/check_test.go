@@ -1,0 +1,338 @@
+package check
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klptest/klptest/cases"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// load reads a recorded trace: a real run of the patch case on Debian 6.12
+// x86_64 under TCG.
+func load(t *testing.T, name string) *cases.Trace {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr cases.Trace
+	if err := json.NewDecoder(z).Decode(&tr); err != nil {
+		t.Fatal(err)
+	}
+	return &tr
+}
+
+var patchCase, _ = cases.Lookup([]string{"patch"})
+
+func rules(err error) map[string]int {
+	out := map[string]int{}
+	for _, v := range Violations(err) {
+		out[v.Rule]++
+	}
+	return out
+}
+
+// op returns the i-th op of kind in the case.
+func op(ct *cases.CaseTrace, kind string, i int) cases.Op {
+	for _, o := range ct.Ops {
+		if o.Kind == kind {
+			if i == 0 {
+				return o
+			}
+			i--
+		}
+	}
+	panic("no op " + kind)
+}
+
+// probes returns pointers to the probe snapshots wholly inside [from, to].
+func probes(ct *cases.CaseTrace, from, to int64) []*cases.Snapshot {
+	var out []*cases.Snapshot
+	for i := range ct.Snapshots {
+		s := &ct.Snapshots[i]
+		if s.Source == cases.SourceProbe && s.T0 > from && s.T1 < to {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func task(s *cases.Snapshot, comm string) *cases.TaskState {
+	for i := range s.Tasks {
+		if strings.HasPrefix(s.Tasks[i].Comm, comm) {
+			return &s.Tasks[i]
+		}
+	}
+	panic("no task " + comm)
+}
+
+func ptr(b bool) *bool { return &b }
+
+func TestRecordedTracePasses(t *testing.T) {
+	tr := load(t, "patch-debian-6.12.json.gz")
+	if err := Case(tr, tr.Cases[0], patchCase[0]); err != nil {
+		t.Fatalf("a correct kernel's trace broke rules:\n%v", err)
+	}
+}
+
+func TestRules(t *testing.T) {
+	tests := []struct {
+		name   string
+		rule   string
+		mutate func(tr *cases.Trace, ct *cases.CaseTrace)
+	}{
+		{"pending flag between transitions", RuleOutside, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			s := probes(ct, op(ct, cases.OpComplete, 1).T1, 1<<62)
+			task(s[len(s)-1], "kthreadd").Pending = ptr(true) // the seed thread's bug: a flag left behind
+		}},
+		{"state between transitions", RuleOutside, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			s := probes(ct, 0, op(ct, cases.OpEnable, 0).T0)
+			task(s[0], "swapper/1").State = cases.StatePatched
+		}},
+		{"state moves back", RuleMonotonic, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			en, done := op(ct, cases.OpEnable, 0), op(ct, cases.OpComplete, 0)
+			s := probes(ct, en.T1, done.T1)
+			s = append(probes(ct, en.T0, en.T1), s...)
+			// A task seen patched, then unpatched again.
+			last := s[len(s)-1]
+			k := task(last, "kthreadd")
+			k.State, k.Pending = cases.StatePatched, ptr(false)
+			last2 := *last
+			last2.Tasks = append([]cases.TaskState(nil), last.Tasks...)
+			last2.T0, last2.T1 = last.T1+1, last.T1+2
+			task(&last2, "kthreadd").State = cases.StateUnpatched
+			task(&last2, "kthreadd").Pending = ptr(true)
+			ct.Snapshots = append(ct.Snapshots, last2)
+		}},
+		{"invalid state", RuleMonotonic, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			en := op(ct, cases.OpEnable, 0)
+			s := probes(ct, en.T0, en.T1)
+			task(s[len(s)-1], "kthreadd").State = 7
+		}},
+		{"task left behind at completion", RuleCompletion, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			en := op(ct, cases.OpEnable, 0)
+			snap := cases.Snapshot{Source: cases.SourceProbe, T0: en.T1 + 1, T1: en.T1 + 2}
+			f := false
+			snap.Tasks = []cases.TaskState{
+				{PID: 1, Comm: "init", State: cases.StateUndefined, Pending: &f},
+				{PID: 2, Comm: "kthreadd", State: cases.StateUnpatched, Pending: ptr(true)},
+			}
+			ct.Snapshots = append(ct.Snapshots, snap)
+		}},
+		{"patched call ran old code", RuleConsistent, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			for i := range ct.Calls {
+				if ct.Calls[i].Before == cases.StatePatched && ct.Calls[i].After == cases.StatePatched {
+					ct.Calls[i].Version = cases.VersionOld
+					return
+				}
+			}
+			panic("no patched call")
+		}},
+		{"call after completion ran old code", RuleConsistent, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			done, dis := op(ct, cases.OpComplete, 0), op(ct, cases.OpDisable, 0)
+			for i := range ct.Calls {
+				g := &ct.Calls[i]
+				if g.T0 > done.T1 && g.T1 < dis.T0 {
+					g.Version = cases.VersionOld
+					return
+				}
+			}
+			panic("no call while patched")
+		}},
+		{"transition timed out", RuleEndState, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			for i := range ct.Ops {
+				if ct.Ops[i].Kind == cases.OpComplete {
+					ct.Ops[i].Kind = cases.OpTimeout
+					ct.Ops[i].Transition = 1
+					return
+				}
+			}
+		}},
+		{"sysfs enabled wrong", RuleEndState, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			for i := range ct.Ops {
+				if ct.Ops[i].Kind == cases.OpComplete {
+					ct.Ops[i].Enabled = 0
+					return
+				}
+			}
+		}},
+		{"vmlinux function not patched", RuleVmlinux, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			for i := range ct.Cmdline {
+				ct.Cmdline[i].Patched = false
+			}
+		}},
+		{"warning in the log", RuleKernelLog, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			tr.Kmsg = append(tr.Kmsg,
+				cases.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 4, Case: "patch", Msg: "WARNING: CPU: 1 PID: 45 at kernel/livepatch/transition.c:106 klp_complete_transition+0x1d4/0x250"},
+				cases.KmsgLine{Seq: 9001, TS: 6_000_001, Prio: 4, Case: "patch", Msg: "Call Trace:"})
+		}},
+		{"hung task in the log", RuleKernelLog, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			tr.Kmsg = append(tr.Kmsg, cases.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 3, Case: "patch", Msg: "INFO: task exe:155 blocked for more than 120 seconds."})
+		}},
+		{"unexpected taint", RuleTaint, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			ct.End.Taint |= 1 << 9
+		}},
+		{"no snapshots", RuleTrace, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			ct.Snapshots = nil
+		}},
+		{"idle tasks missing", RuleTrace, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			s := &ct.Snapshots[0]
+			var keep []cases.TaskState
+			for _, t := range s.Tasks {
+				if !t.Idle {
+					keep = append(keep, t)
+				}
+			}
+			s.Tasks = keep
+		}},
+		{"case unfinished", RuleTrace, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			ct.End = nil
+		}},
+		{"agent step failed", RuleAgent, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			ct.Errors = append(ct.Errors, "load klpt_patch.ko: operation not permitted")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := load(t, "patch-debian-6.12.json.gz")
+			ct := tr.Cases[0]
+			tt.mutate(tr, ct)
+			got := rules(Case(tr, ct, patchCase[0]))
+			if got[tt.rule] == 0 {
+				t.Errorf("rule %s did not fire; got %v", tt.rule, got)
+			}
+		})
+	}
+}
+
+// synth is a minimal trace of one transition to patched, from 1.0s to
+// 3.0s, with the given states of one task in probe snapshots 100ms apart
+// from 1.2s on.
+func synth(states ...[2]int) (*cases.Trace, *cases.CaseTrace) {
+	ct := &cases.CaseTrace{Name: "patch", Ops: []cases.Op{
+		{Kind: cases.OpEnable, Goal: 1, T0: 1_000_000_000, T1: 1_100_000_000},
+		{Kind: cases.OpComplete, Goal: 1, T0: 3_000_000_000, T1: 3_010_000_000, Enabled: 1},
+	}, End: &cases.CaseEnd{T: 4_000_000_000}}
+	for i, st := range states {
+		t0 := 1_200_000_000 + int64(i)*100_000_000
+		ct.Snapshots = append(ct.Snapshots, cases.Snapshot{Source: cases.SourceProbe, T0: t0, T1: t0 + 1,
+			Tasks: []cases.TaskState{{PID: 2, Comm: "kthreadd", State: st[0], Pending: ptr(st[1] == 1)}}})
+	}
+	return &cases.Trace{Version: 1, Cases: []*cases.CaseTrace{ct}}, ct
+}
+
+func TestPendingFlag(t *testing.T) {
+	tests := []struct {
+		name   string
+		states [][2]int // state, pending
+		fires  bool
+	}{
+		{"correct", [][2]int{{0, 1}, {0, 1}, {0, 1}, {1, 0}, {1, 0}}, false},
+		// The kernel clears TIF_PATCH_PENDING and writes the state as two
+		// stores: one snapshot may land between them. Such a blip must not
+		// count.
+		{"blip between the stores", [][2]int{{0, 1}, {0, 0}, {1, 0}, {1, 1}, {1, 0}}, false},
+		{"flag missing, persisting", [][2]int{{0, 0}, {0, 0}, {0, 0}, {0, 0}}, true},
+		{"flag left at the goal, persisting", [][2]int{{1, 1}, {1, 1}, {1, 1}, {1, 1}}, true},
+		{"flag missing, too briefly", [][2]int{{0, 0}, {0, 0}, {0, 1}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, ct := synth(tt.states...)
+			got := rules(Case(tr, ct, patchCase[0]))
+			if (got[RulePending] > 0) != tt.fires {
+				t.Errorf("pending-flag fired=%v, want %v: %v", got[RulePending] > 0, tt.fires, got)
+			}
+			if got[RuleMonotonic] > 0 || got[RuleCompletion] > 0 {
+				t.Errorf("unexpected: %v", got)
+			}
+		})
+	}
+}
+
+func TestMonotonicSynthetic(t *testing.T) {
+	tests := []struct {
+		name   string
+		states [][2]int
+		fires  bool
+	}{
+		{"towards the goal", [][2]int{{0, 1}, {1, 0}, {-1, 0}}, false},
+		{"back from the goal", [][2]int{{0, 1}, {1, 0}, {0, 1}}, true},
+		{"back from completion", [][2]int{{1, 0}, {-1, 0}, {1, 0}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, ct := synth(tt.states...)
+			if got := rules(Case(tr, ct, patchCase[0])); (got[RuleMonotonic] > 0) != tt.fires {
+				t.Errorf("monotonic fired=%v, want %v: %v", got[RuleMonotonic] > 0, tt.fires, got)
+			}
+		})
+	}
+}
+
+// A guest that died while loading the livepatch leaves an in-progress enable:
+// states after it must not count as "between transitions".
+func TestGuestDiedDuringEnable(t *testing.T) {
+	tr := load(t, "patch-debian-6.12.json.gz")
+	ct := tr.Cases[0]
+	en := op(ct, cases.OpEnable, 0)
+	var keep []cases.Op
+	for _, o := range ct.Ops {
+		if o.T0 < en.T0 {
+			keep = append(keep, o)
+		}
+	}
+	ct.Ops = append(keep, cases.Op{Kind: cases.OpEnable, Goal: 1, T0: en.T0, InProgress: true})
+	var snaps []cases.Snapshot
+	for _, s := range ct.Snapshots {
+		if s.T1 < en.T1 {
+			snaps = append(snaps, s)
+		}
+	}
+	ct.Snapshots, ct.End = snaps, nil
+	got := rules(Case(tr, ct, patchCase[0]))
+	if got[RuleOutside] != 0 || got[RuleMonotonic] != 0 {
+		t.Errorf("states during an unfinished enable were judged as stable: %v", got)
+	}
+	if got[RuleEndState] == 0 || got[RuleTrace] == 0 {
+		t.Errorf("an unfinished transition and case must fail: %v", got)
+	}
+}
+
+// The report a person reads: one golden file for a trace with several
+// broken rules at once, all of which must be reported.
+func TestGoldenReport(t *testing.T) {
+	tr := load(t, "patch-debian-6.12.json.gz")
+	ct := tr.Cases[0]
+	s := probes(ct, op(ct, cases.OpComplete, 1).T1, 1<<62)
+	task(s[len(s)-1], "kthreadd").Pending = ptr(true)
+	ct.Cmdline[1].Patched = false
+	ct.End.Taint |= 1 << 9
+	var b strings.Builder
+	for _, v := range Violations(Case(tr, ct, patchCase[0])) {
+		b.WriteString(v.Error() + "\n")
+	}
+	golden := filepath.Join("testdata", "report.golden")
+	if *update {
+		os.WriteFile(golden, []byte(b.String()), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("report differs from %s (go test -update to accept):\n%s", golden, b.String())
+	}
+}

@@ -1,0 +1,116 @@
+package kernels
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestParseRef(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Ref
+		wantErr string
+	}{
+		{"debian:6.12", Ref{Kind: "debian", Series: "6.12"}, ""},
+		{"debian:6.1@6.1.0-47", Ref{Kind: "debian", Series: "6.1", Version: "6.1.0-47"}, ""},
+		{"debian:7.2@7.2.13-1", Ref{Kind: "debian", Series: "7.2", Version: "7.2.13-1"}, ""},
+		{"debian:", Ref{}, "want debian:SERIES"},
+		{"debian:6", Ref{}, "not MAJOR.MINOR"},
+		{"debian:6.12@", Ref{}, "empty version"},
+		{"fedora:40", Ref{}, "unknown kind"},
+		{"6.12", Ref{}, "want debian:SERIES"},
+	}
+	for _, tt := range tests {
+		got, err := ParseRef(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseRef(%q) err = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseRef(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestPick(t *testing.T) {
+	cs := []Candidate{
+		{ABI: "6.12.117+deb13", Version: "6.12.117-1", Compiler: "gcc-14"},
+		{ABI: "6.12.117+deb12", Version: "6.12.117-1~deb12u1", Compiler: "gcc-12"},
+		{ABI: "6.12.107+deb13", Version: "6.12.107-1", Compiler: "gcc-14"},
+		{ABI: "6.12.100+deb12", Version: "6.12.100-1~deb12u1", Compiler: "gcc-12"},
+	}
+	shuffled := []Candidate{cs[3], cs[0], cs[2], cs[1]}
+	SortCandidates(shuffled)
+	for i := range cs {
+		if shuffled[i].ABI != cs[i].ABI {
+			t.Fatalf("SortCandidates: position %d is %s, want %s", i, shuffled[i].ABI, cs[i].ABI)
+		}
+	}
+	gcc12 := func(c string) bool { return c == "gcc-12" }
+	none := func(string) bool { return false }
+	tests := []struct {
+		want   string
+		has    func(string) bool
+		pick   string
+		picked bool
+	}{
+		{"", gcc12, "6.12.117+deb12", true},              // newest this host can build for
+		{"", none, "6.12.117+deb13", true},               // none buildable: newest, the compiler check explains
+		{"6.12.100+deb12", none, "6.12.100+deb12", true}, // pinned by ABI
+		{"6.12.107-1", gcc12, "6.12.107+deb13", true},    // pinned by package version
+		{"6.12.999", gcc12, "", false},
+	}
+	for _, tt := range tests {
+		got, ok := Pick(cs, tt.want, tt.has)
+		if ok != tt.picked || got.ABI != tt.pick {
+			t.Errorf("Pick(want %q) = %s, %v; want %s, %v", tt.want, got.ABI, ok, tt.pick, tt.picked)
+		}
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	tests := []struct {
+		file    string
+		missing []string
+		cc      string
+	}{
+		{"config-6.12-amd64", nil, "x86_64-linux-gnu-gcc-12"},
+		{"config-6.1-amd64", nil, "gcc-12"}, // virtio as modules is fine
+		{"config-6.12-arm64", []string{"CONFIG_LIVEPATCH"}, "aarch64-linux-gnu-gcc-12"},
+	}
+	for _, tt := range tests {
+		b, err := os.ReadFile("testdata/" + tt.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := ParseConfig(b)
+		err = c.Check("debian:6.12")
+		var ue *UnsupportedError
+		if tt.missing == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tt.file, err)
+			}
+		} else if !errors.As(err, &ue) || strings.Join(ue.Missing, ",") != strings.Join(tt.missing, ",") {
+			t.Errorf("%s: err = %v, want missing %v", tt.file, err, tt.missing)
+		} else if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "CONFIG_LIVEPATCH=y") {
+			t.Errorf("%s: message is not one clear line: %q", tt.file, msg)
+		}
+		if cc, _ := c.Compiler(); cc != tt.cc {
+			t.Errorf("%s: compiler %q, want %q", tt.file, cc, tt.cc)
+		}
+	}
+}
+
+func TestMissingCompilerMessage(t *testing.T) {
+	e := &MissingCompilerError{Kernel: "debian:7.2 (7.2.13+deb14-amd64)", CC: "x86_64-linux-gnu-gcc-16", Text: "x86_64-linux-gnu-gcc-16 (Debian 16.2.0-4) 16.2.0"}
+	msg := e.Error()
+	for _, want := range []string{"x86_64-linux-gnu-gcc-16", "Debian package gcc-16", "debian:7.2"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+}
