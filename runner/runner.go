@@ -162,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Kernel = k
 	}
 	if err != nil {
-		return res, infra("kernel "+ref.String(), err)
+		return res, infra("fetch kernel", err)
 	}
 	progress("kernel", fmt.Sprintf("%s (%s)", k.Release, k.Version))
 

@@ -25,7 +25,7 @@ func TestArgs(t *testing.T) {
 			want: []string{
 				"-S",
 				"-nodefaults", "-no-user-config", "-display", "none", "-nic", "none",
-				"-M", "q35", "-accel", "tcg", "-cpu", "max",
+				"-M", "q35", "-accel", "tcg,thread=single", "-cpu", "max",
 				"-m", "1024", "-smp", "2",
 				"-kernel", "/k/bzImage",
 				"-initrd", "/k/initramfs.cpio",

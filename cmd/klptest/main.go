@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -97,8 +96,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "klptest run: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	if *arch != "x86_64" {
-		fmt.Fprintf(stderr, "klptest run: --arch %q is not supported yet (supported: x86_64)\n", *arch)
+	if *arch != "x86_64" && *arch != "arm64" {
+		fmt.Fprintf(stderr, "klptest run: unknown --arch %q (known: x86_64, arm64)\n", *arch)
 		return exitUsage
 	}
 	if _, err := cases.Lookup(caseNames); err != nil {
@@ -164,10 +163,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitSIGTERM
 	case err != nil:
 		fmt.Fprintf(stderr, "klptest: cannot test: %v\n", err)
-		var ie *runner.InfraError
-		if errors.As(err, &ie) {
-			return exitInfra
-		}
 		return exitInfra
 	case res.Failed():
 		return exitFail

@@ -73,8 +73,8 @@ func Worker(args []string) int {
 				}
 				groups = addCall(groups, tid, c)
 				// Leave room for the sampler on two vCPUs.
-				if n++; n%16 == 0 {
-					time.Sleep(200 * time.Microsecond)
+				if n++; n%8 == 0 {
+					time.Sleep(time.Millisecond)
 				}
 			}
 			report(groups, nil)

@@ -1,0 +1,24 @@
+# The README's two commands: `make run` (the main job on the default kernel)
+# and `make test` (the unit tier, then the end-to-end tier in real QEMU).
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: deps run test unit e2e
+
+deps:
+	./scripts/deps
+
+run: deps
+	go run ./cmd/klptest run $(ARGS)
+
+unit: deps
+	gofmt -l . | (! grep .) || (echo "gofmt: files above need formatting" >&2; exit 1)
+	go vet ./...
+	GOARCH=arm64 go build -o /dev/null ./cmd/klptest-agent
+	go test ./...
+
+# Boots Debian 6.12 and 6.1 amd64 kernels under QEMU (TCG here) and passes
+# the patch case on both; fetches the kernels into the cache first time.
+e2e: deps
+	go test -tags e2e -count=1 -v -timeout 40m -run E2E ./cmd/klptest/
+
+test: unit e2e
