@@ -209,7 +209,8 @@ func (c *collector) result() error {
 // violations as a *multierror.Error of Violation, or nil.
 func Case(tr *cases.Trace, ct *cases.CaseTrace, c cases.Case) error {
 	col := &collector{caseName: ct.Name, first: map[string]*Violation{}, more: map[string]int{}}
-	add := func(v Violation) { col.add(v, "") }
+	// Rules checked once per case keep every distinct message.
+	add := func(v Violation) { col.add(v, v.Msg) }
 	m := buildModel(ct, add)
 
 	for _, e := range ct.Errors {

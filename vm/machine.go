@@ -104,7 +104,11 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 	}
 	path, err := exec.LookPath(qemu)
 	if err != nil {
-		return nil, fmt.Errorf("vm: qemu binary: %w", err)
+		pkg := map[string]string{"qemu-system-x86_64": "qemu-system-x86", "qemu-system-aarch64": "qemu-system-arm"}[qemu]
+		if pkg == "" {
+			return nil, fmt.Errorf("vm: qemu binary: %w", err)
+		}
+		return nil, fmt.Errorf("vm: %s not found: install Debian's %s", qemu, pkg)
 	}
 	for _, f := range []string{cfg.Kernel, cfg.Initrd} {
 		if f == "" {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,14 +20,6 @@ func now() int64 {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
-}
-
-func probeSnapshot() (cases.Snapshot, error) {
-	b, err := os.ReadFile("/proc/klpt_tasks")
-	if err != nil {
-		return cases.Snapshot{}, err
-	}
-	return ParseProbe(b)
 }
 
 // procSnapshot walks /proc: the independent second source. It cannot see
@@ -55,37 +48,48 @@ func procSnapshot() cases.Snapshot {
 
 // sampler takes snapshots in a loop: fast while a transition may be under
 // way, slow otherwise. Every procEvery-th probe snapshot is paired with a
-// /proc walk.
+// /proc walk. Taking a snapshot only copies the probe's text; parsing and
+// sending happen in a second goroutine, so that the sampling rate does not
+// pay for JSON.
 type sampler struct {
 	fast    atomic.Bool
 	stop    chan struct{}
 	done    sync.WaitGroup
+	raw     chan rawSnap
 	emit    func(cases.Snapshot)
 	onError func(error)
 }
 
+// rawSnap is a probe read not parsed yet, or a finished /proc snapshot.
+type rawSnap struct {
+	probe []byte
+	proc  *cases.Snapshot
+}
+
 const (
-	fastPeriod = 3 * time.Millisecond
+	fastPeriod = 2 * time.Millisecond
 	slowPeriod = 50 * time.Millisecond
-	procEvery  = 4
+	procEvery  = 8
 )
 
 func startSampler(emit func(cases.Snapshot), onError func(error)) *sampler {
-	s := &sampler{stop: make(chan struct{}), emit: emit, onError: onError}
-	s.done.Add(1)
+	s := &sampler{stop: make(chan struct{}), raw: make(chan rawSnap, 1<<14), emit: emit, onError: onError}
+	s.done.Add(2)
 	go func() {
 		defer s.done.Done()
+		defer close(s.raw)
 		failed := false
 		for i := 0; ; i++ {
-			snap, err := probeSnapshot()
+			b, err := os.ReadFile("/proc/klpt_tasks")
 			if err != nil && !failed {
 				failed = true // report once, keep /proc going
-				s.onError(err)
+				s.onError(fmt.Errorf("probe: %w", err))
 			} else if err == nil {
-				s.emit(snap)
+				s.raw <- rawSnap{probe: b}
 			}
 			if i%procEvery == 0 {
-				s.emit(procSnapshot())
+				p := procSnapshot()
+				s.raw <- rawSnap{proc: &p}
 			}
 			p := slowPeriod
 			if s.fast.Load() {
@@ -98,10 +102,25 @@ func startSampler(emit func(cases.Snapshot), onError func(error)) *sampler {
 			}
 		}
 	}()
+	go func() {
+		defer s.done.Done()
+		for r := range s.raw {
+			if r.proc != nil {
+				s.emit(*r.proc)
+				continue
+			}
+			snap, err := ParseProbe(r.probe)
+			if err != nil {
+				s.onError(err)
+				continue
+			}
+			s.emit(snap)
+		}
+	}()
 	return s
 }
 
-// shutdown stops the loop after one last snapshot.
+// shutdown stops the loop and waits until every snapshot was sent.
 func (s *sampler) shutdown() {
 	close(s.stop)
 	s.done.Wait()

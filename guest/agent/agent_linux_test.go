@@ -1,0 +1,55 @@
+package agent
+
+import (
+	"testing"
+
+	"github.com/klptest/klptest/cases"
+)
+
+func TestAddCall(t *testing.T) {
+	calls := []klptCall{
+		{T0: 100, T1: 110, Before: 0, After: 0, Version: 1},
+		{T0: 120, T1: 130, Before: 0, After: 0, Version: 1},
+		{T0: 140, T1: 150, Before: 0, After: 1, Version: 1}, // switched during the call
+		{T0: 160, T1: 170, Before: 1, After: 1, Version: 2},
+		{T0: 180, T1: 190, Before: 1, After: 1, Version: 2},
+		{T0: 30_000_000, T1: 30_000_010, Before: 1, After: 1, Version: 2}, // past MaxGroupSpanNS
+	}
+	var g []cases.CallGroup
+	for _, c := range calls {
+		g = addCall(g, 7, c)
+	}
+	want := []cases.CallGroup{
+		{TID: 7, Before: 0, Version: 1, After: 0, N: 2, T0: 100, T1: 130},
+		{TID: 7, Before: 0, Version: 1, After: 1, N: 1, T0: 140, T1: 150},
+		{TID: 7, Before: 1, Version: 2, After: 1, N: 2, T0: 160, T1: 190},
+		{TID: 7, Before: 1, Version: 2, After: 1, N: 1, T0: 30_000_000, T1: 30_000_010},
+	}
+	if len(g) != len(want) {
+		t.Fatalf("got %d groups %+v, want %d", len(g), g, len(want))
+	}
+	for i := range want {
+		if g[i] != want[i] {
+			t.Errorf("group %d = %+v, want %+v", i, g[i], want[i])
+		}
+	}
+}
+
+func TestParseKmsg(t *testing.T) {
+	tests := []struct {
+		rec  string
+		want cases.KmsgLine
+		ok   bool
+	}{
+		{"5,812,4629365,-;livepatch: enabling patch 'klpt_patch'\n", cases.KmsgLine{Seq: 812, TS: 4629365, Prio: 5, Msg: "livepatch: enabling patch 'klpt_patch'"}, true},
+		{"12,3,100,-;WARNING: CPU: 1 PID: 5 at x\n SUBSYSTEM=foo\n", cases.KmsgLine{Seq: 3, TS: 100, Prio: 4, Msg: "WARNING: CPU: 1 PID: 5 at x"}, true},
+		{"garbage", cases.KmsgLine{}, false},
+		{"a,b,c;msg", cases.KmsgLine{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseKmsg(tt.rec)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("ParseKmsg(%q) = %+v, %v; want %+v, %v", tt.rec, got, ok, tt.want, tt.ok)
+		}
+	}
+}
