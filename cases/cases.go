@@ -6,22 +6,71 @@ import (
 	"strings"
 )
 
-// Case describes one test case. The guest agent runs it by name; the checker
-// applies the shared invariants plus the case's own.
+// Case is one test case: a script of steps the guest agent carries out, and
+// the checks of its own that the host adds to the shared invariants.
 type Case struct {
 	Name string
-	Doc  string
-	// Bound is how long one transition may take before it counts as
-	// stalled, in seconds.
+	Doc  string // one line, for `klptest list`
+	// BoundSeconds is how long one transition may take before it counts
+	// as stalled.
 	BoundSeconds int
+	// OwnBoot: the case leaves the kernel dirty (a forced patch cannot be
+	// removed), so it runs in a boot of its own.
+	OwnBoot bool
+	Steps   []Step
+	// Check returns the case's own findings on its trace, beyond the
+	// shared invariants; nil when it has none. It is pure.
+	Check func(tr *Trace, ct *CaseTrace) []Finding `json:"-"`
 }
 
-var registry = map[string]Case{
-	"patch": {
-		Name:         "patch",
-		Doc:          "enable the livepatch while workers call the patched functions, wait for the transition, disable it, wait, unload",
-		BoundSeconds: 60,
-	},
+// Step is one action of the guest agent.
+type Step struct {
+	Do   string `json:"do"`             // one of the Do* constants
+	Park string `json:"park,omitempty"` // the parked task a park/release step names
+	Mode int    `json:"mode,omitempty"` // ParkInterruptible, ...
+}
+
+// Steps the agent knows.
+const (
+	DoEnable     = "enable"      // load the livepatch module: a transition to patched
+	DoDisable    = "disable"     // write 0 to enabled: a transition to unpatched
+	DoReverse    = "reverse"     // write the other value to enabled mid-transition
+	DoForce      = "force"       // write 1 to force
+	DoWait       = "wait"        // wait until the transition completes
+	DoWaitStall  = "wait-stall"  // wait until every task but the parked ones reached the goal
+	DoSettle     = "settle"      // sample a stable stretch and read /proc/cmdline
+	DoPark       = "park"        // park a user task inside klpt_park_func()
+	DoParkKernel = "park-kernel" // park a kernel thread inside klpt_park_func()
+	DoRelease    = "release"     // release a parked task and collect its call
+	DoUnload     = "unload"      // remove the livepatch module
+	DoUnloadBusy = "unload-busy" // removing it must fail: the kernel keeps it
+)
+
+// Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h.
+const (
+	ParkInterruptible   = 0
+	ParkUninterruptible = 1
+	ParkOnce            = 2
+)
+
+// Finding is one broken case-specific expectation.
+type Finding struct {
+	Rule string
+	Task string
+	T    int64
+	Msg  string
+}
+
+var registry = map[string]Case{}
+
+func register(c Case) {
+	if _, dup := registry[c.Name]; dup {
+		panic("case registered twice: " + c.Name)
+	}
+	if c.BoundSeconds == 0 {
+		c.BoundSeconds = 60
+	}
+	registry[c.Name] = c
 }
 
 // All lists the cases by name.
@@ -49,4 +98,25 @@ func Lookup(names []string) ([]Case, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// Parked returns the record of the named parked task.
+func (ct *CaseTrace) ParkedTask(name string) *ParkResult {
+	for i := range ct.Parked {
+		if ct.Parked[i].Name == name {
+			return &ct.Parked[i]
+		}
+	}
+	return nil
+}
+
+// OpsOf returns the case's ops of one kind, finished ones only.
+func (ct *CaseTrace) OpsOf(kind string) []Op {
+	var out []Op
+	for _, o := range ct.Ops {
+		if o.Kind == kind && !o.InProgress {
+			out = append(out, o)
+		}
+	}
+	return out
 }

@@ -37,6 +37,7 @@ const (
 	EvCalls     = "calls"
 	EvCmdline   = "cmdline"
 	EvKmsg      = "kmsg"
+	EvParked    = "parked"
 	EvCaseEnd   = "case-end"
 	EvError     = "error"
 	EvDone      = "done"
@@ -54,6 +55,7 @@ type Event struct {
 	Calls    []CallGroup  `json:"calls,omitempty"`
 	Cmdline  *CmdlineRead `json:"cmdline,omitempty"`
 	Kmsg     []KmsgLine   `json:"kmsg,omitempty"`
+	Parked   *ParkResult  `json:"parked,omitempty"`
 	CaseEnd  *CaseEnd     `json:"case_end,omitempty"`
 	Error    string       `json:"error,omitempty"`
 }
@@ -80,6 +82,9 @@ type Op struct {
 	T0         int64  `json:"t0"`
 	T1         int64  `json:"t1"`
 	Err        string `json:"err,omitempty"`
+	// Park names the parked task of a park/release op; TID is its task.
+	Park string `json:"park,omitempty"`
+	TID  int    `json:"tid,omitempty"`
 	// For OpComplete: sysfs as read when the transition was seen complete.
 	Enabled    int `json:"enabled,omitempty"`
 	Transition int `json:"transition,omitempty"`
@@ -87,12 +92,35 @@ type Op struct {
 
 // Op kinds.
 const (
-	OpEnable   = "enable"   // load of the livepatch module (klp_enable_patch)
-	OpDisable  = "disable"  // write 0 to /sys/kernel/livepatch/P/enabled
-	OpComplete = "complete" // sysfs transition read 0 after an enable/disable
-	OpTimeout  = "timeout"  // the transition did not complete within the bound
-	OpUnload   = "unload"   // delete_module of the livepatch
+	OpEnable   = "enable"      // load of the livepatch module (klp_enable_patch)
+	OpDisable  = "disable"     // write 0 to /sys/kernel/livepatch/P/enabled
+	OpComplete = "complete"    // sysfs transition read 0 after an enable/disable
+	OpTimeout  = "timeout"     // the transition did not complete within the bound
+	OpUnload   = "unload"      // delete_module of the livepatch
+	OpReverse  = "reverse"     // write to enabled mid-transition: the goal flips
+	OpForce    = "force"       // write 1 to force
+	OpStall    = "stall"       // every task but the parked ones seen at the goal
+	OpPark     = "park"        // a task parked inside klpt_park_func()
+	OpRelease  = "release"     // a parked task released
+	OpBusy     = "unload-busy" // delete_module refused, as expected
 )
+
+// ParkResult is what a parked task's call returned once released.
+type ParkResult struct {
+	Name    string `json:"name"`
+	TID     int    `json:"tid"`
+	Kthread bool   `json:"kthread,omitempty"`
+	Mode    int    `json:"mode"`
+	Before  int    `json:"before"`          // patch_state at the (last) entry
+	After   int    `json:"after"`           // patch_state on the way out
+	Version int    `json:"version"`         // which klpt_park_func() it returned from
+	Entries int    `json:"entries"`         // entries into the ioctl: 2 when the syscall was restarted
+	Wakes   int    `json:"wakes,omitempty"` // kthread: times it left klpt_park_func()
+	Alive   bool   `json:"alive"`           // still alive when released (not killed)
+	Err     string `json:"err,omitempty"`
+	T0      int64  `json:"t0"`
+	T1      int64  `json:"t1"`
+}
 
 // Sources of a snapshot.
 const (
@@ -193,6 +221,7 @@ type CaseTrace struct {
 	Snapshots []Snapshot    `json:"snapshots"`
 	Calls     []CallGroup   `json:"calls"`
 	Cmdline   []CmdlineRead `json:"cmdline,omitempty"`
+	Parked    []ParkResult  `json:"parked,omitempty"`
 	Errors    []string      `json:"errors,omitempty"`
 	End       *CaseEnd      `json:"end,omitempty"`
 }
@@ -237,7 +266,7 @@ func (t *Trace) Apply(ev Event) error {
 		c.Errors = append(c.Errors, ev.Error)
 	case EvDone:
 		t.Done = true
-	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvCaseEnd:
+	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvCaseEnd:
 		c, err := cur()
 		if err != nil {
 			return err
@@ -264,6 +293,11 @@ func (t *Trace) Apply(ev Event) error {
 				return fmt.Errorf("cmdline event without cmdline")
 			}
 			c.Cmdline = append(c.Cmdline, *ev.Cmdline)
+		case EvParked:
+			if ev.Parked == nil {
+				return fmt.Errorf("parked event without payload")
+			}
+			c.Parked = append(c.Parked, *ev.Parked)
 		case EvCaseEnd:
 			if ev.CaseEnd == nil {
 				return fmt.Errorf("case-end event without payload")

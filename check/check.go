@@ -80,11 +80,48 @@ func Violations(err error) []Violation {
 }
 
 // transition is one enable or disable, from the agent's action to the read
-// that saw it complete.
+// that saw it complete, with the reversals and forces in between.
 type transition struct {
 	start    cases.Op
-	end      *cases.Op // OpComplete, or nil
+	flips    []cases.Op // OpReverse: klp_reverse_transition() flipped the goal
+	forces   []cases.Op // OpForce
+	end      *cases.Op  // OpComplete, or nil
 	timedOut bool
+}
+
+// goal is the goal the transition ended with.
+func (tr transition) goal() int {
+	if n := len(tr.flips); n > 0 {
+		return tr.flips[n-1].Goal
+	}
+	return tr.start.Goal
+}
+
+// segment returns which stretch of constant goal [t0,t1] lies in, and the
+// op that started it. ok is false when [t0,t1] overlaps a reversal: inside
+// one, klp_reverse_transition() clears every flag, then flips the goal and
+// sets them again.
+func (tr transition) segment(t0, t1 int64) (idx int, start cases.Op, ok bool) {
+	start = tr.start
+	for i, f := range tr.flips {
+		if t1 >= f.T0 && t0 <= f.T1 {
+			return 0, start, false
+		}
+		if t0 > f.T1 {
+			idx, start = i+1, f
+		}
+	}
+	return idx, start, true
+}
+
+// overlaps says whether [t0,t1] overlaps one of ops' action windows.
+func overlaps(ops []cases.Op, t0, t1 int64) bool {
+	for _, o := range ops {
+		if t1 >= o.T0 && t0 <= o.T1 {
+			return true
+		}
+	}
+	return false
 }
 
 // stable is a stretch between transitions, with the patch state that
@@ -119,6 +156,22 @@ func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
 			}
 			m.trans = append(m.trans, transition{start: op})
 			cur = &m.trans[len(m.trans)-1]
+		case cases.OpReverse, cases.OpForce:
+			if cur == nil {
+				add(Violation{Rule: RuleTrace, T: op.T0, Msg: op.Kind + " outside a transition"})
+				continue
+			}
+			if op.Err != "" {
+				continue
+			}
+			if op.InProgress {
+				op.T1 = 1<<63 - 1
+			}
+			if op.Kind == cases.OpReverse {
+				cur.flips = append(cur.flips, op)
+			} else {
+				cur.forces = append(cur.forces, op)
+			}
 		case cases.OpComplete, cases.OpTimeout:
 			if cur == nil {
 				add(Violation{Rule: RuleTrace, T: op.T0, Msg: op.Kind + " without a transition"})
@@ -141,7 +194,7 @@ func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
 		if tr.end == nil {
 			return m
 		}
-		from, patched = tr.end.T1, tr.start.Goal == cases.StatePatched
+		from, patched = tr.end.T1, tr.goal() == cases.StatePatched
 	}
 	m.stables = append(m.stables, stable{from: from, to: 1<<63 - 1, patched: patched})
 	return m
@@ -226,6 +279,11 @@ func Case(tr *cases.Trace, ct *cases.CaseTrace, c cases.Case) error {
 	checkVmlinux(ct, m, add)
 	checkKernelLog(tr, ct, add)
 	checkTaint(tr, ct, add)
+	if c.Check != nil {
+		for _, f := range c.Check(tr, ct) {
+			add(Violation{Rule: f.Rule, Task: f.Task, T: f.T, Msg: f.Msg})
+		}
+	}
 	return col.result()
 }
 
@@ -331,12 +389,17 @@ func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
 		if !ok {
 			continue
 		}
-		goal := tr.start.Goal
+		seg, segStart, clean := tr.segment(s.T0, s.T1)
+		if !clean {
+			continue // mid-reversal: the flags are being cleared and set again
+		}
+		goal := segStart.Goal
 		// klp_init_transition() and klp_start_transition() both run inside
-		// the action: once it returned, every task has its initial state
-		// and, unless at the goal, its pending flag.
-		afterInit := s.T0 >= tr.start.T1
-		scope := fmt.Sprintf("%s/%d", s.Source, idx)
+		// the action (and a reversal's restart inside its own): once it
+		// returned, every task has its initial state and, unless at the
+		// goal, its pending flag.
+		afterInit := s.T0 >= segStart.T1
+		scope := fmt.Sprintf("%s/%d/%d", s.Source, idx, seg)
 		seenBy := last[scope]
 		if seenBy == nil {
 			seenBy = map[string]*seen{}
@@ -417,8 +480,18 @@ func versionName(v int) string {
 }
 
 func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
+	var unsafe []cases.Op // windows where a task's state may change under it
+	for _, tr := range m.trans {
+		unsafe = append(append(unsafe, tr.flips...), tr.forces...)
+	}
 	for _, g := range ct.Calls {
 		task := fmt.Sprintf("worker[%d]", g.TID)
+		if overlaps(unsafe, g.T0, g.T1) {
+			// A reversal can move a task a->b->a within one call, and
+			// klp_force_transition() rewrites running tasks' states, as
+			// its documentation warns.
+			continue
+		}
 		if g.Version != cases.VersionOld && g.Version != cases.VersionNew {
 			col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: versionName(g.Version)}, "")
 			continue
@@ -449,7 +522,7 @@ func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
 func checkEnd(ct *cases.CaseTrace, m model, c cases.Case, add func(Violation)) {
 	bound := int64(c.BoundSeconds) * 1e9
 	for _, tr := range m.trans {
-		goal := stateName(tr.start.Goal)
+		goal := stateName(tr.goal())
 		if tr.timedOut {
 			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s did not complete within %ds", goal, c.BoundSeconds)})
 			continue
@@ -462,7 +535,7 @@ func checkEnd(ct *cases.CaseTrace, m model, c cases.Case, add func(Violation)) {
 			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s took %.1fs, over the %ds bound", goal, float64(d)/1e9, c.BoundSeconds)})
 		}
 		wantEnabled := 0
-		if tr.start.Goal == cases.StatePatched {
+		if tr.goal() == cases.StatePatched {
 			wantEnabled = 1
 		}
 		if tr.end.Enabled != wantEnabled || tr.end.Transition != 0 {
@@ -485,7 +558,11 @@ func checkVmlinux(ct *cases.CaseTrace, m model, add func(Violation)) {
 				versionName(version(r.Patched)), map[bool]string{true: "applied", false: "not applied"}[s.patched])})
 		}
 	}
-	if !seenPatched && len(m.trans) > 0 && m.trans[0].end != nil {
+	patchedStretch := false
+	for _, st := range m.stables {
+		patchedStretch = patchedStretch || st.patched
+	}
+	if !seenPatched && patchedStretch {
 		add(Violation{Rule: RuleVmlinux, Msg: "no /proc/cmdline read while the patch was applied"})
 	}
 }

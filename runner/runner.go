@@ -48,18 +48,44 @@ type Verdict struct {
 
 // Result is everything a run produced, also when it failed part way.
 type Result struct {
-	Kernel     *kernels.Spec            `json:"kernel,omitempty"`
-	Arch       string                   `json:"arch"`
-	Accel      string                   `json:"accel,omitempty"`
-	Cases      []string                 `json:"cases"`
-	Verdicts   []Verdict                `json:"verdicts"`
-	Trace      *cases.Trace             `json:"trace,omitempty"`
-	Exit       *vm.Exit                 `json:"vm_exit,omitempty"`
-	ConsoleLog string                   `json:"console_log,omitempty"`
-	QEMU       string                   `json:"qemu_cmdline,omitempty"`
-	Steps      map[string]time.Duration `json:"steps_ns"`
+	Kernel   *kernels.Spec            `json:"kernel,omitempty"`
+	Arch     string                   `json:"arch"`
+	Accel    string                   `json:"accel,omitempty"`
+	Cases    []string                 `json:"cases"`
+	Verdicts []Verdict                `json:"verdicts"`
+	Boots    []*Boot                  `json:"boots"`
+	Steps    map[string]time.Duration `json:"steps_ns"`
 	// Incomplete says why the run stopped short, when it did.
 	Incomplete string `json:"incomplete,omitempty"`
+}
+
+// Boot is one VM boot and the cases it ran: cases share a boot unless one
+// leaves the kernel dirty.
+type Boot struct {
+	Cases      []string     `json:"cases"`
+	Trace      *cases.Trace `json:"trace,omitempty"`
+	Exit       *vm.Exit     `json:"vm_exit,omitempty"`
+	ConsoleLog string       `json:"console_log,omitempty"`
+	QEMU       string       `json:"qemu_cmdline,omitempty"`
+	Incomplete string       `json:"incomplete,omitempty"`
+}
+
+// Boots groups cases into boots: those that share one, in order, then one
+// boot for each case that needs its own.
+func Boots(cs []cases.Case) [][]cases.Case {
+	var shared []cases.Case
+	var own [][]cases.Case
+	for _, c := range cs {
+		if c.OwnBoot {
+			own = append(own, []cases.Case{c})
+		} else {
+			shared = append(shared, c)
+		}
+	}
+	if len(shared) > 0 {
+		return append([][]cases.Case{shared}, own...)
+	}
+	return own
 }
 
 // Failed reports whether any case failed.
@@ -181,6 +207,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	goarch := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[o.Arch]
+	if goarch == "" {
+		return res, fmt.Errorf("unknown arch %q (known: x86_64, arm64)", o.Arch)
+	}
 	var initrd string
 	progress("initramfs", "build for "+goarch)
 	err = timed("initramfs", func() error {
@@ -201,20 +230,35 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return res, infra("run dir", err)
 		}
 	}
-	res.ConsoleLog = filepath.Join(runDir, "console.log")
+	accel := vm.DetectAccel("", o.Arch)
+	res.Accel = accel
+	for i, group := range Boots(cs) {
+		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, fmt.Sprintf("console-%d.log", i)), group, res, progress)
+		if b != nil {
+			res.Boots = append(res.Boots, b)
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// boot runs one group of cases in one VM and adds their verdicts to res.
+func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consoleLog string, cs []cases.Case, res *Result, progress func(string, string)) (*Boot, error) {
 	var names []string
 	for _, c := range cs {
 		names = append(names, c.Name)
 	}
+	b := &Boot{Cases: names, ConsoleLog: consoleLog}
 	cfg := vm.Config{
 		Arch:       o.Arch,
 		Kernel:     k.Image,
 		Initrd:     initrd,
 		Cmdline:    []string{"quiet", "klptest.cases=" + strings.Join(names, ",")},
-		ConsoleLog: res.ConsoleLog,
+		ConsoleLog: consoleLog,
+		Accel:      accel,
 	}
-	cfg.Accel = vm.DetectAccel(cfg.QEMU, o.Arch)
-	res.Accel = cfg.Accel
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -224,42 +268,42 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	vctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	progress("boot", fmt.Sprintf("%s on %s (%s)", k.Release, o.Arch, cfg.Accel))
+	progress("boot", fmt.Sprintf("%s on %s (%s): %s", k.Release, o.Arch, accel, strings.Join(names, ", ")))
 	t0 := time.Now()
 	m, err := vm.Start(vctx, cfg)
 	if err != nil {
-		return res, infra("boot", err)
+		return b, infra("boot", err)
 	}
 	defer m.Stop(2 * time.Second)
-	res.QEMU = m.CommandLine()
+	b.QEMU = m.CommandLine()
 	if o.Verbose != nil {
-		o.Verbose("qemu: " + res.QEMU)
+		o.Verbose("qemu: " + b.QEMU)
 	}
 
 	tr := &cases.Trace{}
-	res.Trace = tr
+	b.Trace = tr
 	streamErr := read(m.Results(), tr, func(ev cases.Event) {
 		switch ev.Type {
 		case cases.EvHello:
-			res.Steps["boot"] = time.Since(t0)
+			res.Steps["boot"] += time.Since(t0)
 			progress("boot", "agent ready")
-			progress("case", "run "+strings.Join(names, ", "))
 		case cases.EvCaseStart:
 			progress("case", ev.Case)
 		}
 	})
 	exit, werr := m.Wait()
-	res.Exit = exit
-	res.Steps["vm"] = time.Since(t0)
+	b.Exit = exit
+	res.Steps["vm"] += time.Since(t0)
 	if werr != nil && exit == nil {
-		return res, infra("vm", werr)
+		return b, infra("vm", werr)
 	}
 	if vctx.Err() != nil && ctx.Err() == nil {
-		res.Incomplete = fmt.Sprintf("the VM did not finish within %v", timeout)
+		b.Incomplete = fmt.Sprintf("the VM did not finish within %v", timeout)
 	}
 	if ctx.Err() != nil {
-		res.Incomplete = "interrupted"
-		return res, ctx.Err()
+		b.Incomplete = "interrupted"
+		res.Incomplete = b.Incomplete
+		return b, ctx.Err()
 	}
 	if tr.Hello == nil {
 		// Nothing ran: the kernel or the agent never came up.
@@ -267,14 +311,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if streamErr != nil {
 			why += ": " + streamErr.Error()
 		}
-		return res, infra("boot", fmt.Errorf("%s; QEMU: %v\n%s", why, exit, consoleTail(exit)))
+		return b, infra("boot", fmt.Errorf("%s; QEMU: %v\n%s", why, exit, consoleTail(exit)))
 	}
-
-	progress("check", "")
+	progress("check", strings.Join(names, ", "))
 	t1 := time.Now()
-	res.Verdicts = verdicts(tr, cs, exit, streamErr, res.Incomplete)
-	res.Steps["check"] = time.Since(t1)
-	return res, nil
+	res.Verdicts = append(res.Verdicts, verdicts(tr, cs, exit, streamErr, b.Incomplete)...)
+	res.Steps["check"] += time.Since(t1)
+	return b, nil
 }
 
 // read folds the result stream into the trace until EOF.

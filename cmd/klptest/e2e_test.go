@@ -48,13 +48,18 @@ func TestE2EPatchCase(t *testing.T) {
 			var doc struct {
 				Version int `json:"version"`
 				Result  struct {
-					Trace cases.Trace `json:"trace"`
+					Boots []struct {
+						Trace cases.Trace `json:"trace"`
+					} `json:"boots"`
 				} `json:"result"`
 			}
 			if err := json.Unmarshal(b, &doc); err != nil {
 				t.Fatal(err)
 			}
-			tr := doc.Result.Trace
+			if len(doc.Result.Boots) != 1 {
+				t.Fatalf("%d boots for one case", len(doc.Result.Boots))
+			}
+			tr := doc.Result.Boots[0].Trace
 			if doc.Version != cases.TraceVersion || !tr.Done || len(tr.Cases) != 1 {
 				t.Fatalf("document: version %d, done %v, %d cases", doc.Version, tr.Done, len(tr.Cases))
 			}

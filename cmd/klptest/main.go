@@ -139,9 +139,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "klptest: %v\n", werr)
 		}
 	}
-	if *verbose && res.ConsoleLog != "" {
-		if b, rerr := os.ReadFile(res.ConsoleLog); rerr == nil {
-			fmt.Fprintf(stderr, "klptest: guest console (%s):\n%s\n", res.ConsoleLog, b)
+	if *verbose {
+		for _, b := range res.Boots {
+			if out, rerr := os.ReadFile(b.ConsoleLog); rerr == nil {
+				fmt.Fprintf(stderr, "klptest: guest console (%s):\n%s\n", b.ConsoleLog, out)
+			}
 		}
 	}
 	for _, v := range res.Verdicts {

@@ -25,6 +25,8 @@ func Main() {
 			os.Exit(Worker(os.Args[2:]))
 		case SleeperArg:
 			os.Exit(Sleeper())
+		case ParkerArg:
+			os.Exit(Parker(os.Args[2:]))
 		}
 	}
 	err := run()
@@ -129,12 +131,7 @@ func run() error {
 	for _, c := range cs {
 		r := &caseRun{c: c, e: e}
 		r.ev(cases.Event{Type: cases.EvCaseStart})
-		switch c.Name {
-		case "patch":
-			runPatch(r)
-		default:
-			r.fail(fmt.Errorf("case %q has no guest runner", c.Name))
-		}
+		runCase(r)
 		drain(c.Name)
 		r.ev(cases.Event{Type: cases.EvCaseEnd, CaseEnd: &cases.CaseEnd{T: now(), Taint: readTaint()}})
 	}

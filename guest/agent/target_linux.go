@@ -13,6 +13,9 @@ const (
 	iocPark    = 0x6b02
 	iocRelease = 0x6b03
 	iocParked  = 0x6b04
+	iocKStart  = 0x6b05
+	iocKInfo   = 0x6b06
+	iocKStop   = 0x6b07
 )
 
 const targetDev = "/dev/klpt_target"
@@ -21,6 +24,12 @@ const targetDev = "/dev/klpt_target"
 type klptCall struct {
 	T0, T1                       uint64
 	Before, After, Version, Mode int32
+	Slot, Entries                int32
+}
+
+// kthreadInfo mirrors struct klpt_kthread_info.
+type kthreadInfo struct {
+	PID, Alive, Wakes, Version int32
 }
 
 type target struct{ fd int }
@@ -33,8 +42,8 @@ func openTarget() (*target, error) {
 	return &target{fd: fd}, nil
 }
 
-func (t *target) ioctl(cmd uintptr, c *klptCall) (int, error) {
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(t.fd), cmd, uintptr(unsafe.Pointer(c)))
+func (t *target) ioctl(cmd, arg uintptr) (int, error) {
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(t.fd), cmd, arg)
 	if errno != 0 {
 		return 0, errno
 	}
@@ -44,19 +53,30 @@ func (t *target) ioctl(cmd uintptr, c *klptCall) (int, error) {
 // call runs klpt_func() once.
 func (t *target) call() (klptCall, error) {
 	var c klptCall
-	_, err := t.ioctl(iocCall, &c)
+	_, err := t.ioctl(iocCall, uintptr(unsafe.Pointer(&c)))
 	return c, err
 }
 
-// park sleeps inside klpt_park_func() until released.
-func (t *target) park(mode int32) (klptCall, error) {
-	c := klptCall{Mode: mode}
-	_, err := t.ioctl(iocPark, &c)
+// park sleeps inside klpt_park_func() until slot is released.
+func (t *target) park(mode, slot int32) (klptCall, error) {
+	c := klptCall{Mode: mode, Slot: slot}
+	_, err := t.ioctl(iocPark, uintptr(unsafe.Pointer(&c)))
 	return c, err
 }
 
-func (t *target) release() error { _, err := t.ioctl(iocRelease, nil); return err }
+func (t *target) release(slot int) error { _, err := t.ioctl(iocRelease, uintptr(slot)); return err }
 
-func (t *target) parked() (int, error) { return t.ioctl(iocParked, nil) }
+func (t *target) parked(slot int) (int, error) { return t.ioctl(iocParked, uintptr(slot)) }
+
+// kthreadStart starts klpt_target's kernel thread, parked in slot.
+func (t *target) kthreadStart(slot int) (int, error) { return t.ioctl(iocKStart, uintptr(slot)) }
+
+func (t *target) kthreadInfo() (kthreadInfo, error) {
+	var k kthreadInfo
+	_, err := t.ioctl(iocKInfo, uintptr(unsafe.Pointer(&k)))
+	return k, err
+}
+
+func (t *target) kthreadStop() error { _, err := t.ioctl(iocKStop, 0); return err }
 
 func (t *target) close() { unix.Close(t.fd) }

@@ -9,6 +9,7 @@
 
 #include <linux/wait.h>
 #include <linux/atomic.h>
+#include <linux/sched.h>
 #include "klpt_uapi.h"
 
 struct klpt_park {
@@ -19,17 +20,30 @@ struct klpt_park {
 	int mode;           /* KLPT_PARK_* */
 };
 
-/* Sleep until the next release; returns 0, or -EINTR when a signal (real or
- * the livepatch fake one) ended an interruptible sleep. */
+/*
+ * Sleep until the slot's next release. Returns 0, or -ERESTARTSYS when a
+ * signal (real, or livepatch's fake one) ended an interruptible sleep, so
+ * that the syscall is restarted as the kernel does for any such sleep.
+ */
 static inline int klpt_park_wait(struct klpt_park *p)
 {
 	int ret = 0;
 
 	atomic_inc(p->parked);
-	if (p->mode == KLPT_PARK_UNINTERRUPTIBLE)
+	switch (p->mode) {
+	case KLPT_PARK_UNINTERRUPTIBLE:
 		wait_event(*p->wq, atomic_read(p->gen) != p->seen_gen);
-	else if (wait_event_interruptible(*p->wq, atomic_read(p->gen) != p->seen_gen))
-		ret = -EINTR;
+		break;
+	case KLPT_PARK_ONCE:
+		/* A kthread's park: klp_send_signals() only wakes it. */
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (atomic_read(p->gen) == p->seen_gen)
+			schedule();
+		__set_current_state(TASK_RUNNING);
+		break;
+	default:
+		ret = wait_event_interruptible(*p->wq, atomic_read(p->gen) != p->seen_gen);
+	}
 	atomic_dec(p->parked);
 	return ret;
 }

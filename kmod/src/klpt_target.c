@@ -12,11 +12,19 @@
 #include <linux/uaccess.h>
 #include <linux/sched.h>
 #include <linux/ktime.h>
+#include <linux/kthread.h>
+#include <linux/slab.h>
+#include <linux/sched/task.h>
 #include "klpt_park.h"
 
 static DECLARE_WAIT_QUEUE_HEAD(klpt_wq);
-static atomic_t klpt_gen = ATOMIC_INIT(0);
-static atomic_t klpt_parked = ATOMIC_INIT(0);
+static atomic_t klpt_gen[KLPT_SLOTS];
+static atomic_t klpt_parked[KLPT_SLOTS];
+
+static struct task_struct *klpt_kthread;
+static atomic_t klpt_kthread_wakes = ATOMIC_INIT(0);
+static atomic_t klpt_kthread_version = ATOMIC_INIT(0);
+static int klpt_kthread_slot;
 
 int klpt_func(void);
 int klpt_park_func(struct klpt_park *p);
@@ -43,19 +51,100 @@ static int klpt_state(void)
 	return READ_ONCE(current->patch_state);
 }
 
+static void klpt_park_init(struct klpt_park *p, int slot, int mode)
+{
+	p->wq = &klpt_wq;
+	p->gen = &klpt_gen[slot];
+	p->parked = &klpt_parked[slot];
+	p->seen_gen = atomic_read(p->gen);
+	p->mode = mode;
+}
+
+/*
+ * The parked kthread: one sleep inside klpt_park_func(), then asleep outside
+ * it until stopped, so that once woken (by a release, or by the livepatch
+ * fallback's wake-up) its stack no longer holds the patched function.
+ */
+static int klpt_kthread_fn(void *data)
+{
+	struct klpt_park p;
+
+	klpt_park_init(&p, klpt_kthread_slot, KLPT_PARK_ONCE);
+	atomic_set(&klpt_kthread_version, klpt_park_func(&p));
+	atomic_inc(&klpt_kthread_wakes);
+	while (!kthread_should_stop()) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (!kthread_should_stop())
+			schedule();
+		__set_current_state(TASK_RUNNING);
+	}
+	return 0;
+}
+
+static long klpt_kthread_ioctl(unsigned int cmd, unsigned long arg)
+{
+	struct klpt_kthread_info info;
+	int slot = (int)arg;
+
+	switch (cmd) {
+	case KLPT_IOC_KTHREAD_START:
+		if (klpt_kthread)
+			return -EBUSY;
+		if (slot < 0 || slot >= KLPT_SLOTS)
+			return -EINVAL;
+		klpt_kthread_slot = slot;
+		klpt_kthread = kthread_run(klpt_kthread_fn, NULL, "klpt_kthread");
+		if (IS_ERR(klpt_kthread)) {
+			long err = PTR_ERR(klpt_kthread);
+
+			klpt_kthread = NULL;
+			return err;
+		}
+		get_task_struct(klpt_kthread);
+		return task_pid_nr(klpt_kthread);
+	case KLPT_IOC_KTHREAD_INFO:
+		info.pid = klpt_kthread ? task_pid_nr(klpt_kthread) : 0;
+		info.alive = klpt_kthread ? 1 : 0;
+		info.wakes = atomic_read(&klpt_kthread_wakes);
+		info.version = atomic_read(&klpt_kthread_version);
+		if (copy_to_user((void __user *)arg, &info, sizeof(info)))
+			return -EFAULT;
+		return 0;
+	case KLPT_IOC_KTHREAD_STOP:
+		if (!klpt_kthread)
+			return -ESRCH;
+		kthread_stop(klpt_kthread);
+		put_task_struct(klpt_kthread);
+		klpt_kthread = NULL;
+		return 0;
+	}
+	return -ENOTTY;
+}
+
 static long klpt_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
+	atomic_t *entries = f->private_data;
 	struct klpt_call c;
 	struct klpt_park p;
 	int v;
 
 	switch (cmd) {
 	case KLPT_IOC_RELEASE:
-		atomic_inc(&klpt_gen);
+		if (arg >= KLPT_SLOTS)
+			return -EINVAL;
+		atomic_inc(&klpt_gen[arg]);
 		wake_up_all(&klpt_wq);
+		if (klpt_kthread && klpt_kthread_slot == (int)arg)
+			wake_up_process(klpt_kthread);
 		return 0;
 	case KLPT_IOC_PARKED:
-		return atomic_read(&klpt_parked);
+		if (arg >= KLPT_SLOTS)
+			return -EINVAL;
+		return atomic_read(&klpt_parked[arg]);
+	case KLPT_IOC_KTHREAD_START:
+	case KLPT_IOC_KTHREAD_INFO:
+	case KLPT_IOC_KTHREAD_STOP:
+		return klpt_kthread_ioctl(cmd, arg);
 	case KLPT_IOC_CALL:
 	case KLPT_IOC_PARK:
 		break;
@@ -70,11 +159,10 @@ static long klpt_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	if (cmd == KLPT_IOC_CALL) {
 		v = klpt_func();
 	} else {
-		p.wq = &klpt_wq;
-		p.gen = &klpt_gen;
-		p.parked = &klpt_parked;
-		p.seen_gen = atomic_read(&klpt_gen);
-		p.mode = c.mode;
+		if (c.slot < 0 || c.slot >= KLPT_SLOTS)
+			return -EINVAL;
+		c.entries = atomic_inc_return(entries);
+		klpt_park_init(&p, c.slot, c.mode);
 		v = klpt_park_func(&p);
 	}
 	c.after = klpt_state();
@@ -87,8 +175,26 @@ static long klpt_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	return 0;
 }
 
+static int klpt_open(struct inode *inode, struct file *f)
+{
+	atomic_t *entries = kzalloc(sizeof(*entries), GFP_KERNEL);
+
+	if (!entries)
+		return -ENOMEM;
+	f->private_data = entries;
+	return 0;
+}
+
+static int klpt_release(struct inode *inode, struct file *f)
+{
+	kfree(f->private_data);
+	return 0;
+}
+
 static const struct file_operations klpt_fops = {
 	.owner = THIS_MODULE,
+	.open = klpt_open,
+	.release = klpt_release,
 	.unlocked_ioctl = klpt_ioctl,
 };
 
@@ -106,7 +212,14 @@ static int __init klpt_target_init(void)
 
 static void __exit klpt_target_exit(void)
 {
-	atomic_inc(&klpt_gen);
+	int i;
+
+	if (klpt_kthread) {
+		kthread_stop(klpt_kthread);
+		put_task_struct(klpt_kthread);
+	}
+	for (i = 0; i < KLPT_SLOTS; i++)
+		atomic_inc(&klpt_gen[i]);
 	wake_up_all(&klpt_wq);
 	misc_deregister(&klpt_dev);
 }

@@ -12,8 +12,11 @@
 #define KLPT_VERSION_OLD 1
 #define KLPT_VERSION_NEW 2
 
-#define KLPT_PARK_INTERRUPTIBLE   0
-#define KLPT_PARK_UNINTERRUPTIBLE 1
+#define KLPT_PARK_INTERRUPTIBLE   0 /* wait_event_interruptible(): a signal ends it */
+#define KLPT_PARK_UNINTERRUPTIBLE 1 /* wait_event(): nothing but a release ends it */
+#define KLPT_PARK_ONCE            2 /* one interruptible sleep: any wake-up ends it */
+
+#define KLPT_SLOTS 8 /* parking slots, released one by one */
 
 /* One call into the patched function, as seen from the kernel side. */
 struct klpt_call {
@@ -23,12 +26,25 @@ struct klpt_call {
 	__s32 after;       /* current->patch_state after the call */
 	__s32 version;     /* KLPT_VERSION_OLD or KLPT_VERSION_NEW */
 	__s32 mode;        /* PARK only: KLPT_PARK_* */
+	__s32 slot;        /* PARK only: which release ends the sleep */
+	__s32 entries;     /* PARK only: entries into the handler on this fd (2 = restarted) */
+};
+
+/* The parked kernel thread, as KLPT_IOC_KTHREAD_INFO reports it. */
+struct klpt_kthread_info {
+	__s32 pid;
+	__s32 alive;       /* 1 until KLPT_IOC_KTHREAD_STOP */
+	__s32 wakes;       /* times it left klpt_park_func() */
+	__s32 version;     /* what klpt_park_func() returned, 0 before */
 };
 
 /* /dev/klpt_target ioctls; the argument is a struct klpt_call pointer. */
 #define KLPT_IOC_CALL    _IO('k', 1)  /* call klpt_func() once */
 #define KLPT_IOC_PARK    _IO('k', 2)  /* sleep inside klpt_park_func() until released */
-#define KLPT_IOC_RELEASE _IO('k', 3)  /* wake every parked task; no argument */
-#define KLPT_IOC_PARKED  _IO('k', 4)  /* returns the number of parked tasks */
+#define KLPT_IOC_RELEASE _IO('k', 3)  /* wake the tasks parked in slot (arg) */
+#define KLPT_IOC_PARKED  _IO('k', 4)  /* returns the number of parked tasks in slot (arg) */
+#define KLPT_IOC_KTHREAD_START _IO('k', 5) /* start a kthread parked (ONCE) in slot (arg) */
+#define KLPT_IOC_KTHREAD_INFO  _IO('k', 6) /* struct klpt_kthread_info */
+#define KLPT_IOC_KTHREAD_STOP  _IO('k', 7)
 
 #endif

@@ -1,0 +1,44 @@
+package cases
+
+func init() {
+	register(Case{
+		Name: "double-reverse",
+		Doc:  "reverse a held-open patching transition, then reverse it again before it completes (A parked in old, B in new)",
+		Steps: []Step{
+			{Do: DoSettle},
+			{Do: DoPark, Park: "A", Mode: ParkInterruptible},
+			{Do: DoEnable},
+			{Do: DoWaitStall},
+			// B enters klpt_park_func() patched: it sleeps in the new one.
+			{Do: DoPark, Park: "B", Mode: ParkInterruptible},
+			{Do: DoReverse}, // to unpatched: B now holds it open
+			{Do: DoWaitStall},
+			{Do: DoReverse}, // to patched again: A holds it open
+			{Do: DoWaitStall},
+			{Do: DoRelease, Park: "A"},
+			{Do: DoWait},
+			{Do: DoSettle},
+			{Do: DoRelease, Park: "B"},
+			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoUnload},
+		},
+		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+			var out []Finding
+			expectOrder(ct, &out, OpPark+":A", OpEnable, OpStall, OpPark+":B", OpReverse, OpStall, OpReverse, OpStall, OpRelease+":A", OpComplete, OpRelease+":B")
+			a, b := ct.findParked("A", &out), ct.findParked("B", &out)
+			en, ok1 := ct.nth(OpEnable, 0)
+			rel, ok2 := ct.nth(OpRelease, 0)
+			if ok1 && ok2 {
+				expectNeverAt(ct, a, StatePatched, en, rel, &out)
+			}
+			r1, ok1 := ct.nth(OpReverse, 0)
+			r2, ok2 := ct.nth(OpReverse, 1)
+			if ok1 && ok2 {
+				expectNeverAt(ct, b, StateUnpatched, r1, r2, &out)
+			}
+			expectParked(a, VersionOld, false, &out)
+			expectParked(b, VersionNew, false, &out)
+			return out
+		},
+	})
+}

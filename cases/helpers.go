@@ -1,0 +1,131 @@
+package cases
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Helpers for the cases' own checks: pure functions over a CaseTrace.
+
+// Rules the cases' own checks report under.
+const (
+	RuleParked   = "parked-task" // what a parked task did, and when
+	RuleFallback = "fallback"    // the kernel's signal/wake-up fallback
+	RuleSteps    = "steps"       // the case's steps happened as scripted
+)
+
+func (ct *CaseTrace) findParked(name string, out *[]Finding) *ParkResult {
+	p := ct.ParkedTask(name)
+	if p == nil {
+		*out = append(*out, Finding{Rule: RuleParked, Task: name, Msg: "no record of the parked task: it was never released"})
+	}
+	return p
+}
+
+// opIndex returns the first finished op of kind with the given park name
+// ("" for any), or -1.
+func (ct *CaseTrace) opIndex(kind, park string, from int) int {
+	for i := from; i < len(ct.Ops); i++ {
+		o := ct.Ops[i]
+		if o.Kind == kind && !o.InProgress && (park == "" || o.Park == park) {
+			return i
+		}
+	}
+	return -1
+}
+
+// expectOrder checks that ops of the given kinds (KIND or KIND:PARK)
+// happened in this order, each after the previous.
+func expectOrder(ct *CaseTrace, out *[]Finding, kinds ...string) {
+	at := 0
+	for _, k := range kinds {
+		kind, park, _ := strings.Cut(k, ":")
+		i := ct.opIndex(kind, park, at)
+		if i < 0 {
+			*out = append(*out, Finding{Rule: RuleSteps, Msg: fmt.Sprintf("no %s after the steps before it (want %s)", k, strings.Join(kinds, " → "))})
+			return
+		}
+		at = i + 1
+	}
+}
+
+// statesOf returns the states the probe saw of task tid in [from, to].
+func statesOf(ct *CaseTrace, tid int, from, to int64) map[int]int64 {
+	seen := map[int]int64{}
+	for _, s := range ct.Snapshots {
+		if s.Source != SourceProbe || s.T0 < from || s.T1 > to {
+			continue
+		}
+		for _, t := range s.Tasks {
+			if t.PID == tid && !t.Idle {
+				if _, ok := seen[t.State]; !ok {
+					seen[t.State] = s.T0
+				}
+			}
+		}
+	}
+	return seen
+}
+
+// expectParked checks a parked task's record once released.
+func expectParked(p *ParkResult, version int, restarted bool, out *[]Finding) {
+	if p == nil {
+		return
+	}
+	name := fmt.Sprintf("%s[%d]", p.Name, p.TID)
+	if !p.Alive || p.Err != "" {
+		*out = append(*out, Finding{Rule: RuleParked, Task: name, T: p.T1, Msg: fmt.Sprintf("did not come back cleanly: alive=%v err=%q", p.Alive, p.Err)})
+	}
+	if p.Version != version {
+		*out = append(*out, Finding{Rule: RuleParked, Task: name, T: p.T1, Msg: fmt.Sprintf("returned from the %s klpt_park_func(); want the %s one", versionWord(p.Version), versionWord(version))})
+	}
+	if !p.Kthread {
+		if restarted && p.Entries < 2 {
+			*out = append(*out, Finding{Rule: RuleParked, Task: name, T: p.T1, Msg: fmt.Sprintf("its syscall was entered %d time(s); the fake signal must restart it", p.Entries)})
+		}
+		if !restarted && p.Entries != 1 {
+			*out = append(*out, Finding{Rule: RuleParked, Task: name, T: p.T1, Msg: fmt.Sprintf("its syscall was entered %d times; nothing should have interrupted it", p.Entries)})
+		}
+	}
+}
+
+func versionWord(v int) string {
+	switch v {
+	case VersionOld:
+		return "old"
+	case VersionNew:
+		return "new"
+	}
+	return fmt.Sprintf("version-%d", v)
+}
+
+// expectNeverAt checks that the parked task never reached state in the
+// window between two ops (indexes into ct.Ops).
+func expectNeverAt(ct *CaseTrace, p *ParkResult, state int, from, to Op, out *[]Finding) {
+	if p == nil {
+		return
+	}
+	if t, ok := statesOf(ct, p.TID, from.T1, to.T0)[state]; ok {
+		*out = append(*out, Finding{Rule: RuleParked, Task: fmt.Sprintf("%s[%d]", p.Name, p.TID), T: t,
+			Msg: fmt.Sprintf("reached state %d while asleep in klpt_park_func(), between %s and %s", state, from.Kind, to.Kind)})
+	}
+}
+
+// expectLog checks that the case's kernel log has a line containing s.
+func expectLog(tr *Trace, ct *CaseTrace, s string, out *[]Finding) {
+	for _, l := range tr.Kmsg {
+		if l.Case == ct.Name && strings.Contains(l.Msg, s) {
+			return
+		}
+	}
+	*out = append(*out, Finding{Rule: RuleFallback, Msg: fmt.Sprintf("the kernel never logged %q", s)})
+}
+
+// nth returns the n-th finished op of kind, if any.
+func (ct *CaseTrace) nth(kind string, n int) (Op, bool) {
+	ops := ct.OpsOf(kind)
+	if n < len(ops) {
+		return ops[n], true
+	}
+	return Op{}, false
+}

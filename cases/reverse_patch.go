@@ -1,0 +1,32 @@
+package cases
+
+func init() {
+	register(Case{
+		Name: "reverse-patch",
+		Doc:  "hold a patching transition open with a task parked in the old function, then reverse it: done while the task still sleeps",
+		Steps: []Step{
+			{Do: DoSettle},
+			{Do: DoPark, Park: "A", Mode: ParkInterruptible},
+			{Do: DoEnable},
+			{Do: DoWaitStall},
+			{Do: DoReverse},
+			{Do: DoWait},
+			{Do: DoSettle},
+			{Do: DoRelease, Park: "A"},
+			{Do: DoUnload},
+		},
+		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+			var out []Finding
+			expectOrder(ct, &out, OpPark+":A", OpEnable, OpStall, OpReverse, OpComplete, OpRelease+":A")
+			a := ct.findParked("A", &out)
+			en, ok1 := ct.nth(OpEnable, 0)
+			rev, ok2 := ct.nth(OpReverse, 0)
+			if ok1 && ok2 {
+				// Asleep in the old function, A cannot switch.
+				expectNeverAt(ct, a, StatePatched, en, rev, &out)
+			}
+			expectParked(a, VersionOld, false, &out)
+			return out
+		},
+	})
+}

@@ -1,0 +1,28 @@
+package cases
+
+func init() {
+	register(Case{
+		Name: "signal",
+		Doc:  "a user task parked interruptibly in the old function gets the fake signal after 15 retries, switches, and the transition completes",
+		Steps: []Step{
+			{Do: DoSettle},
+			{Do: DoPark, Park: "A", Mode: ParkInterruptible},
+			{Do: DoEnable},
+			{Do: DoWait},
+			{Do: DoSettle},
+			{Do: DoRelease, Park: "A"},
+			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoUnload},
+		},
+		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+			var out []Finding
+			expectOrder(ct, &out, OpPark+":A", OpEnable, OpComplete, OpRelease+":A")
+			expectLog(tr, ct, "signaling remaining tasks", &out)
+			// The fake signal ends the interruptible sleep with
+			// -ERESTARTSYS; the syscall restarts, patched, in the new
+			// function, where A sleeps until released.
+			expectParked(ct.findParked("A", &out), VersionNew, true, &out)
+			return out
+		},
+	})
+}

@@ -1,0 +1,410 @@
+package agent
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// caseRun is one case's context.
+type caseRun struct {
+	c      cases.Case
+	e      *emitter
+	t      *target
+	smp    *sampler
+	goal   int // the current transition's goal
+	parked map[string]*parker
+	slots  int
+	forced bool
+}
+
+func (r *caseRun) ev(ev cases.Event) {
+	ev.Case = r.c.Name
+	r.e.emit(ev)
+}
+
+func (r *caseRun) fail(err error) {
+	r.ev(cases.Event{Type: cases.EvError, Error: err.Error()})
+}
+
+func (r *caseRun) op(o cases.Op, f func() error) error {
+	o.T0, o.InProgress = now(), true
+	begin := o
+	r.ev(cases.Event{Type: cases.EvOp, Op: &begin})
+	err := f()
+	o.InProgress = false
+	o.T1 = now()
+	if err != nil {
+		o.Err = err.Error()
+	}
+	r.ev(cases.Event{Type: cases.EvOp, Op: &o})
+	return err
+}
+
+func sysfsPath(file string) string {
+	return filepath.Join("/sys/kernel/livepatch", LivepatchName, file)
+}
+
+func readInt(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// waitTransition polls sysfs until the transition is over, and records the
+// read that saw it over: everything the kernel did for it happened before
+// that read's T1.
+func (r *caseRun) waitTransition(goal int) error {
+	deadline := time.Now().Add(time.Duration(r.c.BoundSeconds) * time.Second)
+	for {
+		t0 := now()
+		tr, err := readInt(sysfsPath("transition"))
+		en, err2 := readInt(sysfsPath("enabled"))
+		t1 := now()
+		if err != nil || err2 != nil {
+			// The sysfs directory goes away once a transition to
+			// unpatched completes and the patch is freed: its files fail
+			// with ENOENT, or ENODEV while the directory is being removed.
+			if goal == cases.StateUnpatched && gone(err) && gone(err2) {
+				r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpComplete, Goal: goal, T0: t0, T1: t1}})
+				return nil
+			}
+			return fmt.Errorf("read livepatch sysfs: %v %v", err, err2)
+		}
+		if tr == 0 {
+			r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpComplete, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpTimeout, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
+			return fmt.Errorf("transition to %d not complete after %ds", goal, r.c.BoundSeconds)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func gone(err error) bool {
+	return err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
+}
+
+func (r *caseRun) readCmdline() {
+	t0 := now()
+	b, err := os.ReadFile("/proc/cmdline")
+	t1 := now()
+	if err != nil {
+		r.fail(fmt.Errorf("read /proc/cmdline: %w", err))
+		return
+	}
+	r.ev(cases.Event{Type: cases.EvCmdline, Cmdline: &cases.CmdlineRead{T0: t0, T1: t1,
+		Patched: strings.Contains(string(b), "klptest: this has been live patched")}})
+}
+
+// child is a worker or sleeper process of the case.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+func startChild(args ...string) (*child, error) {
+	return startChildLine(func(line string) error {
+		if line != "ready\n" {
+			return fmt.Errorf("said %q", line)
+		}
+		return nil
+	}, args...)
+}
+
+// startChildLine starts a child and hands its first line, which says it is
+// ready, to ready.
+func startChildLine(ready func(string) error, args ...string) (*child, error) {
+	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %v: %w", args, err)
+	}
+	c := &child{cmd: cmd, stdin: in, out: bufio.NewReader(out)}
+	line, err := c.out.ReadString('\n')
+	if err == nil {
+		err = ready(line)
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("%v did not get ready: %v", args, err)
+	}
+	return c, nil
+}
+
+// stop closes stdin and reads the worker's result, if any.
+func (c *child) stop() (workerResult, error) {
+	var res workerResult
+	c.stdin.Close()
+	b, _ := io.ReadAll(c.out)
+	err := c.cmd.Wait()
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if jerr := json.Unmarshal(b, &res); jerr != nil {
+			return res, fmt.Errorf("worker result: %w", jerr)
+		}
+	}
+	return res, err
+}
+
+// The workload every case runs: worker processes and threads calling the
+// patched function, and sleepers elsewhere.
+const (
+	workerProcs   = 3
+	workerThreads = 2
+	sleepers      = 2
+	settle        = 300 * time.Millisecond
+)
+
+// runCase runs a case's steps with workers, sleepers and the sampler
+// around them, then puts the kernel back as it found it where it can.
+func runCase(r *caseRun) {
+	var kids []*child
+	var workers []*child
+	defer func() {
+		for _, k := range kids {
+			k.cmd.Process.Kill()
+			k.cmd.Wait()
+		}
+	}()
+	for i := 0; i < workerProcs; i++ {
+		k, err := startChild(WorkerArg, strconv.Itoa(workerThreads))
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		kids = append(kids, k)
+		workers = append(workers, k)
+	}
+	for i := 0; i < sleepers; i++ {
+		k, err := startChild(SleeperArg)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		kids = append(kids, k)
+	}
+	t, err := openTarget()
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	defer t.close()
+	r.t = t
+	r.parked = map[string]*parker{}
+
+	r.smp = startSampler(func(s cases.Snapshot) {
+		r.ev(cases.Event{Type: cases.EvSnapshot, Snapshot: &s})
+	}, r.fail)
+	for i, st := range r.c.Steps {
+		if err := r.step(st); err != nil {
+			r.fail(fmt.Errorf("step %d (%s): %w", i+1, st.Do, err))
+			break
+		}
+	}
+	r.cleanup()
+	r.smp.shutdown()
+	for _, w := range workers {
+		res, err := w.stop()
+		if len(res.Calls) > 0 {
+			r.ev(cases.Event{Type: cases.EvCalls, Calls: res.Calls})
+		}
+		for _, e := range res.Errors {
+			r.fail(errors.New(e))
+		}
+		if err != nil {
+			r.fail(fmt.Errorf("worker: %w", err))
+		}
+	}
+}
+
+func (r *caseRun) step(st cases.Step) error {
+	switch st.Do {
+	case cases.DoSettle:
+		r.smp.fast.Store(false)
+		time.Sleep(settle)
+		r.readCmdline()
+	case cases.DoEnable:
+		r.smp.fast.Store(true)
+		ko := filepath.Join(ModuleDir, LivepatchName+".ko")
+		r.goal = cases.StatePatched
+		return r.op(cases.Op{Kind: cases.OpEnable, Goal: r.goal}, func() error { return loadModuleStrict(ko) })
+	case cases.DoDisable:
+		r.smp.fast.Store(true)
+		r.goal = cases.StateUnpatched
+		return r.op(cases.Op{Kind: cases.OpDisable, Goal: r.goal}, func() error { return writeSysfs("enabled", "0") })
+	case cases.DoReverse:
+		r.goal = 1 - r.goal
+		return r.op(cases.Op{Kind: cases.OpReverse, Goal: r.goal}, func() error { return writeSysfs("enabled", strconv.Itoa(r.goal)) })
+	case cases.DoForce:
+		r.forced = true
+		return r.op(cases.Op{Kind: cases.OpForce, Goal: r.goal}, func() error { return writeSysfs("force", "1") })
+	case cases.DoWait:
+		if err := r.waitTransition(r.goal); err != nil {
+			return err
+		}
+		time.Sleep(settle / 3) // the sampler sees the end at full rate
+		r.smp.fast.Store(false)
+	case cases.DoWaitStall:
+		return r.waitStall()
+	case cases.DoPark, cases.DoParkKernel:
+		return r.park(st)
+	case cases.DoRelease:
+		return r.release(st.Park)
+	case cases.DoUnload:
+		return r.op(cases.Op{Kind: cases.OpUnload, Goal: r.goal}, func() error { return unloadModule(LivepatchName, 10*time.Second) })
+	case cases.DoUnloadBusy:
+		return r.op(cases.Op{Kind: cases.OpBusy, Goal: r.goal}, func() error {
+			err := unix.DeleteModule(LivepatchName, unix.O_NONBLOCK)
+			if err == nil {
+				return fmt.Errorf("delete_module %s succeeded; the kernel must keep a forced patch's module", LivepatchName)
+			}
+			if _, serr := os.Stat("/sys/module/" + LivepatchName); serr != nil {
+				return fmt.Errorf("delete_module %s: %v, yet the module is gone: %v", LivepatchName, err, serr)
+			}
+			return nil
+		})
+	default:
+		return fmt.Errorf("unknown step %q", st.Do)
+	}
+	return nil
+}
+
+func writeSysfs(file, v string) error {
+	return os.WriteFile(sysfsPath(file), []byte(v), 0)
+}
+
+// waitStall waits until every task but the parked ones is at the goal, as
+// the probe sees it, and checks the transition is still open.
+func (r *caseRun) waitStall() error {
+	skip := map[int]bool{}
+	for _, p := range r.parked {
+		skip[p.tid] = true
+	}
+	deadline := time.Now().Add(time.Duration(r.c.BoundSeconds) * time.Second)
+	for {
+		t0 := now()
+		b, err := os.ReadFile("/proc/klpt_tasks")
+		if err != nil {
+			return err
+		}
+		s, err := ParseProbe(b)
+		if err != nil {
+			return err
+		}
+		behind := ""
+		for _, t := range s.Tasks {
+			if !skip[t.PID] && t.State != r.goal {
+				behind = t.Name()
+				break
+			}
+		}
+		if behind == "" {
+			tr, err := readInt(sysfsPath("transition"))
+			if err != nil {
+				return err
+			}
+			if tr != 1 {
+				return fmt.Errorf("the transition completed although a parked task holds it open")
+			}
+			r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpStall, Goal: r.goal, T0: t0, T1: now()}})
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still not at the goal %d after %ds", behind, r.goal, r.c.BoundSeconds)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cleanup releases what the steps left parked and leaves no livepatch
+// behind, so that the next case in the boot starts clean. A forced patch
+// stays: the kernel keeps it.
+func (r *caseRun) cleanup() {
+	for name, p := range r.parked {
+		if err := r.release(name); err != nil {
+			r.fail(fmt.Errorf("cleanup: release %s: %w", p.name, err))
+		}
+	}
+	if tr, err := readInt(sysfsPath("transition")); err == nil && tr == 1 {
+		r.waitTransition(r.goal)
+	}
+	if en, err := readInt(sysfsPath("enabled")); err == nil && en == 1 {
+		r.step(cases.Step{Do: cases.DoDisable})
+		r.waitTransition(cases.StateUnpatched)
+	}
+	if r.forced {
+		return // the kernel keeps a forced patch's module
+	}
+	if _, err := os.Stat("/sys/module/" + LivepatchName); err == nil {
+		if err := unloadModule(LivepatchName, 10*time.Second); err != nil {
+			r.fail(fmt.Errorf("cleanup: %w", err))
+		}
+	}
+}
+
+// loadModuleStrict loads a module that must not be loaded already.
+func loadModuleStrict(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil {
+		return fmt.Errorf("finit_module %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+func loadModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("finit_module %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// unloadModule retries while the module is busy: a disabled livepatch is
+// freed asynchronously.
+func unloadModule(name string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := unix.DeleteModule(name, unix.O_NONBLOCK)
+		if err == nil || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("delete_module %s: %w", name, err)
+			}
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

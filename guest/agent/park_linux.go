@@ -1,0 +1,157 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// parker is a task parked inside klpt_park_func(): a child process's thread,
+// or klpt_target's kernel thread.
+type parker struct {
+	name    string
+	slot    int
+	tid     int
+	mode    int
+	kthread bool
+	child   *child
+	t0      int64
+}
+
+// ParkerArg as argv[1] makes the agent binary a parker: argv is
+// [agent, ParkerArg, SLOT, MODE]. It prints "ready TID", parks, and once
+// released prints its call as JSON.
+const ParkerArg = "klptest-parker"
+
+type parkerResult struct {
+	Call klptCall `json:"call"`
+	Err  string   `json:"err,omitempty"`
+}
+
+// Parker is a parker process's main.
+func Parker(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "parker: want SLOT MODE")
+		return 2
+	}
+	slot, _ := strconv.Atoi(args[0])
+	mode, _ := strconv.Atoi(args[1])
+	runtime.LockOSThread()
+	t, err := openTarget()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parker:", err)
+		return 1
+	}
+	fmt.Printf("ready %d\n", unix.Gettid())
+	c, err := t.park(int32(mode), int32(slot))
+	res := parkerResult{Call: c}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return 0
+}
+
+// waitParked waits until the slot holds n parked tasks: a task is asleep in
+// the function once the module counts it, with no guessing at delays.
+func (r *caseRun) waitParked(slot, n int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := r.t.parked(slot)
+		if err != nil {
+			return err
+		}
+		if got >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("slot %d: %d of %d tasks parked after 30s", slot, got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (r *caseRun) park(st cases.Step) error {
+	if _, dup := r.parked[st.Park]; dup {
+		return fmt.Errorf("%s is parked already", st.Park)
+	}
+	if r.slots >= 8 {
+		return fmt.Errorf("no parking slot left")
+	}
+	p := &parker{name: st.Park, slot: r.slots, mode: st.Mode, kthread: st.Do == cases.DoParkKernel}
+	r.slots++
+	return r.op(cases.Op{Kind: cases.OpPark, Goal: r.goal, Park: st.Park}, func() error {
+		p.t0 = now()
+		if p.kthread {
+			p.mode = cases.ParkOnce
+			pid, err := r.t.kthreadStart(p.slot)
+			if err != nil {
+				return fmt.Errorf("start kthread: %w", err)
+			}
+			p.tid = pid
+		} else {
+			k, err := startChildLine(func(line string) error {
+				tid, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "ready "))
+				p.tid = tid
+				return err
+			}, ParkerArg, strconv.Itoa(p.slot), strconv.Itoa(st.Mode))
+			if err != nil {
+				return err
+			}
+			p.child = k
+		}
+		r.parked[st.Park] = p
+		return r.waitParked(p.slot, 1)
+	})
+}
+
+func (r *caseRun) release(name string) error {
+	p := r.parked[name]
+	if p == nil {
+		return fmt.Errorf("no parked task %q", name)
+	}
+	delete(r.parked, name)
+	res := cases.ParkResult{Name: name, TID: p.tid, Kthread: p.kthread, Mode: p.mode, T0: p.t0}
+	err := r.op(cases.Op{Kind: cases.OpRelease, Goal: r.goal, Park: name, TID: p.tid}, func() error { return r.t.release(p.slot) })
+	if err != nil {
+		return err
+	}
+	if p.kthread {
+		info, err := r.t.kthreadInfo()
+		if err != nil {
+			return err
+		}
+		res.Version, res.Wakes, res.Alive = int(info.Version), int(info.Wakes), info.Alive == 1
+		if err := r.t.kthreadStop(); err != nil {
+			res.Err = "kthread_stop: " + err.Error()
+		}
+	} else {
+		b, _ := io.ReadAll(p.child.out)
+		werr := p.child.cmd.Wait()
+		var pr parkerResult
+		if jerr := json.Unmarshal(b, &pr); jerr != nil {
+			res.Err = fmt.Sprintf("parker output %q: %v", b, jerr)
+		}
+		res.Before, res.After, res.Version, res.Entries = int(pr.Call.Before), int(pr.Call.After), int(pr.Call.Version), int(pr.Call.Entries)
+		if pr.Err != "" {
+			res.Err = pr.Err
+		}
+		// A parker that was killed has no exit status 0.
+		res.Alive = werr == nil
+		if werr != nil && res.Err == "" {
+			res.Err = werr.Error()
+		}
+	}
+	res.T1 = now()
+	r.ev(cases.Event{Type: cases.EvParked, Parked: &res})
+	return nil
+}
