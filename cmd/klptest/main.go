@@ -65,7 +65,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "list":
 		for _, c := range cases.All() {
-			fmt.Fprintf(stdout, "%-10s %s\n", c.Name, c.Doc)
+			fmt.Fprintf(stdout, "%-16s %s\n", c.Name, c.Doc)
 		}
 		return exitPass
 	case "run":

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/klptest/klptest/cases"
 )
 
 // Bad input that needs no VM: each gives one clear line and the right exit.
@@ -34,9 +36,20 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// Every case is listed, on one line, with its description.
 func TestList(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := Main([]string{"list"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "patch ") {
-		t.Errorf("list: exit %d, %q", code, out.String())
+	if code := Main([]string{"list"}, &out, &errb); code != 0 {
+		t.Fatalf("list: exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	all := cases.All()
+	if len(lines) != len(all) {
+		t.Fatalf("%d lines for %d cases:\n%s", len(lines), len(all), out.String())
+	}
+	for i, c := range all {
+		if f := strings.Fields(lines[i]); len(f) < 2 || f[0] != c.Name || !strings.Contains(lines[i], c.Doc) {
+			t.Errorf("line %d = %q; want %s and its description", i, lines[i], c.Name)
+		}
 	}
 }
