@@ -44,6 +44,8 @@ const (
 	DoRelease    = "release"     // release a parked task and collect its call
 	DoUnload     = "unload"      // remove the livepatch module
 	DoUnloadBusy = "unload-busy" // removing it must fail: the kernel keeps it
+	DoStormStart = "storm-start" // start a storm of forks, vfork+execs, threads and fork chains
+	DoStormWait  = "storm-wait"  // wait for the storm to end
 )
 
 // Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h.

@@ -38,6 +38,7 @@ const (
 	EvCmdline   = "cmdline"
 	EvKmsg      = "kmsg"
 	EvParked    = "parked"
+	EvForks     = "forks"
 	EvCaseEnd   = "case-end"
 	EvError     = "error"
 	EvDone      = "done"
@@ -56,8 +57,10 @@ type Event struct {
 	Cmdline  *CmdlineRead `json:"cmdline,omitempty"`
 	Kmsg     []KmsgLine   `json:"kmsg,omitempty"`
 	Parked   *ParkResult  `json:"parked,omitempty"`
+	Forks    []ForkEvent  `json:"forks,omitempty"`
 	CaseEnd  *CaseEnd     `json:"case_end,omitempty"`
 	Error    string       `json:"error,omitempty"`
+	Dropped  int          `json:"dropped,omitempty"` // forks event: records lost
 }
 
 // Hello opens the stream: what the guest runs on.
@@ -85,6 +88,8 @@ type Op struct {
 	// Park names the parked task of a park/release op; TID is its task.
 	Park string `json:"park,omitempty"`
 	TID  int    `json:"tid,omitempty"`
+	// Counts says what a storm op created, by kind.
+	Counts map[string]int `json:"counts,omitempty"`
 	// For OpComplete: sysfs as read when the transition was seen complete.
 	Enabled    int `json:"enabled,omitempty"`
 	Transition int `json:"transition,omitempty"`
@@ -103,6 +108,7 @@ const (
 	OpPark     = "park"        // a task parked inside klpt_park_func()
 	OpRelease  = "release"     // a parked task released
 	OpBusy     = "unload-busy" // delete_module refused, as expected
+	OpStorm    = "storm"       // a storm of process and thread creation
 )
 
 // ParkResult is what a parked task's call returned once released.
@@ -180,6 +186,20 @@ type CallGroup struct {
 // MaxGroupSpanNS bounds a CallGroup's span.
 const MaxGroupSpanNS = 20_000_000
 
+// ForkEvent is one fork as the probe module saw it, in klp_copy_process()
+// right after the child got its livepatch state from its parent.
+type ForkEvent struct {
+	T        int64 `json:"t"`
+	PPID     int   `json:"ppid"`
+	PTGID    int   `json:"ptgid"`
+	CPID     int   `json:"cpid"`
+	CTGID    int   `json:"ctgid"`
+	PState   int   `json:"pstate"`
+	PPending bool  `json:"ppending,omitempty"`
+	CState   int   `json:"cstate"`
+	CPending bool  `json:"cpending,omitempty"`
+}
+
 // CmdlineRead is one read of /proc/cmdline, whose show function the
 // livepatch replaces: the vmlinux half of the patch.
 type CmdlineRead struct {
@@ -222,8 +242,11 @@ type CaseTrace struct {
 	Calls     []CallGroup   `json:"calls"`
 	Cmdline   []CmdlineRead `json:"cmdline,omitempty"`
 	Parked    []ParkResult  `json:"parked,omitempty"`
-	Errors    []string      `json:"errors,omitempty"`
-	End       *CaseEnd      `json:"end,omitempty"`
+	Forks     []ForkEvent   `json:"forks,omitempty"`
+	// ForksDropped counts forks the probe's ring had no room for.
+	ForksDropped int      `json:"forks_dropped,omitempty"`
+	Errors       []string `json:"errors,omitempty"`
+	End          *CaseEnd `json:"end,omitempty"`
 }
 
 // ErrNoDone is returned when the stream ended without a done event.
@@ -266,7 +289,7 @@ func (t *Trace) Apply(ev Event) error {
 		c.Errors = append(c.Errors, ev.Error)
 	case EvDone:
 		t.Done = true
-	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvCaseEnd:
+	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvForks, EvCaseEnd:
 		c, err := cur()
 		if err != nil {
 			return err
@@ -293,6 +316,9 @@ func (t *Trace) Apply(ev Event) error {
 				return fmt.Errorf("cmdline event without cmdline")
 			}
 			c.Cmdline = append(c.Cmdline, *ev.Cmdline)
+		case EvForks:
+			c.Forks = append(c.Forks, ev.Forks...)
+			c.ForksDropped += ev.Dropped
 		case EvParked:
 			if ev.Parked == nil {
 				return fmt.Errorf("parked event without payload")

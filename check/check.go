@@ -32,6 +32,7 @@ const (
 	RuleVmlinux    = "vmlinux-patch"      // the core-kernel half of the patch took effect
 	RuleKernelLog  = "kernel-log"         // no WARNING, BUG, Oops, lockdep, hung task, RCU stall
 	RuleTaint      = "taint"              // only the expected taints appear
+	RuleFork       = "fork-inherit"       // a child starts with its parent's state and flag
 )
 
 // PersistNS and PersistSnapshots: a pending-flag anomaly counts only when
@@ -275,6 +276,7 @@ func Case(tr *cases.Trace, ct *cases.CaseTrace, c cases.Case) error {
 	checkCoverage(tr, ct, m, add)
 	checkSnapshots(ct, m, col)
 	checkCalls(ct, m, col)
+	checkForks(ct, m, col)
 	checkEnd(ct, m, c, add)
 	checkVmlinux(ct, m, add)
 	checkKernelLog(tr, ct, add)
@@ -564,5 +566,25 @@ func checkVmlinux(ct *cases.CaseTrace, m model, add func(Violation)) {
 	}
 	if !seenPatched && patchedStretch {
 		add(Violation{Rule: RuleVmlinux, Msg: "no /proc/cmdline read while the patch was applied"})
+	}
+}
+
+// checkForks: klp_copy_process() gives the child its parent's state and
+// pending flag under the tasklist write lock, so at the probe's record
+// (the function's return, still under the lock) they must be equal.
+func checkForks(ct *cases.CaseTrace, m model, col *collector) {
+	if ct.ForksDropped > 0 {
+		col.add(Violation{Rule: RuleTrace, Msg: fmt.Sprintf("the probe dropped %d fork records: the fork check is incomplete", ct.ForksDropped)}, "forks-dropped")
+	}
+	for _, f := range ct.Forks {
+		child := fmt.Sprintf("child[%d] of [%d]", f.CPID, f.PPID)
+		if f.CState != f.PState || f.CPending != f.PPending {
+			col.add(Violation{Rule: RuleFork, Task: child, T: f.T, Msg: fmt.Sprintf(
+				"child got state %d pending %v; its parent had state %d pending %v", f.CState, f.CPending, f.PState, f.PPending)}, "")
+		}
+		if _, ok := m.stableAt(f.T, f.T); ok && (f.PState != cases.StateUndefined || f.PPending) {
+			col.add(Violation{Rule: RuleOutside, Task: child, T: f.T, Msg: fmt.Sprintf(
+				"forked between transitions from a parent at state %d pending %v", f.PState, f.PPending)}, "")
+		}
 	}
 }

@@ -27,6 +27,10 @@ func Main() {
 			os.Exit(Sleeper())
 		case ParkerArg:
 			os.Exit(Parker(os.Args[2:]))
+		case StormArg:
+			os.Exit(Storm(os.Args[2:]))
+		case StormChildArg:
+			os.Exit(StormChild(os.Args[2:]))
 		}
 	}
 	err := run()

@@ -28,6 +28,11 @@ type caseRun struct {
 	parked map[string]*parker
 	slots  int
 	forced bool
+	// The running storm, and the probe's dropped-fork count seen so far.
+	stormCmd     *exec.Cmd
+	stormOut     *bufio.Reader
+	stormOp      cases.Op
+	forksDropped int
 }
 
 func (r *caseRun) ev(ev cases.Event) {
@@ -218,9 +223,11 @@ func runCase(r *caseRun) {
 	r.t = t
 	r.parked = map[string]*parker{}
 
+	r.drainForks() // forks before the case belong to no case
 	r.smp = startSampler(func(s cases.Snapshot) {
 		r.ev(cases.Event{Type: cases.EvSnapshot, Snapshot: &s})
 	}, r.fail)
+	r.smp.tick = r.drainForks
 	for i, st := range r.c.Steps {
 		if err := r.step(st); err != nil {
 			r.fail(fmt.Errorf("step %d (%s): %w", i+1, st.Do, err))
@@ -229,6 +236,7 @@ func runCase(r *caseRun) {
 	}
 	r.cleanup()
 	r.smp.shutdown()
+	r.drainForks()
 	for _, w := range workers {
 		res, err := w.stop()
 		if len(res.Calls) > 0 {
@@ -272,6 +280,10 @@ func (r *caseRun) step(st cases.Step) error {
 		r.smp.fast.Store(false)
 	case cases.DoWaitStall:
 		return r.waitStall()
+	case cases.DoStormStart:
+		return r.stormStart()
+	case cases.DoStormWait:
+		return r.stormWait()
 	case cases.DoPark, cases.DoParkKernel:
 		return r.park(st)
 	case cases.DoRelease:
@@ -346,6 +358,10 @@ func (r *caseRun) waitStall() error {
 // behind, so that the next case in the boot starts clean. A forced patch
 // stays: the kernel keeps it.
 func (r *caseRun) cleanup() {
+	if r.stormCmd != nil {
+		r.stormCmd.Process.Kill()
+		r.stormWait()
+	}
 	for name, p := range r.parked {
 		if err := r.release(name); err != nil {
 			r.fail(fmt.Errorf("cleanup: release %s: %w", p.name, err))

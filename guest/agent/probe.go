@@ -48,3 +48,30 @@ func ParseProbe(b []byte) (cases.Snapshot, error) {
 	}
 	return s, sc.Err()
 }
+
+// ParseForks parses one read of /proc/klpt_forks; dropped is the probe's
+// running count of records it had no room for.
+func ParseForks(b []byte) (evs []cases.ForkEvent, dropped int, err error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	if !sc.Scan() {
+		return nil, 0, fmt.Errorf("forks: empty read")
+	}
+	var n int
+	if _, err := fmt.Sscanf(sc.Text(), "# klpt_forks v1 n=%d dropped=%d", &n, &dropped); err != nil {
+		return nil, 0, fmt.Errorf("forks: bad header %q: %w", sc.Text(), err)
+	}
+	for sc.Scan() {
+		var e cases.ForkEvent
+		var pp, cp int
+		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d", &e.T, &e.PPID, &e.PTGID, &e.CPID, &e.CTGID, &e.PState, &pp, &e.CState, &cp); err != nil {
+			return nil, 0, fmt.Errorf("forks: bad line %q: %w", sc.Text(), err)
+		}
+		e.PPending, e.CPending = pp != 0, cp != 0
+		evs = append(evs, e)
+	}
+	if len(evs) != n {
+		return nil, 0, fmt.Errorf("forks: header says %d, got %d", n, len(evs))
+	}
+	return evs, dropped, sc.Err()
+}

@@ -40,3 +40,16 @@ func TestParseProbe(t *testing.T) {
 		}
 	}
 }
+
+func TestParseForks(t *testing.T) {
+	evs, dropped, err := ParseForks([]byte("# klpt_forks v1 n=2 dropped=3\n100 50 50 51 51 0 1 0 1\n200 50 50 52 50 1 0 1 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped != 3 || len(evs) != 2 || evs[0].CPID != 51 || !evs[0].PPending || !evs[0].CPending || evs[1].CTGID != 50 || evs[1].CState != 1 {
+		t.Errorf("got %+v dropped %d", evs, dropped)
+	}
+	if _, _, err := ParseForks([]byte("# klpt_forks v1 n=2 dropped=0\n100 50 50 51 51 0 1 0 1\n")); err == nil {
+		t.Error("a short read must fail")
+	}
+}

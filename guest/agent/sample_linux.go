@@ -58,6 +58,8 @@ type sampler struct {
 	raw     chan rawSnap
 	emit    func(cases.Snapshot)
 	onError func(error)
+	// tick, if set, runs in the sending goroutine every tickEvery loops.
+	tick func()
 }
 
 // rawSnap is a probe read not parsed yet, or a finished /proc snapshot.
@@ -70,6 +72,7 @@ const (
 	fastPeriod = 2 * time.Millisecond
 	slowPeriod = 50 * time.Millisecond
 	procEvery  = 8
+	tickEvery  = 32
 )
 
 func startSampler(emit func(cases.Snapshot), onError func(error)) *sampler {
@@ -104,7 +107,11 @@ func startSampler(emit func(cases.Snapshot), onError func(error)) *sampler {
 	}()
 	go func() {
 		defer s.done.Done()
+		n := 0
 		for r := range s.raw {
+			if n++; n%tickEvery == 0 && s.tick != nil {
+				s.tick()
+			}
 			if r.proc != nil {
 				s.emit(*r.proc)
 				continue

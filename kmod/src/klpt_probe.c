@@ -9,6 +9,14 @@
  *   PID TGID STATE PENDING KTHREAD IDLE CPU COMM
  * t0/t1 are CLOCK_MONOTONIC ns around the pass; CPU is -1 except for idle
  * tasks; COMM runs to the end of the line.
+ *
+ * It also records every fork at the moment the kernel hands the child its
+ * livepatch state: a kretprobe on klp_copy_process(), whose return runs
+ * under the tasklist write lock with interrupts off, so that nothing can
+ * move either task between the copy and the record. Each read of
+ * /proc/klpt_forks drains the records:
+ *   # klpt_forks v1 n=N dropped=D
+ *   T PARENT_PID PARENT_TGID CHILD_PID CHILD_TGID P_STATE P_PENDING C_STATE C_PENDING
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -23,6 +31,8 @@
 #include <linux/mm.h>
 #include <linux/ktime.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/spinlock.h>
 
 #define LINE_MAX_LEN 96
 
@@ -32,6 +42,106 @@ struct snap {
 };
 
 static struct task_struct *(*klpt_idle_task)(int cpu);
+
+struct fork_rec {
+	u64 t;
+	int ppid, ptgid, cpid, ctgid;
+	s8 pstate, ppend, cstate, cpend;
+};
+
+#define FORK_RING (1 << 16)
+static struct fork_rec *fork_ring;
+static unsigned int fork_head, fork_count;
+static unsigned long fork_dropped;
+static DEFINE_SPINLOCK(fork_lock);
+static bool forks_on;
+
+static void klpt_state_of(struct task_struct *t, s8 *state, s8 *pending)
+{
+	*state = READ_ONCE(t->patch_state);
+	smp_rmb();
+	*pending = test_tsk_thread_flag(t, TIF_PATCH_PENDING) ? 1 : 0;
+}
+
+static int fork_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	*(struct task_struct **)ri->data = (struct task_struct *)regs_get_kernel_argument(regs, 0);
+	return 0;
+}
+
+static int fork_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct task_struct *child = *(struct task_struct **)ri->data;
+	struct fork_rec r;
+	unsigned long flags;
+
+	r.t = ktime_get_ns();
+	r.ppid = task_pid_nr(current);
+	r.ptgid = task_tgid_nr(current);
+	r.cpid = child->pid;
+	r.ctgid = child->tgid;
+	klpt_state_of(current, &r.pstate, &r.ppend);
+	klpt_state_of(child, &r.cstate, &r.cpend);
+	spin_lock_irqsave(&fork_lock, flags);
+	if (fork_count < FORK_RING) {
+		fork_ring[(fork_head + fork_count) % FORK_RING] = r;
+		fork_count++;
+	} else {
+		fork_dropped++;
+	}
+	spin_unlock_irqrestore(&fork_lock, flags);
+	return 0;
+}
+
+static struct kretprobe fork_probe = {
+	.kp.symbol_name = "klp_copy_process",
+	.entry_handler = fork_entry,
+	.handler = fork_return,
+	.data_size = sizeof(struct task_struct *),
+	.maxactive = 64,
+};
+
+static int klpt_forks_open(struct inode *inode, struct file *f)
+{
+	struct snap *s;
+	struct fork_rec *recs;
+	unsigned int n, i;
+	unsigned long flags, dropped;
+	size_t cap, len = 0;
+
+	recs = kvmalloc_array(FORK_RING, sizeof(*recs), GFP_KERNEL);
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!recs || !s) {
+		kvfree(recs);
+		kfree(s);
+		return -ENOMEM;
+	}
+	spin_lock_irqsave(&fork_lock, flags);
+	n = fork_count;
+	for (i = 0; i < n; i++)
+		recs[i] = fork_ring[(fork_head + i) % FORK_RING];
+	fork_head = (fork_head + n) % FORK_RING;
+	fork_count = 0;
+	dropped = fork_dropped;
+	spin_unlock_irqrestore(&fork_lock, flags);
+
+	cap = (size_t)n * LINE_MAX_LEN + 128;
+	s->buf = kvmalloc(cap, GFP_KERNEL);
+	if (!s->buf) {
+		kvfree(recs);
+		kfree(s);
+		return -ENOMEM;
+	}
+	len += scnprintf(s->buf + len, cap - len, "# klpt_forks v1 n=%u dropped=%lu\n", n, dropped);
+	for (i = 0; i < n; i++)
+		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d\n",
+				 recs[i].t, recs[i].ppid, recs[i].ptgid, recs[i].cpid, recs[i].ctgid,
+				 recs[i].pstate, recs[i].ppend, recs[i].cstate, recs[i].cpend);
+	s->len = len;
+	kvfree(recs);
+	f->private_data = s;
+	return 0;
+}
 
 /*
  * idle_task() is not exported. A kprobe registered on it tells its address;
@@ -171,6 +281,13 @@ static const struct proc_ops klpt_proc_ops = {
 	.proc_lseek = default_llseek,
 };
 
+static const struct proc_ops klpt_forks_ops = {
+	.proc_open = klpt_forks_open,
+	.proc_read = klpt_read,
+	.proc_release = klpt_release,
+	.proc_lseek = default_llseek,
+};
+
 static int __init klpt_probe_init(void)
 {
 	int ret = klpt_resolve_idle_task();
@@ -181,11 +298,27 @@ static int __init klpt_probe_init(void)
 	}
 	if (!proc_create("klpt_tasks", 0444, NULL, &klpt_proc_ops))
 		return -ENOMEM;
+	/* Fork records are optional: without them only fork-storm fails. */
+	fork_ring = vmalloc(FORK_RING * sizeof(*fork_ring));
+	if (fork_ring) {
+		ret = register_kretprobe(&fork_probe);
+		if (ret)
+			pr_warn("cannot probe klp_copy_process(): %d; no fork records\n", ret);
+		else if (proc_create("klpt_forks", 0444, NULL, &klpt_forks_ops))
+			forks_on = true;
+		else
+			unregister_kretprobe(&fork_probe);
+	}
 	return 0;
 }
 
 static void __exit klpt_probe_exit(void)
 {
+	if (forks_on) {
+		remove_proc_entry("klpt_forks", NULL);
+		unregister_kretprobe(&fork_probe);
+	}
+	vfree(fork_ring);
 	remove_proc_entry("klpt_tasks", NULL);
 }
 

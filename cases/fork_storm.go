@@ -1,0 +1,58 @@
+package cases
+
+import "fmt"
+
+func init() {
+	register(Case{
+		Name: "fork-storm",
+		Doc:  "hold a patching transition open and storm it with forks, vfork+execs, threads and fork chains; every child inherits its parent's state and flag",
+		Steps: []Step{
+			{Do: DoSettle},
+			// Uninterruptible: the fake signal must not end the hold
+			// while the storm runs.
+			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
+			// The storm runs as the transition starts, so that tasks fork
+			// in every phase: before init, between init and start (state
+			// set, flag not yet), with the flag pending, and switched.
+			{Do: DoStormStart},
+			{Do: DoEnable},
+			{Do: DoWaitStall},
+			{Do: DoStormWait},
+			{Do: DoRelease, Park: "A"},
+			{Do: DoWait},
+			{Do: DoSettle},
+			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoUnload},
+		},
+		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+			var out []Finding
+			expectOrder(ct, &out, OpPark+":A", OpEnable, OpStall, OpStorm, OpRelease+":A", OpComplete)
+			expectParked(ct.findParked("A", &out), VersionOld, false, &out)
+			st, ok := ct.nth(OpStorm, 0)
+			if !ok {
+				return out
+			}
+			made := st.Counts["fork"] + st.Counts["vfork+exec"] + st.Counts["thread"]
+			during, initial := 0, 0
+			for _, f := range ct.Forks {
+				if f.T > st.T0 && f.T < st.T1 {
+					during++
+					if f.PState == StateUnpatched {
+						initial++
+					}
+				}
+			}
+			// Every task the storm made is a fork the probe recorded
+			// (plus the exec'd children's own threads), and some came from
+			// parents not yet switched.
+			if made == 0 || during < made {
+				out = append(out, Finding{Rule: RuleSteps, T: st.T0, Msg: fmt.Sprintf(
+					"the storm made %d tasks but the probe saw %d forks during it", made, during)})
+			}
+			if initial == 0 {
+				out = append(out, Finding{Rule: RuleSteps, T: st.T0, Msg: "no fork during the storm came from a parent still at the initial state"})
+			}
+			return out
+		},
+	})
+}

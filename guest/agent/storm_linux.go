@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// StormArg as argv[1] makes the agent binary the storm: argv is
+// [agent, StormArg, TASKS, SECONDS]. StormChildArg makes it a link of a
+// fork chain: [agent, StormChildArg, DEPTH].
+const (
+	StormArg      = "klptest-storm"
+	StormChildArg = "klptest-storm-child"
+)
+
+// Storm defaults: thousands of tasks under TCG, bounded in time.
+const (
+	DefaultStormTasks   = 3000
+	DefaultStormSeconds = 40
+	stormLanes          = 4
+	chainDepth          = 3
+)
+
+// rawFork forks without exec: the child only makes raw system calls and
+// exits, so that no Go runtime code runs in the copy.
+func rawFork() (int, error) {
+	r1, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	if r1 == 0 {
+		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+	}
+	return int(r1), nil
+}
+
+func forkAndReap() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid, err := rawFork()
+	if err != nil {
+		return fmt.Errorf("fork: %w", err)
+	}
+	var ws syscall.WaitStatus
+	_, err = syscall.Wait4(pid, &ws, 0, nil)
+	return err
+}
+
+// Storm is the storm's main: lanes of fork, vfork+exec, thread creation
+// and fork chains until TASKS tasks were made or SECONDS passed. It prints
+// the counts as JSON.
+func Storm(args []string) int {
+	tasks, seconds := DefaultStormTasks, DefaultStormSeconds
+	if len(args) == 2 {
+		tasks, _ = strconv.Atoi(args[0])
+		seconds, _ = strconv.Atoi(args[1])
+	}
+	var made, forks, vforks, threads, chains atomic.Int64
+	var firstErr atomic.Value
+	fail := func(err error) {
+		if err != nil {
+			firstErr.CompareAndSwap(nil, err.Error())
+		}
+	}
+	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
+	more := func() bool { return made.Load() < int64(tasks) && time.Now().Before(deadline) }
+	var wg, started sync.WaitGroup
+	started.Add(stormLanes)
+	for lane := 0; lane < stormLanes; lane++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; more() || i == 0; i++ {
+				if i == 1 {
+					started.Done()
+				}
+				for j := 0; j < 8; j++ {
+					fail(forkAndReap())
+					forks.Add(1)
+					made.Add(1)
+				}
+				// Threads: a goroutine that exits locked to its OS thread
+				// takes the thread with it, so each one needs a new clone.
+				var tw sync.WaitGroup
+				for j := 0; j < 4; j++ {
+					tw.Add(1)
+					go func() {
+						defer tw.Done()
+						runtime.LockOSThread()
+						time.Sleep(time.Millisecond)
+					}()
+					threads.Add(1)
+					made.Add(1)
+				}
+				tw.Wait()
+				// vfork+exec: os/exec clones with CLONE_VFORK|CLONE_VM.
+				fail(exec.Command("/proc/self/exe", StormChildArg, "0").Run())
+				vforks.Add(1)
+				made.Add(1)
+				if i%8 == 0 {
+					fail(exec.Command("/proc/self/exe", StormChildArg, strconv.Itoa(chainDepth)).Run())
+					chains.Add(1)
+					made.Add(2 * (chainDepth + 1))
+				}
+			}
+		}()
+	}
+	// Ready once every lane made one round: the storm is under way.
+	go func() { started.Wait(); os.Stdout.WriteString("ready\n") }()
+	wg.Wait()
+	res := struct {
+		Counts map[string]int `json:"counts"`
+		Err    string         `json:"err,omitempty"`
+	}{Counts: map[string]int{
+		"tasks": int(made.Load()), "fork": int(forks.Load()), "vfork+exec": int(vforks.Load()),
+		"thread": int(threads.Load()), "chain": int(chains.Load()),
+	}}
+	if e, ok := firstErr.Load().(string); ok {
+		res.Err = e
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return 0
+}
+
+// StormChild is one link of a fork chain: it forks once, and while depth
+// remains, runs the next link by vfork+exec.
+func StormChild(args []string) int {
+	depth, _ := strconv.Atoi(args[0])
+	if err := forkAndReap(); err != nil {
+		fmt.Fprintln(os.Stderr, "storm child:", err)
+		return 1
+	}
+	if depth > 0 {
+		if err := exec.Command("/proc/self/exe", StormChildArg, strconv.Itoa(depth-1)).Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "storm child:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// stormStart starts the storm as a child process; stormWait waits for it
+// and records it as one op, so that other steps (a transition's start) can
+// happen while it runs.
+func (r *caseRun) stormStart() error {
+	tasks, seconds := DefaultStormTasks, DefaultStormSeconds
+	if v, err := strconv.Atoi(param("klptest.storm_tasks")); err == nil && v > 0 {
+		tasks = v
+	}
+	if v, err := strconv.Atoi(param("klptest.storm_seconds")); err == nil && v > 0 {
+		seconds = v
+	}
+	if r.stormCmd != nil {
+		return fmt.Errorf("a storm is running already")
+	}
+	r.stormOp = cases.Op{Kind: cases.OpStorm, Goal: r.goal, T0: now(), InProgress: true}
+	begin := r.stormOp
+	r.ev(cases.Event{Type: cases.EvOp, Op: &begin})
+	r.stormCmd = exec.Command("/proc/self/exe", StormArg, strconv.Itoa(tasks), strconv.Itoa(seconds))
+	r.stormCmd.Stderr = os.Stderr
+	out, err := r.stormCmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := r.stormCmd.Start(); err != nil {
+		r.stormCmd = nil
+		return fmt.Errorf("storm: %w", err)
+	}
+	r.stormOut = bufio.NewReader(out)
+	if line, err := r.stormOut.ReadString('\n'); err != nil || line != "ready\n" {
+		return fmt.Errorf("storm did not get going: %q %v", line, err)
+	}
+	return nil
+}
+
+func (r *caseRun) stormWait() error {
+	if r.stormCmd == nil {
+		return fmt.Errorf("no storm is running")
+	}
+	rest, _ := io.ReadAll(r.stormOut)
+	err := r.stormCmd.Wait()
+	r.stormCmd = nil
+	o := r.stormOp
+	o.T1, o.InProgress = now(), false
+	var res struct {
+		Counts map[string]int `json:"counts"`
+		Err    string         `json:"err"`
+	}
+	if err == nil {
+		if jerr := json.Unmarshal(rest, &res); jerr != nil {
+			err = fmt.Errorf("storm output %q: %w", rest, jerr)
+		} else if res.Err != "" {
+			err = fmt.Errorf("storm: %s", res.Err)
+		}
+	}
+	o.Counts = res.Counts
+	if err != nil {
+		o.Err = err.Error()
+	}
+	r.ev(cases.Event{Type: cases.EvOp, Op: &o})
+	return err
+}
+
+// drainForks emits the fork records the probe gathered since last time.
+func (r *caseRun) drainForks() {
+	b, err := os.ReadFile("/proc/klpt_forks")
+	if err != nil {
+		return // the probe could not hook forks on this kernel
+	}
+	evs, dropped, err := ParseForks(b)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	if len(evs) > 0 || dropped != r.forksDropped {
+		r.ev(cases.Event{Type: cases.EvForks, Forks: evs, Dropped: dropped - r.forksDropped})
+		r.forksDropped = dropped
+	}
+}
