@@ -17,7 +17,10 @@ type Case struct {
 	// OwnBoot: the case leaves the kernel dirty (a forced patch cannot be
 	// removed), so it runs in a boot of its own.
 	OwnBoot bool
-	Steps   []Step
+	// CPUs of the guest, when the case needs a number of its own (it then
+	// runs in its own boot); 0 means the default.
+	CPUs  int
+	Steps []Step
 	// Check returns the case's own findings on its trace, beyond the
 	// shared invariants; nil when it has none. It is pure.
 	Check func(tr *Trace, ct *CaseTrace) []Finding `json:"-"`
@@ -28,6 +31,11 @@ type Step struct {
 	Do   string `json:"do"`             // one of the Do* constants
 	Park string `json:"park,omitempty"` // the parked task a park/release step names
 	Mode int    `json:"mode,omitempty"` // ParkInterruptible, ...
+	// Patch is the livepatch module an enable/disable/unload step acts on
+	// ("" is klpt_patch); Module the target module a load/remove/workers
+	// step acts on.
+	Patch  string `json:"patch,omitempty"`
+	Module string `json:"module,omitempty"`
 }
 
 // Steps the agent knows.
@@ -45,6 +53,10 @@ const (
 	DoUnload     = "unload"      // remove the livepatch module
 	DoUnloadBusy = "unload-busy" // removing it must fail: the kernel keeps it
 	DoStormStart = "storm-start" // start a storm of forks, vfork+execs, threads and fork chains
+	DoSysfs      = "sysfs"       // read every livepatch's sysfs attributes
+	DoLoad       = "load"        // load a target module
+	DoRemove     = "remove"      // remove a target module
+	DoWorkers    = "workers"     // start workers calling Module's functions too
 	DoStormWait  = "storm-wait"  // wait for the storm to end
 )
 
@@ -121,4 +133,14 @@ func (ct *CaseTrace) OpsOf(kind string) []Op {
 		}
 	}
 	return out
+}
+
+// Patches are klptest's livepatch modules and the version each installs.
+var Patches = map[string]struct {
+	Version int
+	Replace bool
+}{
+	"klpt_patch":  {2, false},
+	"klpt_patch2": {3, true},
+	"klpt_patch3": {4, false},
 }

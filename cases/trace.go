@@ -22,11 +22,20 @@ const (
 	StatePatched   = 1  // KLP_PATCHED
 )
 
-// Versions of a patched function, as the target module reports them.
+// Versions of a patched function, as the target module reports them: the
+// original, then each livepatch's own.
 const (
-	VersionOld = 1
-	VersionNew = 2
+	VersionOld = 1 // the original
+	VersionNew = 2 // klpt_patch
 )
+
+// Versions returns the versions a transition's tasks run at state 0 and 1.
+func (o Op) Versions() (v0, v1 int) {
+	if o.V1 == 0 {
+		return VersionOld, VersionNew
+	}
+	return o.V0, o.V1
+}
 
 // Event types.
 const (
@@ -88,8 +97,15 @@ type Op struct {
 	// Park names the parked task of a park/release op; TID is its task.
 	Park string `json:"park,omitempty"`
 	TID  int    `json:"tid,omitempty"`
-	// Counts says what a storm op created, by kind.
+	// Counts says what a storm op created, by kind, or what a sysfs op read.
 	Counts map[string]int `json:"counts,omitempty"`
+	// Patch is the livepatch module a transition moves; V0 and V1 are the
+	// versions of the patched functions a task runs at state 0 and 1 (the
+	// function below the patch on the stack, and the patch's own). Zero
+	// means 1 and 2: klpt_patch over the original.
+	Patch string `json:"patch,omitempty"`
+	V0    int    `json:"v0,omitempty"`
+	V1    int    `json:"v1,omitempty"`
 	// For OpComplete: sysfs as read when the transition was seen complete.
 	Enabled    int `json:"enabled,omitempty"`
 	Transition int `json:"transition,omitempty"`
@@ -109,6 +125,9 @@ const (
 	OpRelease  = "release"     // a parked task released
 	OpBusy     = "unload-busy" // delete_module refused, as expected
 	OpStorm    = "storm"       // a storm of process and thread creation
+	OpSysfs    = "sysfs"       // a read of every livepatch's sysfs attributes
+	OpLoad     = "load"        // a target module loaded
+	OpRemove   = "remove"      // a target module removed
 )
 
 // ParkResult is what a parked task's call returned once released.
@@ -174,13 +193,14 @@ func (t TaskState) Name() string {
 // target's klpt_func() that saw the same (before, version, after). Workers
 // cut a group after MaxGroupSpan so that a group lies within one phase.
 type CallGroup struct {
-	TID     int   `json:"tid"`
-	Before  int   `json:"before"`  // patch_state just before the call
-	Version int   `json:"version"` // VersionOld / VersionNew
-	After   int   `json:"after"`   // patch_state just after
-	N       int   `json:"n"`
-	T0      int64 `json:"t0"` // first call's start
-	T1      int64 `json:"t1"` // last call's end
+	TID     int    `json:"tid"`
+	Target  string `json:"target,omitempty"` // the target module; "" is klpt_target
+	Before  int    `json:"before"`           // patch_state just before the call
+	Version int    `json:"version"`          // VersionOld / VersionNew
+	After   int    `json:"after"`            // patch_state just after
+	N       int    `json:"n"`
+	T0      int64  `json:"t0"` // first call's start
+	T1      int64  `json:"t1"` // last call's end
 }
 
 // MaxGroupSpanNS bounds a CallGroup's span.
@@ -206,6 +226,7 @@ type CmdlineRead struct {
 	T0      int64 `json:"t0"`
 	T1      int64 `json:"t1"`
 	Patched bool  `json:"patched"`
+	Version int   `json:"version,omitempty"` // 1 original, else the patch's version
 }
 
 // KmsgLine is one record of /dev/kmsg.

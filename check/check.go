@@ -125,11 +125,11 @@ func overlaps(ops []cases.Op, t0, t1 int64) bool {
 	return false
 }
 
-// stable is a stretch between transitions, with the patch state that
-// applies in it: patched or not.
+// stable is a stretch between transitions, with the version of the
+// patched functions that every task runs in it.
 type stable struct {
 	from, to int64
-	patched  bool
+	version  int
 }
 
 // model derives the transitions and the stable stretches from the ops.
@@ -189,15 +189,19 @@ func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
 	}
 	// Stable stretches: before the first transition unpatched, then after
 	// each completed one, its goal, until the next one starts.
-	from, patched := int64(-1<<63), false
+	from, version := int64(-1<<63), cases.VersionOld
 	for _, tr := range m.trans {
-		m.stables = append(m.stables, stable{from: from, to: tr.start.T0, patched: patched})
+		m.stables = append(m.stables, stable{from: from, to: tr.start.T0, version: version})
 		if tr.end == nil {
 			return m
 		}
-		from, patched = tr.end.T1, tr.goal() == cases.StatePatched
+		v0, v1 := tr.start.Versions()
+		from, version = tr.end.T1, v0
+		if tr.goal() == cases.StatePatched {
+			version = v1
+		}
 	}
-	m.stables = append(m.stables, stable{from: from, to: 1<<63 - 1, patched: patched})
+	m.stables = append(m.stables, stable{from: from, to: 1<<63 - 1, version: version})
 	return m
 }
 
@@ -464,21 +468,14 @@ func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
 	}
 }
 
-func version(patched bool) int {
-	if patched {
-		return cases.VersionNew
-	}
-	return cases.VersionOld
-}
-
 func versionName(v int) string {
 	switch v {
 	case cases.VersionOld:
-		return "old"
-	case cases.VersionNew:
-		return "new"
+		return "original (v1)"
+	case 0:
+		return "unknown version"
 	}
-	return fmt.Sprintf("unknown version %d", v)
+	return fmt.Sprintf("livepatched v%d", v)
 }
 
 func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
@@ -494,14 +491,18 @@ func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
 			// its documentation warns.
 			continue
 		}
-		if g.Version != cases.VersionOld && g.Version != cases.VersionNew {
+		if g.Version < cases.VersionOld {
 			col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: versionName(g.Version)}, "")
 			continue
 		}
-		if g.Before == g.After && g.Before != cases.StateUndefined {
+		if tr, _, ok := m.transitionFor(g.T0, g.T1); ok && g.Before == g.After && g.Before != cases.StateUndefined {
 			// ftrace picks the version from current->patch_state at entry,
 			// which lies between the two reads; equal reads pin it.
-			want := version(g.Before == cases.StatePatched)
+			v0, v1 := tr.start.Versions()
+			want := v0
+			if g.Before == cases.StatePatched {
+				want = v1
+			}
 			if g.Version != want {
 				col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
 					"%d calls with patch_state %s before and after ran the %s version; want %s",
@@ -512,10 +513,10 @@ func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
 			if g.Before != cases.StateUndefined || g.After != cases.StateUndefined {
 				col.add(Violation{Rule: RuleOutside, Task: task, T: g.T0, Msg: fmt.Sprintf(
 					"patch_state %d/%d around a call between transitions; want -1", g.Before, g.After)}, "")
-			} else if want := version(s.patched); g.Version != want {
+			} else if g.Version != s.version {
 				col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
-					"%d calls between transitions, with the patch %s, ran the %s version",
-					g.N, map[bool]string{true: "applied", false: "not applied"}[s.patched], versionName(g.Version))}, "")
+					"%d calls between transitions ran the %s function; the %s one is applied",
+					g.N, versionName(g.Version), versionName(s.version))}, "")
 			}
 		}
 	}
@@ -554,15 +555,22 @@ func checkVmlinux(ct *cases.CaseTrace, m model, add func(Violation)) {
 		if !ok {
 			continue
 		}
-		seenPatched = seenPatched || s.patched
-		if r.Patched != s.patched {
-			add(Violation{Rule: RuleVmlinux, T: r.T0, Msg: fmt.Sprintf("/proc/cmdline shows the %s cmdline_proc_show() while the patch is %s",
-				versionName(version(r.Patched)), map[bool]string{true: "applied", false: "not applied"}[s.patched])})
+		got := r.Version
+		if got == 0 { // traces before versions: patched or not
+			got = cases.VersionOld
+			if r.Patched {
+				got = cases.VersionNew
+			}
+		}
+		seenPatched = seenPatched || s.version != cases.VersionOld
+		if got != s.version {
+			add(Violation{Rule: RuleVmlinux, T: r.T0, Msg: fmt.Sprintf("/proc/cmdline shows the %s cmdline_proc_show() while the %s one is applied",
+				versionName(got), versionName(s.version))})
 		}
 	}
 	patchedStretch := false
 	for _, st := range m.stables {
-		patchedStretch = patchedStretch || st.patched
+		patchedStretch = patchedStretch || st.version != cases.VersionOld
 	}
 	if !seenPatched && patchedStretch {
 		add(Violation{Rule: RuleVmlinux, Msg: "no /proc/cmdline read while the patch was applied"})

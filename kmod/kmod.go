@@ -2,11 +2,14 @@
 // embedded in the binary) and their build: Kbuild against a kernel's module
 // build dir, cached per kernel and source hash.
 //
-//   - klpt_target.ko: the functions to patch, reached through /dev/klpt_target;
-//   - klpt_patch.ko: the livepatch of klpt_target and of vmlinux's
-//     cmdline_proc_show();
+//   - klpt_target.ko: the functions to patch, reached through /dev/klpt_target,
+//     and its twins klpt_target2.ko and klpt_target3.ko;
+//   - klpt_patch.ko: the livepatch of the targets and of vmlinux's
+//     cmdline_proc_show(); klpt_patch2.ko replaces it atomically,
+//     klpt_patch3.ko stacks on it;
 //   - klpt_probe.ko: /proc/klpt_tasks, one snapshot of every task's patch
-//     state and TIF_PATCH_PENDING, idle tasks included.
+//     state and TIF_PATCH_PENDING, idle tasks included; /proc/klpt_forks,
+//     every fork's inherited state.
 package kmod
 
 import (
@@ -29,8 +32,8 @@ import (
 //go:embed src
 var sources embed.FS
 
-// Modules are the modules' names, in the order the guest loads them.
-var Modules = []string{"klpt_target", "klpt_probe", "klpt_patch"}
+// Modules are the modules' names.
+var Modules = []string{"klpt_target", "klpt_target2", "klpt_target3", "klpt_probe", "klpt_patch", "klpt_patch2", "klpt_patch3"}
 
 // Build returns the built .ko paths for kernel k (in Modules order), building
 // them only when the cache has no build of the same sources for k.

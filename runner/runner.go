@@ -76,7 +76,7 @@ func Boots(cs []cases.Case) [][]cases.Case {
 	var shared []cases.Case
 	var own [][]cases.Case
 	for _, c := range cs {
-		if c.OwnBoot {
+		if c.OwnBoot || c.CPUs != 0 {
 			own = append(own, []cases.Case{c})
 		} else {
 			shared = append(shared, c)
@@ -258,6 +258,11 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		Cmdline:    []string{"quiet", "klptest.cases=" + strings.Join(names, ",")},
 		ConsoleLog: consoleLog,
 		Accel:      accel,
+	}
+	for _, c := range cs {
+		if c.CPUs != 0 {
+			cfg.CPUs = c.CPUs
+		}
 	}
 	timeout := o.Timeout
 	if timeout == 0 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,14 @@ type caseRun struct {
 	parked map[string]*parker
 	slots  int
 	forced bool
+	// The transition under way: its patch, direction and versions; and
+	// the stack of applied livepatches.
+	patch       string
+	enabling    bool
+	v0, v1      int
+	stack       []applied
+	sysfsCounts map[string]int
+	workers     []*child
 	// The running storm, and the probe's dropped-fork count seen so far.
 	stormCmd     *exec.Cmd
 	stormOut     *bufio.Reader
@@ -51,6 +60,9 @@ func (r *caseRun) op(o cases.Op, f func() error) error {
 	err := f()
 	o.InProgress = false
 	o.T1 = now()
+	if o.Kind == cases.OpSysfs {
+		o.Counts = r.sysfsCounts
+	}
 	if err != nil {
 		o.Err = err.Error()
 	}
@@ -58,8 +70,8 @@ func (r *caseRun) op(o cases.Op, f func() error) error {
 	return err
 }
 
-func sysfsPath(file string) string {
-	return filepath.Join("/sys/kernel/livepatch", LivepatchName, file)
+func sysfsPath(patch, file string) string {
+	return filepath.Join("/sys/kernel/livepatch", patch, file)
 }
 
 func readInt(path string) (int, error) {
@@ -77,8 +89,8 @@ func (r *caseRun) waitTransition(goal int) error {
 	deadline := time.Now().Add(time.Duration(r.c.BoundSeconds) * time.Second)
 	for {
 		t0 := now()
-		tr, err := readInt(sysfsPath("transition"))
-		en, err2 := readInt(sysfsPath("enabled"))
+		tr, err := readInt(sysfsPath(r.patch, "transition"))
+		en, err2 := readInt(sysfsPath(r.patch, "enabled"))
 		t1 := now()
 		if err != nil || err2 != nil {
 			// The sysfs directory goes away once a transition to
@@ -102,6 +114,9 @@ func (r *caseRun) waitTransition(goal int) error {
 	}
 }
 
+// cmdlineRE finds the marker a livepatched cmdline_proc_show() prints.
+var cmdlineRE = regexp.MustCompile(`klptest: live patched v([0-9]+)`)
+
 func gone(err error) bool {
 	return err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
 }
@@ -114,8 +129,12 @@ func (r *caseRun) readCmdline() {
 		r.fail(fmt.Errorf("read /proc/cmdline: %w", err))
 		return
 	}
-	r.ev(cases.Event{Type: cases.EvCmdline, Cmdline: &cases.CmdlineRead{T0: t0, T1: t1,
-		Patched: strings.Contains(string(b), "klptest: this has been live patched")}})
+	rd := cases.CmdlineRead{T0: t0, T1: t1, Version: cases.VersionOld}
+	if m := cmdlineRE.FindSubmatch(b); m != nil {
+		rd.Version, _ = strconv.Atoi(string(m[1]))
+	}
+	rd.Patched = rd.Version != cases.VersionOld
+	r.ev(cases.Event{Type: cases.EvCmdline, Cmdline: &rd})
 }
 
 // child is a worker or sleeper process of the case.
@@ -190,21 +209,24 @@ const (
 // around them, then puts the kernel back as it found it where it can.
 func runCase(r *caseRun) {
 	var kids []*child
-	var workers []*child
 	defer func() {
-		for _, k := range kids {
+		for _, k := range append(kids, r.workers...) {
 			k.cmd.Process.Kill()
 			k.cmd.Wait()
 		}
 	}()
-	for i := 0; i < workerProcs; i++ {
-		k, err := startChild(WorkerArg, strconv.Itoa(workerThreads))
-		if err != nil {
-			r.fail(err)
-			return
-		}
-		kids = append(kids, k)
-		workers = append(workers, k)
+	t, err := openTarget("klpt_target")
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	defer t.close()
+	r.t = t
+	r.parked = map[string]*parker{}
+	r.stack = []applied{{"", cases.VersionOld}}
+	if err := r.startWorkers("klpt_target"); err != nil {
+		r.fail(err)
+		return
 	}
 	for i := 0; i < sleepers; i++ {
 		k, err := startChild(SleeperArg)
@@ -214,14 +236,6 @@ func runCase(r *caseRun) {
 		}
 		kids = append(kids, k)
 	}
-	t, err := openTarget()
-	if err != nil {
-		r.fail(err)
-		return
-	}
-	defer t.close()
-	r.t = t
-	r.parked = map[string]*parker{}
 
 	r.drainForks() // forks before the case belong to no case
 	r.smp = startSampler(func(s cases.Snapshot) {
@@ -234,10 +248,28 @@ func runCase(r *caseRun) {
 			break
 		}
 	}
+	// Workers stop first: a target module cannot go while they hold it.
+	r.stopWorkers()
 	r.cleanup()
 	r.smp.shutdown()
 	r.drainForks()
-	for _, w := range workers {
+}
+
+// startWorkers starts the worker processes calling module's functions.
+func (r *caseRun) startWorkers(module string) error {
+	for i := 0; i < workerProcs; i++ {
+		k, err := startChild(WorkerArg, strconv.Itoa(workerThreads), module)
+		if err != nil {
+			return err
+		}
+		r.workers = append(r.workers, k)
+	}
+	return nil
+}
+
+// stopWorkers stops every worker and emits their calls.
+func (r *caseRun) stopWorkers() {
+	for _, w := range r.workers {
 		res, err := w.stop()
 		if len(res.Calls) > 0 {
 			r.ev(cases.Event{Type: cases.EvCalls, Calls: res.Calls})
@@ -249,33 +281,48 @@ func runCase(r *caseRun) {
 			r.fail(fmt.Errorf("worker: %w", err))
 		}
 	}
+	r.workers = nil
 }
 
 func (r *caseRun) step(st cases.Step) error {
+	patch := st.Patch
+	if patch == "" {
+		patch = LivepatchName
+	}
 	switch st.Do {
 	case cases.DoSettle:
 		r.smp.fast.Store(false)
 		time.Sleep(settle)
 		r.readCmdline()
 	case cases.DoEnable:
+		info, ok := cases.Patches[patch]
+		if !ok {
+			return fmt.Errorf("unknown livepatch %q", patch)
+		}
 		r.smp.fast.Store(true)
-		ko := filepath.Join(ModuleDir, LivepatchName+".ko")
-		r.goal = cases.StatePatched
-		return r.op(cases.Op{Kind: cases.OpEnable, Goal: r.goal}, func() error { return loadModuleStrict(ko) })
+		r.patch, r.goal, r.enabling = patch, cases.StatePatched, true
+		r.v0, r.v1 = r.top(), info.Version
+		ko := filepath.Join(ModuleDir, patch+".ko")
+		return r.op(r.transitionOp(cases.OpEnable), func() error { return loadModuleStrict(ko) })
 	case cases.DoDisable:
+		if n := len(r.stack); n < 2 || r.stack[n-1].name != patch {
+			return fmt.Errorf("%s is not the topmost applied livepatch", patch)
+		}
 		r.smp.fast.Store(true)
-		r.goal = cases.StateUnpatched
-		return r.op(cases.Op{Kind: cases.OpDisable, Goal: r.goal}, func() error { return writeSysfs("enabled", "0") })
+		r.patch, r.goal, r.enabling = patch, cases.StateUnpatched, false
+		r.v0, r.v1 = r.stack[len(r.stack)-2].version, r.top()
+		return r.op(r.transitionOp(cases.OpDisable), func() error { return writeSysfs(patch, "enabled", "0") })
 	case cases.DoReverse:
 		r.goal = 1 - r.goal
-		return r.op(cases.Op{Kind: cases.OpReverse, Goal: r.goal}, func() error { return writeSysfs("enabled", strconv.Itoa(r.goal)) })
+		return r.op(r.transitionOp(cases.OpReverse), func() error { return writeSysfs(r.patch, "enabled", strconv.Itoa(r.goal)) })
 	case cases.DoForce:
 		r.forced = true
-		return r.op(cases.Op{Kind: cases.OpForce, Goal: r.goal}, func() error { return writeSysfs("force", "1") })
+		return r.op(r.transitionOp(cases.OpForce), func() error { return writeSysfs(r.patch, "force", "1") })
 	case cases.DoWait:
 		if err := r.waitTransition(r.goal); err != nil {
 			return err
 		}
+		r.applied()
 		time.Sleep(settle / 3) // the sampler sees the end at full rate
 		r.smp.fast.Store(false)
 	case cases.DoWaitStall:
@@ -288,16 +335,26 @@ func (r *caseRun) step(st cases.Step) error {
 		return r.park(st)
 	case cases.DoRelease:
 		return r.release(st.Park)
+	case cases.DoSysfs:
+		return r.op(cases.Op{Kind: cases.OpSysfs, Goal: r.goal}, func() error { r.sysfsCounts = readLivepatchSysfs(); return nil })
+	case cases.DoLoad:
+		return r.op(cases.Op{Kind: cases.OpLoad, Goal: r.goal, Patch: st.Module}, func() error {
+			return loadModuleStrict(filepath.Join(ModuleDir, st.Module+".ko"))
+		})
+	case cases.DoRemove:
+		return r.op(cases.Op{Kind: cases.OpRemove, Goal: r.goal, Patch: st.Module}, func() error { return unloadModule(st.Module, 10*time.Second) })
+	case cases.DoWorkers:
+		return r.startWorkers(st.Module)
 	case cases.DoUnload:
-		return r.op(cases.Op{Kind: cases.OpUnload, Goal: r.goal}, func() error { return unloadModule(LivepatchName, 10*time.Second) })
+		return r.op(cases.Op{Kind: cases.OpUnload, Goal: r.goal, Patch: patch}, func() error { return unloadModule(patch, 10*time.Second) })
 	case cases.DoUnloadBusy:
-		return r.op(cases.Op{Kind: cases.OpBusy, Goal: r.goal}, func() error {
-			err := unix.DeleteModule(LivepatchName, unix.O_NONBLOCK)
+		return r.op(cases.Op{Kind: cases.OpBusy, Goal: r.goal, Patch: patch}, func() error {
+			err := unix.DeleteModule(patch, unix.O_NONBLOCK)
 			if err == nil {
-				return fmt.Errorf("delete_module %s succeeded; the kernel must keep a forced patch's module", LivepatchName)
+				return fmt.Errorf("delete_module %s succeeded; the kernel must keep a forced patch's module", patch)
 			}
-			if _, serr := os.Stat("/sys/module/" + LivepatchName); serr != nil {
-				return fmt.Errorf("delete_module %s: %v, yet the module is gone: %v", LivepatchName, err, serr)
+			if _, serr := os.Stat("/sys/module/" + patch); serr != nil {
+				return fmt.Errorf("delete_module %s: %v, yet the module is gone: %v", patch, err, serr)
 			}
 			return nil
 		})
@@ -307,8 +364,50 @@ func (r *caseRun) step(st cases.Step) error {
 	return nil
 }
 
-func writeSysfs(file, v string) error {
-	return os.WriteFile(sysfsPath(file), []byte(v), 0)
+// applied is a livepatch on the stack the agent tracks, bottom first; the
+// bottom is the original code.
+type applied struct {
+	name    string
+	version int
+}
+
+func (r *caseRun) top() int { return r.stack[len(r.stack)-1].version }
+
+// transitionOp is an op of the current transition, with its versions.
+func (r *caseRun) transitionOp(kind string) cases.Op {
+	return cases.Op{Kind: kind, Goal: r.goal, Patch: r.patch, V0: r.v0, V1: r.v1}
+}
+
+// applied updates the stack once a transition completed.
+func (r *caseRun) applied() {
+	switch {
+	case r.enabling && r.goal == cases.StatePatched:
+		if cases.Patches[r.patch].Replace {
+			r.stack = r.stack[:1]
+		}
+		r.stack = append(r.stack, applied{r.patch, r.v1})
+	case !r.enabling && r.goal == cases.StateUnpatched:
+		r.stack = r.stack[:len(r.stack)-1]
+	}
+}
+
+// readLivepatchSysfs reads every livepatch's enabled, transition, force-free
+// attributes, and stack_order and replace where the kernel has them.
+func readLivepatchSysfs() map[string]int {
+	out := map[string]int{}
+	dirs, _ := filepath.Glob("/sys/kernel/livepatch/*")
+	for _, d := range dirs {
+		for _, f := range []string{"enabled", "transition", "stack_order", "replace"} {
+			if v, err := readInt(filepath.Join(d, f)); err == nil {
+				out[filepath.Base(d)+"."+f] = v
+			}
+		}
+	}
+	return out
+}
+
+func writeSysfs(patch, file, v string) error {
+	return os.WriteFile(sysfsPath(patch, file), []byte(v), 0)
 }
 
 // waitStall waits until every task but the parked ones is at the goal, as
@@ -337,7 +436,7 @@ func (r *caseRun) waitStall() error {
 			}
 		}
 		if behind == "" {
-			tr, err := readInt(sysfsPath("transition"))
+			tr, err := readInt(sysfsPath(r.patch, "transition"))
 			if err != nil {
 				return err
 			}
@@ -367,19 +466,39 @@ func (r *caseRun) cleanup() {
 			r.fail(fmt.Errorf("cleanup: release %s: %w", p.name, err))
 		}
 	}
-	if tr, err := readInt(sysfsPath("transition")); err == nil && tr == 1 {
-		r.waitTransition(r.goal)
+	if r.patch != "" {
+		if tr, err := readInt(sysfsPath(r.patch, "transition")); err == nil && tr == 1 {
+			if r.waitTransition(r.goal) == nil {
+				r.applied()
+			}
+		}
 	}
-	if en, err := readInt(sysfsPath("enabled")); err == nil && en == 1 {
-		r.step(cases.Step{Do: cases.DoDisable})
-		r.waitTransition(cases.StateUnpatched)
-	}
-	if r.forced {
-		return // the kernel keeps a forced patch's module
-	}
-	if _, err := os.Stat("/sys/module/" + LivepatchName); err == nil {
-		if err := unloadModule(LivepatchName, 10*time.Second); err != nil {
+	// Disable what is applied, topmost first, then unload every livepatch
+	// module left; a forced one stays, as the kernel keeps it.
+	for len(r.stack) > 1 {
+		top := r.stack[len(r.stack)-1].name
+		if err := r.step(cases.Step{Do: cases.DoDisable, Patch: top}); err != nil {
 			r.fail(fmt.Errorf("cleanup: %w", err))
+			break
+		}
+		if err := r.step(cases.Step{Do: cases.DoWait}); err != nil {
+			r.fail(fmt.Errorf("cleanup: %w", err))
+			break
+		}
+	}
+	for name := range cases.Patches {
+		if _, err := os.Stat("/sys/module/" + name); err != nil || (r.forced && name == r.patch) {
+			continue
+		}
+		if err := unloadModule(name, 10*time.Second); err != nil {
+			r.fail(fmt.Errorf("cleanup: %w", err))
+		}
+	}
+	for _, m := range []string{"klpt_target2", "klpt_target3"} {
+		if _, err := os.Stat("/sys/module/" + m); err == nil {
+			if err := unloadModule(m, 10*time.Second); err != nil {
+				r.fail(fmt.Errorf("cleanup: %w", err))
+			}
 		}
 	}
 }

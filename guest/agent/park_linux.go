@@ -46,7 +46,7 @@ func Parker(args []string) int {
 	slot, _ := strconv.Atoi(args[0])
 	mode, _ := strconv.Atoi(args[1])
 	runtime.LockOSThread()
-	t, err := openTarget()
+	t, err := openTarget("klpt_target")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "parker:", err)
 		return 1

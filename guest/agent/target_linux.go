@@ -18,8 +18,6 @@ const (
 	iocKStop   = 0x6b07
 )
 
-const targetDev = "/dev/klpt_target"
-
 // klptCall mirrors struct klpt_call.
 type klptCall struct {
 	T0, T1                       uint64
@@ -34,10 +32,13 @@ type kthreadInfo struct {
 
 type target struct{ fd int }
 
-func openTarget() (*target, error) {
-	fd, err := unix.Open(targetDev, unix.O_RDWR|unix.O_CLOEXEC, 0)
+// openTarget opens the device of a target module (klpt_target, or one of
+// its twins).
+func openTarget(module string) (*target, error) {
+	dev := "/dev/" + module
+	fd, err := unix.Open(dev, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", targetDev, err)
+		return nil, fmt.Errorf("open %s: %w", dev, err)
 	}
 	return &target{fd: fd}, nil
 }

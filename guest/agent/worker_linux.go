@@ -16,7 +16,8 @@ import (
 	"github.com/klptest/klptest/cases"
 )
 
-// Worker is a worker process's main: argv is [agent, WorkerArg, THREADS].
+// Worker is a worker process's main: argv is [agent, WorkerArg, THREADS,
+// MODULE].
 // Each thread calls klpt_func() in a loop, grouping identical consecutive
 // results. It stops when stdin closes and writes its groups to stdout.
 func Worker(args []string) int {
@@ -26,7 +27,11 @@ func Worker(args []string) int {
 			threads = n
 		}
 	}
-	t, err := openTarget()
+	module := "klpt_target"
+	if len(args) > 1 {
+		module = args[1]
+	}
+	t, err := openTarget(module)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 1
@@ -72,6 +77,9 @@ func Worker(args []string) int {
 					return
 				}
 				groups = addCall(groups, tid, c)
+				if module != "klpt_target" {
+					groups[len(groups)-1].Target = module
+				}
 				// Leave room for the sampler on two vCPUs.
 				if n++; n%8 == 0 {
 					time.Sleep(time.Millisecond)

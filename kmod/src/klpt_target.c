@@ -3,7 +3,13 @@
  * klpt_target: the functions klptest livepatches. Userspace calls them
  * through /dev/klpt_target and learns which version ran, and with the task's
  * own patch_state read just before and just after, in the same syscall.
+ *
+ * klpt_target2.c and klpt_target3.c build twins of it under other names
+ * (KLPT_TARGET_NAME), for modules that come and go mid-transition.
  */
+#ifndef KLPT_TARGET_NAME
+#define KLPT_TARGET_NAME "klpt_target"
+#endif
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/module.h>
@@ -200,7 +206,7 @@ static const struct file_operations klpt_fops = {
 
 static struct miscdevice klpt_dev = {
 	.minor = MISC_DYNAMIC_MINOR,
-	.name = "klpt_target",
+	.name = KLPT_TARGET_NAME,
 	.fops = &klpt_fops,
 	.mode = 0666,
 };

@@ -1,0 +1,42 @@
+package cases
+
+import "fmt"
+
+func init() {
+	register(Case{
+		Name:    "idle",
+		Doc:     "on a 4-CPU guest, every per-CPU idle task switches during each transition and ends at -1",
+		OwnBoot: true,
+		CPUs:    4,
+		Steps: []Step{
+			{Do: DoSettle},
+			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoUnload},
+		},
+		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+			var out []Finding
+			if tr.Hello == nil || tr.Hello.CPUs != 4 {
+				out = append(out, Finding{Rule: RuleSteps, Msg: "the guest does not have 4 CPUs"})
+				return out
+			}
+			// The shared rules already want every idle task in every probe
+			// snapshot and at -1 between transitions; here each must be
+			// seen moving.
+			moved := map[int]bool{}
+			for _, s := range ct.Snapshots {
+				for _, t := range s.Tasks {
+					if t.Idle && t.State != StateUndefined {
+						moved[t.CPU] = true
+					}
+				}
+			}
+			for cpu := 0; cpu < 4; cpu++ {
+				if !moved[cpu] {
+					out = append(out, Finding{Rule: RuleSteps, Task: fmt.Sprintf("swapper/%d", cpu), Msg: "never seen in a transition"})
+				}
+			}
+			return out
+		},
+	})
+}

@@ -1,0 +1,73 @@
+package cases
+
+import "fmt"
+
+func init() {
+	register(Case{
+		Name: "replace",
+		Doc:  "atomic replace: patch A, then B replacing A (stack_order, enabled, A freed and never reached); then A with C stacked on it, the later patch winning",
+		Steps: []Step{
+			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoEnable, Patch: "klpt_patch2"}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoSysfs},
+			{Do: DoUnload, Patch: "klpt_patch"}, // replaced, so freed: it can go
+			{Do: DoDisable, Patch: "klpt_patch2"}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoUnload, Patch: "klpt_patch2"},
+			// Stacked without replace: C over A.
+			{Do: DoEnable}, {Do: DoWait},
+			{Do: DoEnable, Patch: "klpt_patch3"}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoSysfs},
+			{Do: DoDisable, Patch: "klpt_patch3"}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoUnload, Patch: "klpt_patch3"}, {Do: DoUnload},
+		},
+		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+			var out []Finding
+			expectOrder(ct, &out, OpEnable, OpComplete, OpEnable, OpComplete, OpSysfs, OpUnload, OpDisable, OpComplete,
+				OpUnload, OpEnable, OpComplete, OpEnable, OpComplete, OpSysfs)
+			if s, ok := ct.nth(OpSysfs, 0); ok {
+				// Only B is left, enabled, at the bottom of the stack.
+				expectSysfs(s, map[string]int{"klpt_patch2.enabled": 1, "klpt_patch2.stack_order": 1}, []string{"klpt_patch"}, &out)
+			}
+			if s, ok := ct.nth(OpSysfs, 1); ok {
+				expectSysfs(s, map[string]int{"klpt_patch.enabled": 1, "klpt_patch.stack_order": 1,
+					"klpt_patch3.enabled": 1, "klpt_patch3.stack_order": 2}, nil, &out)
+			}
+			// After B's transition, no task reaches A's functions until A
+			// is enabled again.
+			done, ok1 := ct.nth(OpComplete, 1)
+			again, ok2 := ct.nth(OpEnable, 2)
+			if ok1 && ok2 {
+				for _, g := range ct.Calls {
+					if g.T0 > done.T1 && g.T1 < again.T0 && g.Version == Patches["klpt_patch"].Version {
+						out = append(out, Finding{Rule: "replace", Task: fmt.Sprintf("worker[%d]", g.TID), T: g.T0,
+							Msg: fmt.Sprintf("%d calls reached the replaced patch's function", g.N)})
+					}
+				}
+			}
+			return out
+		},
+	})
+}
+
+// expectSysfs checks a sysfs op's reads: the attributes in want (stack_order
+// only where the kernel has it), and no attribute of the patches in absent.
+func expectSysfs(o Op, want map[string]int, absent []string, out *[]Finding) {
+	for k, v := range want {
+		got, ok := o.Counts[k]
+		if !ok && len(k) > 12 && k[len(k)-12:] == ".stack_order" {
+			continue // kernels before stack_order
+		}
+		if !ok || got != v {
+			*out = append(*out, Finding{Rule: "sysfs", T: o.T0, Msg: fmt.Sprintf("/sys/kernel/livepatch/%s reads %d (present %v); want %d", k, got, ok, v)})
+		}
+	}
+	for _, p := range absent {
+		for k := range o.Counts {
+			if len(k) > len(p) && k[:len(p)+1] == p+"." {
+				*out = append(*out, Finding{Rule: "sysfs", T: o.T0, Msg: fmt.Sprintf("/sys/kernel/livepatch/%s still exists: the replaced patch was not freed", p)})
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The body of klptest's livepatches; klpt_patch.c, klpt_patch2.c and
+ * klpt_patch3.c each set KLPT_PATCH_VERSION (what the new functions return,
+ * and the version /proc/cmdline names) and KLPT_PATCH_REPLACE (atomic
+ * replace), then include it.
+ *
+ * A patch replaces the two functions of klpt_target and of its twins
+ * klpt_target2 and klpt_target3 (which may come and go mid-transition), and
+ * one vmlinux function, cmdline_proc_show() (as the kernel's own sample
+ * does), so that both module and core-kernel patching are exercised.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
+#include "klpt_park.h"
+
+/* What /proc/cmdline shows while this patch's cmdline_proc_show() runs. */
+static int livepatch_cmdline_proc_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "klptest: live patched v%d\n", KLPT_PATCH_VERSION);
+	return 0;
+}
+
+static int livepatch_klpt_func(void)
+{
+	return KLPT_PATCH_VERSION;
+}
+
+static int livepatch_klpt_park_func(struct klpt_park *p)
+{
+	int ret = klpt_park_wait(p);
+
+	return ret ? ret : KLPT_PATCH_VERSION;
+}
+
+static struct klp_func vmlinux_funcs[] = {
+	{ .old_name = "cmdline_proc_show", .new_func = livepatch_cmdline_proc_show, },
+	{ }
+};
+
+/* Each object needs its own klp_func array: the kernel keeps state in it. */
+#define KLPT_TARGET_FUNCS(name)							\
+	static struct klp_func name[] = {					\
+		{ .old_name = "klpt_func", .new_func = livepatch_klpt_func, },	\
+		{ .old_name = "klpt_park_func", .new_func = livepatch_klpt_park_func, }, \
+		{ }								\
+	}
+KLPT_TARGET_FUNCS(target_funcs);
+KLPT_TARGET_FUNCS(target2_funcs);
+KLPT_TARGET_FUNCS(target3_funcs);
+
+static struct klp_object objs[] = {
+	{ .funcs = vmlinux_funcs, },               /* name NULL: vmlinux */
+	{ .name = "klpt_target", .funcs = target_funcs, },
+	{ .name = "klpt_target2", .funcs = target2_funcs, },
+	{ .name = "klpt_target3", .funcs = target3_funcs, },
+	{ }
+};
+
+static struct klp_patch patch = {
+	.mod = THIS_MODULE,
+	.objs = objs,
+	.replace = KLPT_PATCH_REPLACE,
+};
+
+static int klpt_patch_init(void)
+{
+	return klp_enable_patch(&patch);
+}
+
+static void klpt_patch_exit(void)
+{
+}
+
+module_init(klpt_patch_init);
+module_exit(klpt_patch_exit);
+MODULE_LICENSE("GPL");
+MODULE_INFO(livepatch, "Y");
+MODULE_DESCRIPTION("klptest: livepatch of klpt_target* and cmdline_proc_show");
