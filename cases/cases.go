@@ -17,6 +17,9 @@ type Case struct {
 	// OwnBoot: the case leaves the kernel dirty (a forced patch cannot be
 	// removed), so it runs in a boot of its own.
 	OwnBoot bool
+	// Demo cases break the kernel on purpose and must FAIL with the rule
+	// in Demo; they run only when named.
+	Demo string
 	// CPUs of the guest, when the case needs a number of its own (it then
 	// runs in its own boot); 0 means the default.
 	CPUs  int
@@ -57,7 +60,11 @@ const (
 	DoLoad       = "load"        // load a target module
 	DoRemove     = "remove"      // remove a target module
 	DoWorkers    = "workers"     // start workers calling Module's functions too
-	DoStormWait  = "storm-wait"  // wait for the storm to end
+	// DoInject breaks the kernel on purpose (demo cases only): Module is
+	// "set-pending" or "clear-pending", applied to the parked task Park, or
+	// to a sleeper when Park is "".
+	DoInject    = "inject"
+	DoStormWait = "storm-wait" // wait for the storm to end
 )
 
 // Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h.
@@ -87,11 +94,25 @@ func register(c Case) {
 	registry[c.Name] = c
 }
 
-// All lists the cases by name.
+// All lists the cases by name, demos excluded.
 func All() []Case {
 	var out []Case
 	for _, c := range registry {
-		out = append(out, c)
+		if c.Demo == "" {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Demos lists the demo cases by name.
+func Demos() []Case {
+	var out []Case
+	for _, c := range registry {
+		if c.Demo != "" {
+			out = append(out, c)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

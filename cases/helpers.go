@@ -99,13 +99,13 @@ func versionWord(v int) string {
 	return fmt.Sprintf("version-%d", v)
 }
 
-// expectNeverAt checks that the parked task never reached state in the
-// window between two ops (indexes into ct.Ops).
+// expectNeverAt checks that the parked task never reached state from the
+// start of one op to the start of another.
 func expectNeverAt(ct *CaseTrace, p *ParkResult, state int, from, to Op, out *[]Finding) {
 	if p == nil {
 		return
 	}
-	if t, ok := statesOf(ct, p.TID, from.T1, to.T0)[state]; ok {
+	if t, ok := statesOf(ct, p.TID, from.T0, to.T0)[state]; ok {
 		*out = append(*out, Finding{Rule: RuleParked, Task: fmt.Sprintf("%s[%d]", p.Name, p.TID), T: t,
 			Msg: fmt.Sprintf("reached state %d while asleep in klpt_park_func(), between %s and %s", state, from.Kind, to.Kind)})
 	}

@@ -20,10 +20,11 @@ func init() {
 			expectOrder(ct, &out, OpPark+":A", OpEnable, OpStall, OpReverse, OpComplete, OpRelease+":A")
 			a := ct.findParked("A", &out)
 			en, ok1 := ct.nth(OpEnable, 0)
-			rev, ok2 := ct.nth(OpReverse, 0)
+			rel, ok2 := ct.nth(OpRelease, 0)
 			if ok1 && ok2 {
-				// Asleep in the old function, A cannot switch.
-				expectNeverAt(ct, a, StatePatched, en, rev, &out)
+				// Asleep in the old function, A cannot switch; after the
+				// flip it is at the goal already.
+				expectNeverAt(ct, a, StatePatched, en, rel, &out)
 			}
 			expectParked(a, VersionOld, false, &out)
 			return out

@@ -21,9 +21,9 @@ func init() {
 			expectOrder(ct, &out, OpComplete, OpPark+":A", OpDisable, OpStall, OpReverse, OpComplete, OpRelease+":A")
 			a := ct.findParked("A", &out)
 			dis, ok1 := ct.nth(OpDisable, 0)
-			rev, ok2 := ct.nth(OpReverse, 0)
+			rel, ok2 := ct.nth(OpRelease, 0)
 			if ok1 && ok2 {
-				expectNeverAt(ct, a, StateUnpatched, dis, rev, &out)
+				expectNeverAt(ct, a, StateUnpatched, dis, rel, &out)
 			}
 			expectParked(a, VersionNew, false, &out)
 			return out

@@ -128,6 +128,7 @@ const (
 	OpSysfs    = "sysfs"       // a read of every livepatch's sysfs attributes
 	OpLoad     = "load"        // a target module loaded
 	OpRemove   = "remove"      // a target module removed
+	OpInject   = "inject"      // a fault injected on purpose (demo cases)
 )
 
 // ParkResult is what a parked task's call returned once released.

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/klptest/klptest/cases"
@@ -18,21 +20,32 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // x86_64 under TCG.
 func load(t *testing.T, name string) *cases.Trace {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
+	raw, ok := traces.Load(name)
+	if !ok {
+		f, err := os.Open(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ = traces.LoadOrStore(name, b)
 	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A fresh copy each time: tests edit what they load.
 	var tr cases.Trace
-	if err := json.NewDecoder(z).Decode(&tr); err != nil {
+	if err := json.Unmarshal(raw.([]byte), &tr); err != nil {
 		t.Fatal(err)
 	}
 	return &tr
 }
+
+var traces sync.Map // name -> decompressed JSON
 
 var patchCase, _ = cases.Lookup([]string{"patch"})
 

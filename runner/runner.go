@@ -37,6 +37,8 @@ type Options struct {
 	Verbose  func(line string) // QEMU command line and the like; nil = none
 	// RunDir keeps the console log; "" = a temp dir.
 	RunDir string
+	// StormTasks and StormSeconds size fork-storm; 0 = the agent's defaults.
+	StormTasks, StormSeconds int
 }
 
 // Verdict is one case's outcome.
@@ -263,6 +265,12 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		if c.CPUs != 0 {
 			cfg.CPUs = c.CPUs
 		}
+	}
+	if o.StormTasks > 0 {
+		cfg.Cmdline = append(cfg.Cmdline, fmt.Sprintf("klptest.storm_tasks=%d", o.StormTasks))
+	}
+	if o.StormSeconds > 0 {
+		cfg.Cmdline = append(cfg.Cmdline, fmt.Sprintf("klptest.storm_seconds=%d", o.StormSeconds))
 	}
 	timeout := o.Timeout
 	if timeout == 0 {

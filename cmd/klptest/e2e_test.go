@@ -133,3 +133,38 @@ func TestE2ENoLivepatch(t *testing.T) {
 		t.Errorf("want one line naming CONFIG_LIVEPATCH; stderr:\n%s", stderr.String())
 	}
 }
+
+// The kernel-level rules fire on a kernel that breaks the consistency model:
+// the demo cases inject the fault through the probe module, and each must
+// FAIL with its rule.
+func TestE2EDemosFail(t *testing.T) {
+	requireQEMU(t)
+	args := []string{"run", "--kernel", "debian:6.1"}
+	for _, c := range cases.Demos() {
+		args = append(args, "--case", c.Name)
+	}
+	var stdout, stderr bytes.Buffer
+	code := Main(args, &stdout, &stderr)
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	if code != exitFail {
+		t.Fatalf("exit %d, want %d", code, exitFail)
+	}
+	for _, c := range cases.Demos() {
+		head := "FAIL " + c.Name + " ("
+		i := strings.Index(stdout.String(), head)
+		if i < 0 {
+			t.Errorf("%s did not fail", c.Name)
+			continue
+		}
+		rest := stdout.String()[i+len(head):]
+		if j := strings.Index(rest, "\nPASS "); j >= 0 {
+			rest = rest[:j]
+		}
+		if j := strings.Index(rest, "\nFAIL "); j >= 0 {
+			rest = rest[:j]
+		}
+		if !strings.Contains(rest, "["+c.Demo+"]") {
+			t.Errorf("%s failed without the %s rule:\n%s", c.Name, c.Demo, rest)
+		}
+	}
+}

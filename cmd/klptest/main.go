@@ -44,9 +44,10 @@ func usage(w io.Writer) {
 
 commands:
   run    boot a kernel under QEMU and run livepatch consistency cases
-  list   list the cases
+  list   list the cases (--demos: also the demos that break the kernel on purpose)
 
 klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [-v]
+            [--storm-tasks N] [--storm-seconds S] [--timeout D]
   SPEC: debian:SERIES[@VERSION], e.g. debian:6.12 (default), debian:6.1
 `)
 }
@@ -66,6 +67,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "list":
 		for _, c := range cases.All() {
 			fmt.Fprintf(stdout, "%-16s %s\n", c.Name, c.Doc)
+		}
+		if len(args) > 1 && args[1] == "--demos" {
+			for _, c := range cases.Demos() {
+				fmt.Fprintf(stdout, "%-22s %s\n", c.Name, c.Doc)
+			}
 		}
 		return exitPass
 	case "run":
@@ -89,6 +95,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "verbose: the QEMU command line, the guest console")
 	timeout := fs.Duration("timeout", 0, "bound on the VM's life (default: derived from the cases)")
 	fs.Var(&caseNames, "case", "case to run (repeatable; default: all, see `klptest list`)")
+	stormTasks := fs.Int("storm-tasks", 0, "fork-storm: tasks to create (default 3000)")
+	stormSeconds := fs.Int("storm-seconds", 0, "fork-storm: upper bound on the storm's duration (default 40)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -98,6 +106,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	if *arch != "x86_64" && *arch != "arm64" {
 		fmt.Fprintf(stderr, "klptest run: unknown --arch %q (known: x86_64, arm64)\n", *arch)
+		return exitUsage
+	}
+	if *stormTasks < 0 || *stormSeconds < 0 {
+		fmt.Fprintln(stderr, "klptest run: --storm-tasks and --storm-seconds must not be negative")
 		return exitUsage
 	}
 	if _, err := cases.Lookup(caseNames); err != nil {
@@ -119,10 +131,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 	start := time.Now()
 	o := runner.Options{
-		Kernel:  *kernel,
-		Arch:    *arch,
-		Cases:   caseNames,
-		Timeout: *timeout,
+		Kernel:       *kernel,
+		Arch:         *arch,
+		Cases:        caseNames,
+		Timeout:      *timeout,
+		StormTasks:   *stormTasks,
+		StormSeconds: *stormSeconds,
 		Progress: func(step, detail string) {
 			fmt.Fprintf(stderr, "klptest: [%6.1fs] %-9s %s\n", time.Since(start).Seconds(), step, detail)
 		},

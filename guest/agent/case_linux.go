@@ -36,6 +36,7 @@ type caseRun struct {
 	v0, v1      int
 	stack       []applied
 	sysfsCounts map[string]int
+	sleeper     int // a sleeper's pid, for fault injection
 	workers     []*child
 	// The running storm, and the probe's dropped-fork count seen so far.
 	stormCmd     *exec.Cmd
@@ -236,6 +237,7 @@ func runCase(r *caseRun) {
 		}
 		kids = append(kids, k)
 	}
+	r.sleeper = kids[0].cmd.Process.Pid
 
 	r.drainForks() // forks before the case belong to no case
 	r.smp = startSampler(func(s cases.Snapshot) {
@@ -345,6 +347,14 @@ func (r *caseRun) step(st cases.Step) error {
 		return r.op(cases.Op{Kind: cases.OpRemove, Goal: r.goal, Patch: st.Module}, func() error { return unloadModule(st.Module, 10*time.Second) })
 	case cases.DoWorkers:
 		return r.startWorkers(st.Module)
+	case cases.DoInject:
+		pid := r.sleeper
+		if p, ok := r.parked[st.Park]; ok {
+			pid = p.tid
+		}
+		return r.op(cases.Op{Kind: cases.OpInject, Goal: r.goal, Park: st.Park, TID: pid, Patch: st.Module}, func() error {
+			return os.WriteFile("/proc/klpt_inject", []byte(fmt.Sprintf("%s %d", st.Module, pid)), 0)
+		})
 	case cases.DoUnload:
 		return r.op(cases.Op{Kind: cases.OpUnload, Goal: r.goal, Patch: patch}, func() error { return unloadModule(patch, 10*time.Second) })
 	case cases.DoUnloadBusy:

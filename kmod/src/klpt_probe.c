@@ -33,6 +33,7 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/spinlock.h>
+#include <linux/pid_namespace.h>
 
 #define LINE_MAX_LEN 96
 
@@ -288,6 +289,47 @@ static const struct proc_ops klpt_forks_ops = {
 	.proc_lseek = default_llseek,
 };
 
+/*
+ * /proc/klpt_inject: test-only fault injection, to show that klptest's rules
+ * fire on a kernel that breaks the consistency model. Writing
+ *   set-pending PID | clear-pending PID
+ * sets or clears that task's TIF_PATCH_PENDING behind livepatch's back.
+ */
+static ssize_t klpt_inject_write(struct file *f, const char __user *ubuf, size_t n, loff_t *pos)
+{
+	char buf[64], what[32];
+	struct task_struct *t;
+	int pid;
+
+	if (n >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, n))
+		return -EFAULT;
+	buf[n] = 0;
+	if (sscanf(buf, "%31s %d", what, &pid) != 2)
+		return -EINVAL;
+	rcu_read_lock();
+	t = find_task_by_pid_ns(pid, &init_pid_ns);
+	if (!t) {
+		rcu_read_unlock();
+		return -ESRCH;
+	}
+	if (!strcmp(what, "set-pending"))
+		set_tsk_thread_flag(t, TIF_PATCH_PENDING);
+	else if (!strcmp(what, "clear-pending"))
+		clear_tsk_thread_flag(t, TIF_PATCH_PENDING);
+	else
+		n = -EINVAL;
+	rcu_read_unlock();
+	if ((ssize_t)n > 0)
+		pr_info("injected %s into pid %d\n", what, pid);
+	return n;
+}
+
+static const struct proc_ops klpt_inject_ops = {
+	.proc_write = klpt_inject_write,
+};
+
 static int __init klpt_probe_init(void)
 {
 	int ret = klpt_resolve_idle_task();
@@ -298,6 +340,10 @@ static int __init klpt_probe_init(void)
 	}
 	if (!proc_create("klpt_tasks", 0444, NULL, &klpt_proc_ops))
 		return -ENOMEM;
+	if (!proc_create("klpt_inject", 0200, NULL, &klpt_inject_ops)) {
+		remove_proc_entry("klpt_tasks", NULL);
+		return -ENOMEM;
+	}
 	/* Fork records are optional: without them only fork-storm fails. */
 	fork_ring = vmalloc(FORK_RING * sizeof(*fork_ring));
 	if (fork_ring) {
@@ -319,6 +365,7 @@ static void __exit klpt_probe_exit(void)
 		unregister_kretprobe(&fork_probe);
 	}
 	vfree(fork_ring);
+	remove_proc_entry("klpt_inject", NULL);
 	remove_proc_entry("klpt_tasks", NULL);
 }
 

@@ -1,0 +1,36 @@
+package cases
+
+// Demo cases: the kernel is broken on purpose through the probe module's
+// /proc/klpt_inject, and klptest must FAIL with the named rule. They show
+// that the kernel-level rules fire on a kernel that breaks the consistency
+// model, not only on edited traces.
+func init() {
+	register(Case{
+		Name: "demo-spurious-pending",
+		Doc:  "demo, must FAIL: a sleeper gets TIF_PATCH_PENDING after the transition completed (the seed thread's bug)",
+		Demo: "outside-transition",
+		Steps: []Step{
+			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoInject, Module: "set-pending"},
+			{Do: DoSettle},
+			{Do: DoInject, Module: "clear-pending"},
+			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoUnload},
+		},
+	})
+	register(Case{
+		Name: "demo-lost-flag",
+		Doc:  "demo, must FAIL: a task held in the old function loses TIF_PATCH_PENDING mid-transition",
+		Demo: "pending-flag",
+		Steps: []Step{
+			{Do: DoSettle},
+			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
+			{Do: DoEnable}, {Do: DoWaitStall},
+			{Do: DoInject, Park: "A", Module: "clear-pending"},
+			{Do: DoSettle}, {Do: DoSettle},
+			{Do: DoRelease, Park: "A"}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
+			{Do: DoUnload},
+		},
+	})
+}

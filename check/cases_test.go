@@ -1,0 +1,164 @@
+package check
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// Every recorded trace comes from a real run on a correct kernel: every
+// case in it keeps every rule, the shared ones and its own.
+func TestRecordedSuitePasses(t *testing.T) {
+	for _, name := range []string{"reverse-debian-6.12.json.gz", "fallback-debian-6.12.json.gz", "force-debian-6.12.json.gz",
+		"forkstorm-debian-6.12.json.gz", "replace-debian-6.1.json.gz"} {
+		tr := load(t, name)
+		for _, ct := range tr.Cases {
+			c, err := cases.Lookup([]string{ct.Name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Case(tr, ct, c[0]); err != nil {
+				t.Errorf("%s, case %s: a correct kernel's trace broke rules:\n%v", name, ct.Name, err)
+			}
+		}
+	}
+}
+
+func caseIn(tr *cases.Trace, name string) *cases.CaseTrace {
+	for _, ct := range tr.Cases {
+		if ct.Name == name {
+			return ct
+		}
+	}
+	panic("no case " + name)
+}
+
+// setState sets task tid's state in the probe snapshots wholly inside
+// (from, to), from the first on or, with last, in the last only.
+func setState(ct *cases.CaseTrace, tid int, from, to int64, state int, last bool) {
+	ps := probes(ct, from, to)
+	if last {
+		ps = ps[len(ps)-1:]
+	}
+	for _, s := range ps {
+		for i := range s.Tasks {
+			if s.Tasks[i].PID == tid && !s.Tasks[i].Idle {
+				s.Tasks[i].State = state
+			}
+		}
+	}
+}
+
+// Each case's own rules, and the shared rules on the situations only these
+// cases create, fire on an edited real trace.
+func TestCaseRules(t *testing.T) {
+	tests := []struct {
+		file, caseName, rule string
+		mutate               func(tr *cases.Trace, ct *cases.CaseTrace)
+	}{
+		{"reverse-debian-6.12.json.gz", "reverse-patch", RuleMonotonic, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			// After the flip to unpatched, a task goes 0 -> 1: backwards.
+			rev, done := op(ct, cases.OpReverse, 0), op(ct, cases.OpComplete, 0)
+			ps := probes(ct, rev.T1, done.T0)
+			tid := 0
+			for _, t := range ps[0].Tasks {
+				if t.Comm == "kthreadd" {
+					tid = t.PID
+				}
+			}
+			setState(ct, tid, rev.T1, ps[1].T0, cases.StateUnpatched, false)
+			setState(ct, tid, ps[1].T0-1, done.T0, cases.StatePatched, false)
+		}},
+		{"reverse-debian-6.12.json.gz", "reverse-patch", cases.RuleParked, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			// The task asleep in the old function shows as switched.
+			rev, done := op(ct, cases.OpReverse, 0), op(ct, cases.OpComplete, 0)
+			setState(ct, ct.Parked[0].TID, rev.T1, done.T0, cases.StatePatched, true)
+		}},
+		{"reverse-debian-6.12.json.gz", "reverse-unpatch", cases.RuleParked, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			ct.Parked[0].Version = cases.VersionOld
+		}},
+		{"reverse-debian-6.12.json.gz", "double-reverse", cases.RuleSteps, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			var keep []cases.Op
+			n := 0
+			for _, o := range ct.Ops {
+				if o.Kind == cases.OpReverse {
+					if n++; n == 2 {
+						continue
+					}
+				}
+				keep = append(keep, o)
+			}
+			ct.Ops = keep
+		}},
+		{"fallback-debian-6.12.json.gz", "signal", cases.RuleFallback, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			for i := range tr.Kmsg {
+				tr.Kmsg[i].Msg = strings.ReplaceAll(tr.Kmsg[i].Msg, "signaling remaining tasks", "")
+			}
+		}},
+		{"fallback-debian-6.12.json.gz", "signal", cases.RuleParked, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			ct.Parked[0].Entries = 1 // never restarted
+		}},
+		{"fallback-debian-6.12.json.gz", "kthread", cases.RuleFallback, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			ct.Parked[0].Wakes = 0
+		}},
+		{"force-debian-6.12.json.gz", "force", cases.RuleSteps, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			var keep []cases.Op
+			for _, o := range ct.Ops {
+				if o.Kind != cases.OpBusy {
+					keep = append(keep, o)
+				}
+			}
+			ct.Ops = keep
+		}},
+		{"forkstorm-debian-6.12.json.gz", "fork-storm", RuleFork, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			f := &ct.Forks[len(ct.Forks)/2]
+			f.CPending = !f.PPending // the seed thread's bug: a flag not inherited
+		}},
+		{"forkstorm-debian-6.12.json.gz", "fork-storm", RuleFork, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			f := &ct.Forks[len(ct.Forks)/2]
+			f.CState = cases.StateUndefined
+		}},
+		{"forkstorm-debian-6.12.json.gz", "fork-storm", cases.RuleSteps, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			ct.Forks = ct.Forks[:10] // the probe missed the storm
+		}},
+		{"replace-debian-6.1.json.gz", "replace", "sysfs", func(tr *cases.Trace, ct *cases.CaseTrace) {
+			for i := range ct.Ops {
+				if ct.Ops[i].Kind == cases.OpSysfs {
+					ct.Ops[i].Counts["klpt_patch.enabled"] = 0 // A not freed
+					return
+				}
+			}
+		}},
+		{"replace-debian-6.1.json.gz", "replace", "replace", func(tr *cases.Trace, ct *cases.CaseTrace) {
+			done := op(ct, cases.OpComplete, 1)
+			for i := range ct.Calls {
+				if ct.Calls[i].T0 > done.T1 && ct.Calls[i].Version == 3 {
+					ct.Calls[i].Version = 2
+					return
+				}
+			}
+			panic("no call to B")
+		}},
+		{"replace-debian-6.1.json.gz", "module-coming", cases.RuleSteps, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			var keep []cases.CallGroup
+			for _, g := range ct.Calls {
+				if g.Target == "" {
+					keep = append(keep, g)
+				}
+			}
+			ct.Calls = keep
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.caseName+"/"+tt.rule, func(t *testing.T) {
+			tr := load(t, tt.file)
+			ct := caseIn(tr, tt.caseName)
+			tt.mutate(tr, ct)
+			c, _ := cases.Lookup([]string{tt.caseName})
+			if got := rules(Case(tr, ct, c[0])); got[tt.rule] == 0 {
+				t.Errorf("rule %s did not fire; got %v", tt.rule, got)
+			}
+		})
+	}
+}
