@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -89,20 +90,27 @@ type BuildError struct {
 }
 
 func (e *BuildError) Error() string {
-	var first []string
+	// The compiler's and modpost's own lines, not make's echoes of them.
+	var first, makeLines []string
 	for _, l := range strings.Split(e.Output, "\n") {
-		if strings.Contains(l, "error") || strings.Contains(l, "Error") || strings.Contains(l, "not found") {
-			first = append(first, strings.TrimSpace(l))
-			if len(first) == 5 {
-				break
-			}
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "make"):
+			makeLines = append(makeLines, l)
+		case errorLine.MatchString(l) && len(first) < 5:
+			first = append(first, l)
 		}
+	}
+	if len(first) == 0 {
+		first = makeLines
 	}
 	if len(first) == 0 {
 		first = []string{strings.TrimSpace(e.Output)}
 	}
 	return fmt.Sprintf("build test modules for %s: %v:\n  %s", e.Kernel, e.Err, strings.Join(first, "\n  "))
 }
+
+var errorLine = regexp.MustCompile(`(?i)\berror\b|undefined|not found`)
 
 func mustSub() fs.FS {
 	sub, err := fs.Sub(sources, "src")

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -20,6 +21,12 @@ import (
 // VM powers off.
 func Main() {
 	if len(os.Args) > 1 {
+		// Name the helper processes after their role, not "exe", so that
+		// violations name them readably.
+		if role, ok := strings.CutPrefix(os.Args[1], "klptest-"); ok {
+			name := []byte("klpt-" + role + "\x00")
+			unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+		}
 		switch os.Args[1] {
 		case WorkerArg:
 			os.Exit(Worker(os.Args[2:]))

@@ -33,7 +33,7 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/spinlock.h>
-#include <linux/pid_namespace.h>
+#include <linux/pid.h>
 
 #define LINE_MAX_LEN 96
 
@@ -299,6 +299,7 @@ static ssize_t klpt_inject_write(struct file *f, const char __user *ubuf, size_t
 {
 	char buf[64], what[32];
 	struct task_struct *t;
+	struct pid *p;
 	int pid;
 
 	if (n >= sizeof(buf))
@@ -308,19 +309,19 @@ static ssize_t klpt_inject_write(struct file *f, const char __user *ubuf, size_t
 	buf[n] = 0;
 	if (sscanf(buf, "%31s %d", what, &pid) != 2)
 		return -EINVAL;
-	rcu_read_lock();
-	t = find_task_by_pid_ns(pid, &init_pid_ns);
-	if (!t) {
-		rcu_read_unlock();
+	/* find_task_by_pid_ns() is not exported on older kernels. */
+	p = find_get_pid(pid);
+	t = p ? get_pid_task(p, PIDTYPE_PID) : NULL;
+	put_pid(p);
+	if (!t)
 		return -ESRCH;
-	}
 	if (!strcmp(what, "set-pending"))
 		set_tsk_thread_flag(t, TIF_PATCH_PENDING);
 	else if (!strcmp(what, "clear-pending"))
 		clear_tsk_thread_flag(t, TIF_PATCH_PENDING);
 	else
 		n = -EINVAL;
-	rcu_read_unlock();
+	put_task_struct(t);
 	if ((ssize_t)n > 0)
 		pr_info("injected %s into pid %d\n", what, pid);
 	return n;
