@@ -4,8 +4,8 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"flag"
-	"os"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -197,6 +197,9 @@ func TestRules(t *testing.T) {
 		{"hung task in the log", RuleKernelLog, func(tr *cases.Trace, ct *cases.CaseTrace) {
 			tr.Kmsg = append(tr.Kmsg, cases.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 3, Case: "patch", Msg: "INFO: task exe:155 blocked for more than 120 seconds."})
 		}},
+		{"KASAN report in the log", RuleKernelLog, func(tr *cases.Trace, ct *cases.CaseTrace) {
+			tr.Kmsg = append(tr.Kmsg, cases.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 3, Case: "patch", Msg: "BUG: KASAN: slab-use-after-free in klp_free_patch_finish+0x3c/0x90"})
+		}},
 		{"unexpected taint", RuleTaint, func(tr *cases.Trace, ct *cases.CaseTrace) {
 			ct.End.Taint |= 1 << 9
 		}},
@@ -350,5 +353,19 @@ func TestGoldenReport(t *testing.T) {
 	}
 	if b.String() != string(want) {
 		t.Errorf("report differs from %s (go test -update to accept):\n%s", golden, b.String())
+	}
+}
+
+// Without Strict, the kernel's health is not judged; the model still is.
+func TestPolicy(t *testing.T) {
+	tr := load(t, "patch-debian-6.12.json.gz")
+	ct := tr.Cases[0]
+	tr.Kmsg = append(tr.Kmsg, cases.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 4, Case: "patch", Msg: "WARNING: CPU: 0 PID: 1 at somewhere"})
+	ct.End.Taint |= 1 << 9
+	if got := rules(CaseWith(Policy{}, tr, ct, patchCase[0])); len(got) != 0 {
+		t.Errorf("lenient policy still judged the kernel log or taint: %v", got)
+	}
+	if got := rules(Case(tr, ct, patchCase[0])); got[RuleKernelLog] == 0 || got[RuleTaint] == 0 {
+		t.Errorf("Strict must judge them: %v", got)
 	}
 }

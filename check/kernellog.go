@@ -21,6 +21,9 @@ var badLog = []struct {
 	{"hung task", regexp.MustCompile(`blocked for more than [0-9]+ seconds`)},
 	{"RCU stall", regexp.MustCompile(`rcu: INFO: .* detected stalls?|self-detected stall on CPU|detected stalls on CPUs`)},
 	{"soft lockup", regexp.MustCompile(`soft lockup - CPU`)},
+	{"KASAN", regexp.MustCompile(`^BUG: KASAN: |KASAN: `)},
+	{"UBSAN", regexp.MustCompile(`UBSAN: `)},
+	{"KFENCE", regexp.MustCompile(`BUG: KFENCE: `)},
 }
 
 // excerpt returns up to n lines of the log from index i: the splat's
@@ -33,7 +36,10 @@ func excerpt(lines []cases.KmsgLine, i, n int) string {
 	return strings.Join(b, "\n    ")
 }
 
-func checkKernelLog(tr *cases.Trace, ct *cases.CaseTrace, add func(Violation)) {
+func checkKernelLog(tr *cases.Trace, ct *cases.CaseTrace, p Policy, add func(Violation)) {
+	if !p.KernelLog {
+		return
+	}
 	for i, l := range tr.Kmsg {
 		if l.Case != ct.Name {
 			continue
@@ -54,8 +60,8 @@ const expectedTaints = 1<<12 | 1<<13 | 1<<15
 
 var taintLetters = map[int]string{0: "P", 1: "F", 2: "S", 3: "R", 4: "M", 5: "B", 6: "U", 7: "D", 8: "A", 9: "W", 10: "C", 11: "I", 12: "O", 13: "E", 14: "L", 15: "K", 16: "X", 17: "T", 18: "N", 19: "J"}
 
-func checkTaint(tr *cases.Trace, ct *cases.CaseTrace, add func(Violation)) {
-	if tr.Hello == nil || ct.End == nil {
+func checkTaint(tr *cases.Trace, ct *cases.CaseTrace, p Policy, add func(Violation)) {
+	if !p.Taint || tr.Hello == nil || ct.End == nil {
 		return
 	}
 	added := ct.End.Taint &^ tr.Hello.Taint &^ expectedTaints
