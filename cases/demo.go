@@ -27,7 +27,7 @@ func init() {
 			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
 			{Do: DoEnable}, {Do: DoWaitStall},
 			{Do: DoInject, Park: "A", Module: "clear-pending"},
-			{Do: DoSettle}, {Do: DoSettle},
+			{Do: DoSettle}, {Do: DoSettle}, {Do: DoSettle},
 			{Do: DoRelease, Park: "A"}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoUnload},

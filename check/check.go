@@ -39,9 +39,10 @@ const (
 // it lasts this long over at least this many consecutive snapshots. The
 // kernel clears the flag and writes the state as two separate stores, so a
 // single snapshot may fall between them, and a stalled vCPU can hold that
-// window open for a while.
+// window open for a while: single-threaded TCG runs each vCPU for up to
+// 100 ms before the other's turn, so the bound spans several turns.
 const (
-	PersistNS        = 250_000_000
+	PersistNS        = 400_000_000
 	PersistSnapshots = 3
 )
 

@@ -263,9 +263,9 @@ func TestPendingFlag(t *testing.T) {
 		// stores: one snapshot may land between them. Such a blip must not
 		// count.
 		{"blip between the stores", [][2]int{{0, 1}, {0, 0}, {1, 0}, {1, 1}, {1, 0}}, false},
-		{"flag missing, persisting", [][2]int{{0, 0}, {0, 0}, {0, 0}, {0, 0}}, true},
-		{"flag left at the goal, persisting", [][2]int{{1, 1}, {1, 1}, {1, 1}, {1, 1}}, true},
-		{"flag missing, too briefly", [][2]int{{0, 0}, {0, 0}, {0, 1}}, false},
+		{"flag missing, persisting", [][2]int{{0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}}, true},
+		{"flag left at the goal, persisting", [][2]int{{1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, true},
+		{"flag missing, too briefly", [][2]int{{0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 1}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
