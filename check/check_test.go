@@ -141,7 +141,7 @@ func TestRules(t *testing.T) {
 			en := op(ct, cases.OpEnable, 0)
 			snap := cases.Snapshot{Source: cases.SourceProbe, T0: en.T1 + 1, T1: en.T1 + 2}
 			f := false
-			snap.Tasks = []cases.TaskState{
+			snap.Tasks = []cases.TaskState{ // read in this order
 				{PID: 1, Comm: "init", State: cases.StateUndefined, Pending: &f},
 				{PID: 2, Comm: "kthreadd", State: cases.StateUnpatched, Pending: ptr(true)},
 			}
@@ -367,5 +367,45 @@ func TestPolicy(t *testing.T) {
 	}
 	if got := rules(Case(tr, ct, patchCase[0])); got[RuleKernelLog] == 0 || got[RuleTaint] == 0 {
 		t.Errorf("Strict must judge them: %v", got)
+	}
+}
+
+// A snapshot whose pass spans the end of one transition and the start of
+// the next (its vCPU was paused meanwhile) may hold states of both: it must
+// not be judged as part of either.
+func TestSnapshotAcrossTransitions(t *testing.T) {
+	ct := &cases.CaseTrace{Name: "patch", Ops: []cases.Op{
+		{Kind: cases.OpEnable, Goal: 1, T0: 1_000_000_000, T1: 1_100_000_000},
+		{Kind: cases.OpComplete, Goal: 1, T0: 2_000_000_000, T1: 2_010_000_000, Enabled: 1},
+		{Kind: cases.OpEnable, Goal: 1, T0: 2_110_000_000, T1: 2_200_000_000, Patch: "klpt_patch3", V0: 2, V1: 4},
+		{Kind: cases.OpComplete, Goal: 1, T0: 3_000_000_000, T1: 3_010_000_000, Enabled: 1},
+	}, End: &cases.CaseEnd{T: 4_000_000_000}}
+	f := false
+	snap := func(t0, t1 int64, state int) cases.Snapshot {
+		return cases.Snapshot{Source: cases.SourceProbe, T0: t0, T1: t1,
+			Tasks: []cases.TaskState{{PID: 2, Comm: "kthreadd", State: state, Pending: &f}}}
+	}
+	ct.Snapshots = []cases.Snapshot{
+		snap(1_900_000_000, 1_900_100_000, 1), // the first transition's end
+		snap(1_990_000_000, 2_150_000_000, 0), // paused across the completion and the next init
+	}
+	tr := &cases.Trace{Version: 1, Cases: []*cases.CaseTrace{ct}}
+	if got := rules(Case(tr, ct, patchCase[0])); got[RuleMonotonic] != 0 {
+		t.Errorf("a snapshot spanning two transitions was judged: %v", got)
+	}
+}
+
+// Read before the others were reset, a task at the initial state may have
+// switched and been reset in between: no violation.
+func TestCompletionOrderIsSound(t *testing.T) {
+	tr, ct := synth()
+	f, p := false, true
+	ct.Snapshots = append(ct.Snapshots, cases.Snapshot{Source: cases.SourceProbe, T0: 2_000_000_000, T1: 2_300_000_000,
+		Tasks: []cases.TaskState{
+			{PID: 2, Comm: "kthreadd", State: cases.StateUnpatched, Pending: &p},
+			{PID: 1, Comm: "init", State: cases.StateUndefined, Pending: &f},
+		}})
+	if got := rules(Case(tr, ct, patchCase[0])); got[RuleCompletion] != 0 {
+		t.Errorf("fired on a legal read order: %v", got)
 	}
 }
