@@ -6,11 +6,11 @@ func init() {
 		Doc:  "reverse a held-open patching transition, then reverse it again before it completes (A parked in old, B in new)",
 		Steps: []Step{
 			{Do: DoSettle},
-			{Do: DoPark, Park: "A", Mode: ParkInterruptible},
+			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
 			{Do: DoEnable},
 			{Do: DoWaitStall},
 			// B enters klpt_park_func() patched: it sleeps in the new one.
-			{Do: DoPark, Park: "B", Mode: ParkInterruptible},
+			{Do: DoPark, Park: "B", Mode: ParkUninterruptible},
 			{Do: DoReverse}, // to unpatched: B now holds it open
 			{Do: DoWaitStall},
 			{Do: DoReverse}, // to patched again: A holds it open

@@ -6,7 +6,9 @@ func init() {
 		Doc:  "hold a patching transition open with a task parked in the old function, then reverse it: done while the task still sleeps",
 		Steps: []Step{
 			{Do: DoSettle},
-			{Do: DoPark, Park: "A", Mode: ParkInterruptible},
+			// Uninterruptible: a hold that outlasts 15 retries must not be
+			// ended by the fake signal (the signal case covers that).
+			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
 			{Do: DoEnable},
 			{Do: DoWaitStall},
 			{Do: DoReverse},

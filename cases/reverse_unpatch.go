@@ -6,7 +6,7 @@ func init() {
 		Doc:  "hold an unpatching transition open with a task parked in the new function, then reverse it back to patched",
 		Steps: []Step{
 			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoPark, Park: "A", Mode: ParkInterruptible},
+			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
 			{Do: DoDisable},
 			{Do: DoWaitStall},
 			{Do: DoReverse},

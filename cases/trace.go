@@ -66,6 +66,7 @@ type Event struct {
 	Cmdline  *CmdlineRead `json:"cmdline,omitempty"`
 	Kmsg     []KmsgLine   `json:"kmsg,omitempty"`
 	Parked   *ParkResult  `json:"parked,omitempty"`
+	Start    *CaseStart   `json:"case_start,omitempty"`
 	Forks    []ForkEvent  `json:"forks,omitempty"`
 	CaseEnd  *CaseEnd     `json:"case_end,omitempty"`
 	Error    string       `json:"error,omitempty"`
@@ -239,6 +240,12 @@ type KmsgLine struct {
 	Case string `json:"case,omitempty"` // the case running when it was read
 }
 
+// CaseStart opens a case.
+type CaseStart struct {
+	T     int64  `json:"t"`
+	Taint uint64 `json:"taint"` // /proc/sys/kernel/tainted: the case's baseline
+}
+
 // CaseEnd closes a case.
 type CaseEnd struct {
 	T     int64  `json:"t"`
@@ -266,9 +273,10 @@ type CaseTrace struct {
 	Parked    []ParkResult  `json:"parked,omitempty"`
 	Forks     []ForkEvent   `json:"forks,omitempty"`
 	// ForksDropped counts forks the probe's ring had no room for.
-	ForksDropped int      `json:"forks_dropped,omitempty"`
-	Errors       []string `json:"errors,omitempty"`
-	End          *CaseEnd `json:"end,omitempty"`
+	ForksDropped int        `json:"forks_dropped,omitempty"`
+	Errors       []string   `json:"errors,omitempty"`
+	Start        *CaseStart `json:"start,omitempty"`
+	End          *CaseEnd   `json:"end,omitempty"`
 }
 
 // ErrNoDone is returned when the stream ended without a done event.
@@ -293,10 +301,15 @@ func (t *Trace) Apply(ev Event) error {
 	case EvHello:
 		t.Hello = ev.Hello
 	case EvCaseStart:
-		t.Cases = append(t.Cases, &CaseTrace{Name: ev.Case})
+		t.Cases = append(t.Cases, &CaseTrace{Name: ev.Case, Start: ev.Start})
 	case EvKmsg:
 		for _, l := range ev.Kmsg {
 			l.Case = ev.Case
+			if l.Case == "" && len(t.Cases) > 0 {
+				// Read after a case ended (the last drain of the boot):
+				// what the kernel did then follows from that case.
+				l.Case = t.Cases[len(t.Cases)-1].Name
+			}
 			t.Kmsg = append(t.Kmsg, l)
 		}
 	case EvError:

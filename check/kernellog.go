@@ -41,7 +41,9 @@ func checkKernelLog(tr *cases.Trace, ct *cases.CaseTrace, p Policy, add func(Vio
 		return
 	}
 	for i, l := range tr.Kmsg {
-		if l.Case != ct.Name {
+		// Lines from before any case (boot, loading klptest's modules)
+		// count against every case of the boot.
+		if l.Case != ct.Name && l.Case != "" {
 			continue
 		}
 		for _, b := range badLog {
@@ -64,7 +66,11 @@ func checkTaint(tr *cases.Trace, ct *cases.CaseTrace, p Policy, add func(Violati
 	if !p.Taint || tr.Hello == nil || ct.End == nil {
 		return
 	}
-	added := ct.End.Taint &^ tr.Hello.Taint &^ expectedTaints
+	base := tr.Hello.Taint
+	if ct.Start != nil {
+		base = ct.Start.Taint // cases share a boot: judge only this one's
+	}
+	added := ct.End.Taint &^ base &^ expectedTaints
 	for bit := 0; bit < 64; bit++ {
 		if added&(1<<bit) != 0 {
 			add(Violation{Rule: RuleTaint, Msg: fmt.Sprintf("the kernel became tainted %s (bit %d) during the case", taintLetters[bit], bit)})

@@ -141,7 +141,7 @@ func run() error {
 	}
 	for _, c := range cs {
 		r := &caseRun{c: c, e: e}
-		r.ev(cases.Event{Type: cases.EvCaseStart})
+		r.ev(cases.Event{Type: cases.EvCaseStart, Start: &cases.CaseStart{T: now(), Taint: readTaint()}})
 		runCase(r)
 		drain(c.Name)
 		r.ev(cases.Event{Type: cases.EvCaseEnd, CaseEnd: &cases.CaseEnd{T: now(), Taint: readTaint()}})

@@ -27,6 +27,9 @@ type parker struct {
 	t0      int64
 }
 
+// releaseTimeout bounds how long a released task may take to come back.
+const releaseTimeout = 30 * time.Second
+
 // ParkerArg as argv[1] makes the agent binary a parker: argv is
 // [agent, ParkerArg, SLOT, MODE]. It prints "ready TID", parks, and once
 // released prints its call as JSON.
@@ -135,14 +138,25 @@ func (r *caseRun) release(name string) error {
 			res.Err = "kthread_stop: " + err.Error()
 		}
 	} else {
-		b, _ := io.ReadAll(p.child.out)
+		// A parked task that never wakes is the kernel's failure to
+		// report, not a reason for the agent to hang.
+		read := make(chan []byte, 1)
+		go func() { b, _ := io.ReadAll(p.child.out); read <- b }()
+		var b []byte
+		select {
+		case b = <-read:
+		case <-time.After(releaseTimeout):
+			p.child.cmd.Process.Kill()
+			b = <-read
+			res.Err = fmt.Sprintf("still asleep %v after its release: killed", releaseTimeout)
+		}
 		werr := p.child.cmd.Wait()
 		var pr parkerResult
-		if jerr := json.Unmarshal(b, &pr); jerr != nil {
+		if jerr := json.Unmarshal(b, &pr); jerr != nil && res.Err == "" {
 			res.Err = fmt.Sprintf("parker output %q: %v", b, jerr)
 		}
 		res.Before, res.After, res.Version, res.Entries = int(pr.Call.Before), int(pr.Call.After), int(pr.Call.Version), int(pr.Call.Entries)
-		if pr.Err != "" {
+		if pr.Err != "" && res.Err == "" {
 			res.Err = pr.Err
 		}
 		// A parker that was killed has no exit status 0.

@@ -32,7 +32,12 @@ static inline int klpt_park_wait(struct klpt_park *p)
 	atomic_inc(p->parked);
 	switch (p->mode) {
 	case KLPT_PARK_UNINTERRUPTIBLE:
-		wait_event(*p->wq, atomic_read(p->gen) != p->seen_gen);
+		/*
+		 * TASK_IDLE: uninterruptible, so no fallback moves it, but not
+		 * counted by the hung-task detector, which would otherwise warn
+		 * about a long hold on a slow host.
+		 */
+		wait_event_idle(*p->wq, atomic_read(p->gen) != p->seen_gen);
 		break;
 	case KLPT_PARK_ONCE:
 		/* A kthread's park: klp_send_signals() only wakes it. */

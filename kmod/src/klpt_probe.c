@@ -133,6 +133,8 @@ static int klpt_forks_open(struct inode *inode, struct file *f)
 		kfree(s);
 		return -ENOMEM;
 	}
+	/* Forks the kretprobe itself missed count as dropped too. */
+	dropped += fork_probe.nmissed;
 	len += scnprintf(s->buf + len, cap - len, "# klpt_forks v1 n=%u dropped=%lu\n", n, dropped);
 	for (i = 0; i < n; i++)
 		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d\n",
@@ -215,7 +217,8 @@ static int klpt_snapshot(struct snap *s)
 	t0 = ktime_get_ns();
 	rcu_read_lock();
 	for_each_process_thread(g, t) {
-		if (cap - len < LINE_MAX_LEN) {
+		/* Keep room for the idle tasks' lines after the list. */
+		if (cap - len < (size_t)(num_possible_cpus() + 1) * LINE_MAX_LEN) {
 			rcu_read_unlock();
 			kvfree(s->buf);
 			return -EAGAIN;

@@ -21,12 +21,14 @@
 #include <linux/kthread.h>
 #include <linux/slab.h>
 #include <linux/sched/task.h>
+#include <linux/mutex.h>
 #include "klpt_park.h"
 
 static DECLARE_WAIT_QUEUE_HEAD(klpt_wq);
 static atomic_t klpt_gen[KLPT_SLOTS];
 static atomic_t klpt_parked[KLPT_SLOTS];
 
+static DEFINE_MUTEX(klpt_kthread_lock); /* guards klpt_kthread */
 static struct task_struct *klpt_kthread;
 static atomic_t klpt_kthread_wakes = ATOMIC_INIT(0);
 static atomic_t klpt_kthread_version = ATOMIC_INIT(0);
@@ -87,7 +89,7 @@ static int klpt_kthread_fn(void *data)
 	return 0;
 }
 
-static long klpt_kthread_ioctl(unsigned int cmd, unsigned long arg)
+static long klpt_kthread_ioctl_locked(unsigned int cmd, unsigned long arg)
 {
 	struct klpt_kthread_info info;
 	int slot = (int)arg;
@@ -127,6 +129,16 @@ static long klpt_kthread_ioctl(unsigned int cmd, unsigned long arg)
 	return -ENOTTY;
 }
 
+static long klpt_kthread_ioctl(unsigned int cmd, unsigned long arg)
+{
+	long ret;
+
+	mutex_lock(&klpt_kthread_lock);
+	ret = klpt_kthread_ioctl_locked(cmd, arg);
+	mutex_unlock(&klpt_kthread_lock);
+	return ret;
+}
+
 static long klpt_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
 	atomic_t *entries = f->private_data;
@@ -140,8 +152,10 @@ static long klpt_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 			return -EINVAL;
 		atomic_inc(&klpt_gen[arg]);
 		wake_up_all(&klpt_wq);
+		mutex_lock(&klpt_kthread_lock);
 		if (klpt_kthread && klpt_kthread_slot == (int)arg)
 			wake_up_process(klpt_kthread);
+		mutex_unlock(&klpt_kthread_lock);
 		return 0;
 	case KLPT_IOC_PARKED:
 		if (arg >= KLPT_SLOTS)

@@ -13,7 +13,7 @@
 #define KLPT_VERSION_NEW 2
 
 #define KLPT_PARK_INTERRUPTIBLE   0 /* wait_event_interruptible(): a signal ends it */
-#define KLPT_PARK_UNINTERRUPTIBLE 1 /* wait_event(): nothing but a release ends it */
+#define KLPT_PARK_UNINTERRUPTIBLE 1 /* wait_event_idle(): nothing but a release ends it */
 #define KLPT_PARK_ONCE            2 /* one interruptible sleep: any wake-up ends it */
 
 #define KLPT_SLOTS 8 /* parking slots, released one by one */
