@@ -1,6 +1,9 @@
 package cases
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 func init() {
 	register(Case{
@@ -27,11 +30,11 @@ func init() {
 				OpUnload, OpEnable, OpComplete, OpEnable, OpComplete, OpSysfs)
 			if s, ok := ct.nth(OpSysfs, 0); ok {
 				// Only B is left, enabled, at the bottom of the stack.
-				expectSysfs(s, map[string]int{"klpt_patch2.enabled": 1, "klpt_patch2.stack_order": 1}, []string{"klpt_patch"}, &out)
+				expectSysfs(s, map[string]int{"klpt_patch2.enabled": 1, "klpt_patch2.stack_order": 1, "klpt_patch2.replace": 1}, []string{"klpt_patch"}, &out)
 			}
 			if s, ok := ct.nth(OpSysfs, 1); ok {
-				expectSysfs(s, map[string]int{"klpt_patch.enabled": 1, "klpt_patch.stack_order": 1,
-					"klpt_patch3.enabled": 1, "klpt_patch3.stack_order": 2}, nil, &out)
+				expectSysfs(s, map[string]int{"klpt_patch.enabled": 1, "klpt_patch.stack_order": 1, "klpt_patch.replace": 0,
+					"klpt_patch3.enabled": 1, "klpt_patch3.stack_order": 2, "klpt_patch3.replace": 0}, nil, &out)
 			}
 			// After B's transition, no task reaches A's functions until A
 			// is enabled again.
@@ -50,13 +53,14 @@ func init() {
 	})
 }
 
-// expectSysfs checks a sysfs op's reads: the attributes in want (stack_order
-// only where the kernel has it), and no attribute of the patches in absent.
+// expectSysfs checks a sysfs op's reads: the attributes in want
+// (stack_order and replace only where the kernel has them), and no
+// attribute of the patches in absent.
 func expectSysfs(o Op, want map[string]int, absent []string, out *[]Finding) {
 	for k, v := range want {
 		got, ok := o.Counts[k]
-		if !ok && len(k) > 12 && k[len(k)-12:] == ".stack_order" {
-			continue // kernels before stack_order
+		if !ok && (strings.HasSuffix(k, ".stack_order") || strings.HasSuffix(k, ".replace")) {
+			continue // older kernels lack these attributes
 		}
 		if !ok || got != v {
 			*out = append(*out, Finding{Rule: "sysfs", T: o.T0, Msg: fmt.Sprintf("/sys/kernel/livepatch/%s reads %d (present %v); want %d", k, got, ok, v)})
