@@ -175,6 +175,51 @@ type TaskState struct {
 	CPU     int    `json:"cpu,omitempty"` // idle tasks only
 }
 
+// MarshalJSON writes a task as a compact array, [pid, tgid, state,
+// pending (-1 unknown, 0, 1), kthread, idle, cpu, comm]: snapshots repeat
+// every task hundreds of times, and field names would triple the trace.
+func (t TaskState) MarshalJSON() ([]byte, error) {
+	pending := -1
+	if t.Pending != nil {
+		pending = b2i(*t.Pending)
+	}
+	return json.Marshal([]any{t.PID, t.TGID, t.State, pending, b2i(t.Kthread), b2i(t.Idle), t.CPU, t.Comm})
+}
+
+// UnmarshalJSON reads the compact array, and the object form too.
+func (t *TaskState) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '{' {
+		type plain TaskState // no methods: the default object decoding
+		return json.Unmarshal(b, (*plain)(t))
+	}
+	var a []json.RawMessage
+	if err := json.Unmarshal(b, &a); err != nil {
+		return err
+	}
+	if len(a) != 8 {
+		return fmt.Errorf("task: want 8 fields, got %d", len(a))
+	}
+	var pending, kthread, idle int
+	for i, dst := range []any{&t.PID, &t.TGID, &t.State, &pending, &kthread, &idle, &t.CPU, &t.Comm} {
+		if err := json.Unmarshal(a[i], dst); err != nil {
+			return fmt.Errorf("task field %d: %w", i, err)
+		}
+	}
+	if pending >= 0 {
+		p := pending == 1
+		t.Pending = &p
+	}
+	t.Kthread, t.Idle = kthread == 1, idle == 1
+	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // Key names a task uniquely within a boot: idle tasks all have pid 0.
 func (t TaskState) Key() string {
 	if t.Idle {

@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -75,5 +76,37 @@ func TestLookup(t *testing.T) {
 	_, err := Lookup([]string{"nope"})
 	if err == nil || !strings.Contains(err.Error(), `unknown case "nope"`) || !strings.Contains(err.Error(), "patch") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestTaskStateJSON(t *testing.T) {
+	yes := true
+	tests := []TaskState{
+		{PID: 57, TGID: 55, Comm: "klpt worker", State: 1, Pending: &yes},
+		{PID: 0, TGID: 0, Comm: "swapper/1", State: -1, Kthread: true, Idle: true, CPU: 1},
+		{PID: 9, TGID: 9, Comm: "exe", State: 0}, // from /proc: pending unknown
+	}
+	for _, want := range tests {
+		b, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got TaskState
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if got.Key() != want.Key() || got.Comm != want.Comm || got.State != want.State || got.Kthread != want.Kthread ||
+			got.Idle != want.Idle || got.CPU != want.CPU || (got.Pending == nil) != (want.Pending == nil) ||
+			(got.Pending != nil && *got.Pending != *want.Pending) {
+			t.Errorf("%s decoded to %+v, want %+v", b, got, want)
+		}
+	}
+	// The object form of earlier traces still decodes.
+	var old TaskState
+	if err := json.Unmarshal([]byte(`{"pid":3,"tgid":3,"comm":"x","state":1,"pending":true,"kthread":true}`), &old); err != nil || old.PID != 3 || !*old.Pending || !old.Kthread {
+		t.Errorf("object form: %+v %v", old, err)
+	}
+	if err := json.Unmarshal([]byte(`[1,2,3]`), &old); err == nil {
+		t.Error("a short array must not decode")
 	}
 }

@@ -209,7 +209,8 @@ func writeJSON(path string, res *runner.Result, runErr error) error {
 	if runErr != nil {
 		d.Error = runErr.Error()
 	}
-	b, err := json.MarshalIndent(d, "", " ")
+	// Compact: a whole suite's trace holds thousands of snapshots.
+	b, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
