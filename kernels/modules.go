@@ -25,6 +25,11 @@ var driverGlobs = []string{"./lib/modules/*/kernel/drivers/virtio/*", "./lib/mod
 // for the drivers that cfg builds as modules, from an extracted image tree.
 // Compressed modules are decompressed next to their original.
 func guestModules(fs, release string, cfg Config) ([]string, error) {
+	return guestModulesIn(filepath.Join(fs, "lib/modules", release, "kernel"), cfg)
+}
+
+// guestModulesIn does it for the modules found anywhere under base.
+func guestModulesIn(base string, cfg Config) ([]string, error) {
 	var roots []string
 	for opt, mod := range Drivers {
 		if cfg[opt] == "m" {
@@ -36,7 +41,6 @@ func guestModules(fs, release string, cfg Config) ([]string, error) {
 	}
 	sort.Strings(roots)
 	index := map[string]string{}
-	base := filepath.Join(fs, "lib/modules", release, "kernel")
 	filepath.Walk(base, func(p string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() {
 			name := filepath.Base(p)

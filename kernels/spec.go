@@ -8,6 +8,7 @@
 package kernels
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,12 +34,16 @@ type Spec struct {
 
 // Ref is a parsed spec string, before anything is fetched.
 type Ref struct {
-	Kind    string // "debian"
-	Series  string // "6.12"
-	Version string // optional: an exact package version or ABI
+	Kind    string // "debian" or "tree"
+	Series  string // debian: "6.12"
+	Version string // debian, optional: an exact package version or ABI
+	Path    string // tree: the built tree
 }
 
 func (r Ref) String() string {
+	if r.Kind == "tree" {
+		return "tree:" + r.Path
+	}
 	if r.Version != "" {
 		return fmt.Sprintf("%s:%s@%s", r.Kind, r.Series, r.Version)
 	}
@@ -51,7 +56,7 @@ var seriesRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
 func ParseRef(s string) (Ref, error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	if !ok || rest == "" {
-		return Ref{}, fmt.Errorf("kernel spec %q: want debian:SERIES[@VERSION], e.g. debian:6.12", s)
+		return Ref{}, fmt.Errorf("kernel spec %q: want debian:SERIES[@VERSION] (e.g. debian:6.12) or tree:PATH", s)
 	}
 	switch kind {
 	case "debian":
@@ -63,8 +68,10 @@ func ParseRef(s string) (Ref, error) {
 			return Ref{}, fmt.Errorf("kernel spec %q: empty version after @", s)
 		}
 		return Ref{Kind: kind, Series: series, Version: ver}, nil
+	case "tree":
+		return Ref{Kind: kind, Path: rest}, nil
 	default:
-		return Ref{}, fmt.Errorf("kernel spec %q: unknown kind %q (known: debian:SERIES[@VERSION])", s, kind)
+		return Ref{}, fmt.Errorf("kernel spec %q: unknown kind %q (known: debian:SERIES[@VERSION], tree:PATH)", s, kind)
 	}
 }
 
@@ -92,4 +99,17 @@ func CacheDir() (string, error) {
 		return "", fmt.Errorf("no cache dir: set KLPTEST_CACHE or XDG_CACHE_HOME (%w)", err)
 	}
 	return filepath.Join(home, ".cache", "klptest"), nil
+}
+
+// Resolve prepares the kernel ref names for arch: fetched and extracted
+// (debian), or checked in place (tree).
+func Resolve(ctx context.Context, ref Ref, arch, cache string, progress func(format string, args ...any)) (*Spec, error) {
+	switch ref.Kind {
+	case "tree":
+		return Tree(ref.Path, arch)
+	case "debian":
+		d := &Debian{Cache: cache, Progress: progress}
+		return d.Fetch(ctx, ref, arch)
+	}
+	return nil, fmt.Errorf("kernel spec %s: unknown kind", ref)
 }

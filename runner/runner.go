@@ -182,15 +182,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	var k *kernels.Spec
 	progress("kernel", "resolve "+ref.String())
 	err = timed("kernel", func() error {
-		d := &kernels.Debian{Cache: o.Cache, Progress: func(f string, a ...any) { progress("kernel", fmt.Sprintf(f, a...)) }}
-		k, err = d.Fetch(ctx, ref, o.Arch)
+		k, err = kernels.Resolve(ctx, ref, o.Arch, o.Cache, func(f string, a ...any) { progress("kernel", fmt.Sprintf(f, a...)) })
 		return err
 	})
 	if k != nil {
 		res.Kernel = k
 	}
 	if err != nil {
-		return res, infra("fetch kernel", err)
+		return res, infra("kernel", err)
 	}
 	progress("kernel", fmt.Sprintf("%s (%s)", k.Release, k.Version))
 

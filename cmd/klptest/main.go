@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/runner"
 )
 
@@ -45,10 +46,13 @@ func usage(w io.Writer) {
 commands:
   run    boot a kernel under QEMU and run livepatch consistency cases
   list   list the cases (--demos: also the demos that break the kernel on purpose)
+  kernel build|info SPEC [--arch A]
+         prepare a kernel (fetch, extract, check) and show what klptest knows of it
 
 klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [-v]
             [--storm-tasks N] [--storm-seconds S] [--timeout D]
-  SPEC: debian:SERIES[@VERSION], e.g. debian:6.12 (default), debian:6.1
+  SPEC: debian:SERIES[@VERSION], e.g. debian:6.12 (default), debian:6.1;
+        tree:PATH, a kernel tree built in place (or its O= build dir)
 `)
 }
 
@@ -76,6 +80,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return exitPass
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "kernel":
+		return cmdKernel(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return exitPass
@@ -218,4 +224,58 @@ func writeJSON(path string, res *runner.Result, runErr error) error {
 		return fmt.Errorf("write --json: %w", err)
 	}
 	return nil
+}
+
+func cmdKernel(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "build" && args[0] != "info") {
+		fmt.Fprintln(stderr, "usage: klptest kernel build|info SPEC [--arch A]")
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("klptest kernel "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	arch := fs.String("arch", "x86_64", "architecture")
+	// The spec may come before or after the flags.
+	rest := args[1:]
+	var spec string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		spec, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return exitUsage
+	}
+	if spec == "" && fs.NArg() == 1 {
+		spec = fs.Arg(0)
+	} else if spec == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: klptest kernel build|info SPEC [--arch A]")
+		return exitUsage
+	}
+	ref, err := kernels.ParseRef(spec)
+	if err != nil {
+		fmt.Fprintf(stderr, "klptest: %v\n", err)
+		return exitInfra
+	}
+	cache, err := kernels.CacheDir()
+	if err != nil {
+		fmt.Fprintf(stderr, "klptest: %v\n", err)
+		return exitInfra
+	}
+	start := time.Now()
+	k, err := kernels.Resolve(context.Background(), ref, *arch, cache, func(f string, a ...any) {
+		fmt.Fprintf(stderr, "klptest: [%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(f, a...))
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "klptest: %v\n", err)
+		return exitInfra
+	}
+	cfg, _ := kernels.ReadConfig(k.Config)
+	_, ccText := cfg.Compiler()
+	fmt.Fprintf(stdout, "kernel    %s\nrelease   %s\nversion   %s\narch      %s\nimage     %s\nconfig    %s\nbuild dir %s\ncompiler  %s (%s)\n",
+		k.Name, k.Release, k.Version, k.Arch, k.Image, k.Config, k.BuildDir, k.CC, ccText)
+	for _, o := range kernels.Required {
+		fmt.Fprintf(stdout, "config    %s=%s\n", o, cfg[o])
+	}
+	for _, m := range k.GuestModules {
+		fmt.Fprintf(stdout, "driver    %s\n", m)
+	}
+	return exitPass
 }

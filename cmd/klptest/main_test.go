@@ -23,6 +23,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "extra"}, exitUsage, `unexpected argument "extra"`},
 		{[]string{"run", "--kernel", "fedora:40"}, exitInfra, `unknown kind "fedora"`},
 		{[]string{"run", "--kernel", "debian:6"}, exitInfra, "not MAJOR.MINOR"},
+		{[]string{"run", "--kernel", "tree:/nonexistent"}, exitInfra, "is not a built kernel tree"},
+		{[]string{"kernel"}, exitUsage, "usage: klptest kernel build|info"},
+		{[]string{"kernel", "info"}, exitUsage, "usage: klptest kernel build|info"},
+		{[]string{"kernel", "info", "tree:/nonexistent"}, exitInfra, "is not a built kernel tree"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
