@@ -9,28 +9,23 @@ func init() {
 		Name: "demo-spurious-pending",
 		Doc:  "demo, must FAIL: a sleeper gets TIF_PATCH_PENDING after the transition completed (the seed thread's bug)",
 		Demo: "outside-transition",
-		Steps: []Step{
-			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
+		Steps: seq(patchSteps, []Step{
 			{Do: DoInject, Module: "set-pending"},
 			{Do: DoSettle},
 			{Do: DoInject, Module: "clear-pending"},
-			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoUnload},
-		},
+		}, unpatchSteps),
 	})
 	register(Case{
 		Name: "demo-lost-flag",
 		Doc:  "demo, must FAIL: a task held in the old function loses TIF_PATCH_PENDING mid-transition",
 		Demo: "pending-flag",
-		Steps: []Step{
+		Steps: seq([]Step{
 			{Do: DoSettle},
 			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
 			{Do: DoEnable}, {Do: DoWaitStall},
 			{Do: DoInject, Park: "A", Module: "clear-pending"},
 			{Do: DoSettle}, {Do: DoSettle}, {Do: DoSettle},
 			{Do: DoRelease, Park: "A"}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoUnload},
-		},
+		}, unpatchSteps),
 	})
 }

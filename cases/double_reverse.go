@@ -4,7 +4,7 @@ func init() {
 	register(Case{
 		Name: "double-reverse",
 		Doc:  "reverse a held-open patching transition, then reverse it again before it completes (A parked in old, B in new)",
-		Steps: []Step{
+		Steps: seq([]Step{
 			{Do: DoSettle},
 			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
 			{Do: DoEnable},
@@ -19,18 +19,12 @@ func init() {
 			{Do: DoWait},
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "B"},
-			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoUnload},
-		},
+		}, unpatchSteps),
 		Check: func(tr *Trace, ct *CaseTrace) []Finding {
 			var out []Finding
 			expectOrder(ct, &out, OpPark+":A", OpEnable, OpStall, OpPark+":B", OpReverse, OpStall, OpReverse, OpStall, OpRelease+":A", OpComplete, OpRelease+":B")
-			a, b := ct.findParked("A", &out), ct.findParked("B", &out)
-			en, ok1 := ct.nth(OpEnable, 0)
-			rel, ok2 := ct.nth(OpRelease, 0)
-			if ok1 && ok2 {
-				expectNeverAt(ct, a, StatePatched, en, rel, &out)
-			}
+			a := heldAsleep(ct, "A", OpEnable, StatePatched, &out)
+			b := ct.findParked("B", &out)
 			r1, ok1 := ct.nth(OpReverse, 0)
 			r2, ok2 := ct.nth(OpReverse, 1)
 			if ok1 && ok2 {

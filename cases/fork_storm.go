@@ -6,7 +6,7 @@ func init() {
 	register(Case{
 		Name: "fork-storm",
 		Doc:  "hold a patching transition open and storm it with forks, vfork+execs, threads and fork chains; every child inherits its parent's state and flag",
-		Steps: []Step{
+		Steps: seq([]Step{
 			{Do: DoSettle},
 			// Uninterruptible: the fake signal must not end the hold
 			// while the storm runs.
@@ -21,9 +21,7 @@ func init() {
 			{Do: DoRelease, Park: "A"},
 			{Do: DoWait},
 			{Do: DoSettle},
-			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoUnload},
-		},
+		}, unpatchSteps),
 		Check: func(tr *Trace, ct *CaseTrace) []Finding {
 			var out []Finding
 			expectOrder(ct, &out, OpPark+":A", OpEnable, OpStall, OpStorm, OpRelease+":A", OpComplete)

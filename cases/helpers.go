@@ -5,7 +5,40 @@ import (
 	"strings"
 )
 
-// Helpers for the cases' own checks: pure functions over a CaseTrace.
+// Helpers for the cases' scripts and their own checks: pure functions.
+
+// Step sequences the cases share: apply the patch and see it applied; take
+// it off, see it gone, and remove its module.
+var (
+	patchSteps   = []Step{{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle}}
+	unpatchSteps = []Step{{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle}, {Do: DoUnload}}
+)
+
+// seq concatenates step sequences.
+func seq(parts ...[]Step) []Step {
+	var out []Step
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// heldAsleep checks that the parked task name never reached state from the
+// start of the first op of kind until its release, and returns its record.
+func heldAsleep(ct *CaseTrace, name, kind string, state int, out *[]Finding) *ParkResult {
+	p := ct.findParked(name, out)
+	from, ok1 := ct.nth(kind, 0)
+	if !ok1 {
+		return p
+	}
+	for _, o := range ct.OpsOf(OpRelease) {
+		if o.Park == name {
+			expectNeverAt(ct, p, state, from, o, out)
+			break
+		}
+	}
+	return p
+}
 
 // Rules the cases' own checks report under.
 const (

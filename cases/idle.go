@@ -8,12 +8,7 @@ func init() {
 		Doc:     "on a 4-CPU guest, every per-CPU idle task switches during each transition and ends at -1",
 		OwnBoot: true,
 		CPUs:    4,
-		Steps: []Step{
-			{Do: DoSettle},
-			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoUnload},
-		},
+		Steps:   seq([]Step{{Do: DoSettle}}, patchSteps, unpatchSteps),
 		Check: func(tr *Trace, ct *CaseTrace) []Finding {
 			var out []Finding
 			if tr.Hello == nil || tr.Hello.CPUs != 4 {

@@ -6,16 +6,14 @@ func init() {
 	register(Case{
 		Name: "kthread",
 		Doc:  "a kernel thread parked interruptibly in the old function is woken by the kernel's fallback, switches, and the transition completes",
-		Steps: []Step{
+		Steps: seq([]Step{
 			{Do: DoSettle},
 			{Do: DoParkKernel, Park: "K"},
 			{Do: DoEnable},
 			{Do: DoWait},
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "K"},
-			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoUnload},
-		},
+		}, unpatchSteps),
 		Check: func(tr *Trace, ct *CaseTrace) []Finding {
 			var out []Finding
 			expectOrder(ct, &out, OpPark+":K", OpEnable, OpComplete, OpRelease+":K")

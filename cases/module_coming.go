@@ -6,7 +6,7 @@ func init() {
 	register(Case{
 		Name: "module-coming",
 		Doc:  "hold a transition open, load a module the patch targets and remove another; the new module's functions follow each task's state",
-		Steps: []Step{
+		Steps: seq([]Step{
 			{Do: DoLoad, Module: "klpt_target3"},
 			{Do: DoSettle},
 			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
@@ -16,9 +16,7 @@ func init() {
 			{Do: DoRemove, Module: "klpt_target3"}, // klp_module_going()
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "A"}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoUnload},
-		},
+		}, unpatchSteps),
 		Check: func(tr *Trace, ct *CaseTrace) []Finding {
 			var out []Finding
 			expectOrder(ct, &out, OpLoad, OpPark+":A", OpEnable, OpStall, OpLoad, OpRemove, OpRelease+":A", OpComplete)

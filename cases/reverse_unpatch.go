@@ -4,8 +4,7 @@ func init() {
 	register(Case{
 		Name: "reverse-unpatch",
 		Doc:  "hold an unpatching transition open with a task parked in the new function, then reverse it back to patched",
-		Steps: []Step{
-			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
+		Steps: seq(patchSteps, []Step{
 			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
 			{Do: DoDisable},
 			{Do: DoWaitStall},
@@ -13,18 +12,13 @@ func init() {
 			{Do: DoWait},
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "A"},
-			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoUnload},
-		},
+		}, unpatchSteps),
 		Check: func(tr *Trace, ct *CaseTrace) []Finding {
 			var out []Finding
 			expectOrder(ct, &out, OpComplete, OpPark+":A", OpDisable, OpStall, OpReverse, OpComplete, OpRelease+":A")
-			a := ct.findParked("A", &out)
-			dis, ok1 := ct.nth(OpDisable, 0)
-			rel, ok2 := ct.nth(OpRelease, 0)
-			if ok1 && ok2 {
-				expectNeverAt(ct, a, StateUnpatched, dis, rel, &out)
-			}
+			// Asleep in the new function, A cannot switch back; after
+			// the flip it is at the goal already.
+			a := heldAsleep(ct, "A", OpDisable, StateUnpatched, &out)
 			expectParked(a, VersionNew, false, &out)
 			return out
 		},

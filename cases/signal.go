@@ -4,16 +4,14 @@ func init() {
 	register(Case{
 		Name: "signal",
 		Doc:  "a user task parked interruptibly in the old function gets the fake signal after 15 retries, switches, and the transition completes",
-		Steps: []Step{
+		Steps: seq([]Step{
 			{Do: DoSettle},
 			{Do: DoPark, Park: "A", Mode: ParkInterruptible},
 			{Do: DoEnable},
 			{Do: DoWait},
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "A"},
-			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoUnload},
-		},
+		}, unpatchSteps),
 		Check: func(tr *Trace, ct *CaseTrace) []Finding {
 			var out []Finding
 			expectOrder(ct, &out, OpPark+":A", OpEnable, OpComplete, OpRelease+":A")
