@@ -496,19 +496,14 @@ func (r *caseRun) cleanup() {
 			break
 		}
 	}
-	for name := range cases.Patches {
+	// Livepatches first, topmost-capable first, then the targets' twins;
+	// klpt_target and klpt_probe stay for the next case.
+	for _, name := range []string{"klpt_patch3", "klpt_patch2", "klpt_patch", "klpt_target2", "klpt_target3"} {
 		if _, err := os.Stat("/sys/module/" + name); err != nil || (r.forced && name == r.patch) {
 			continue
 		}
 		if err := unloadModule(name, 10*time.Second); err != nil {
 			r.fail(fmt.Errorf("cleanup: %w", err))
-		}
-	}
-	for _, m := range []string{"klpt_target2", "klpt_target3"} {
-		if _, err := os.Stat("/sys/module/" + m); err == nil {
-			if err := unloadModule(m, 10*time.Second); err != nil {
-				r.fail(fmt.Errorf("cleanup: %w", err))
-			}
 		}
 	}
 }
@@ -526,14 +521,10 @@ func loadModuleStrict(path string) error {
 	return nil
 }
 
+// loadModule loads a module, which may be loaded already.
 func loadModule(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
+	if err := loadModuleStrict(path); err != nil && !errors.Is(err, unix.EEXIST) {
 		return err
-	}
-	defer f.Close()
-	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("finit_module %s: %w", filepath.Base(path), err)
 	}
 	return nil
 }
