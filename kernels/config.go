@@ -84,6 +84,17 @@ func (c Config) Check(kernel string) error {
 	return nil
 }
 
+// Arch is the arch the config builds for, by klptest's name; "" if neither.
+func (c Config) Arch() string {
+	switch {
+	case c["CONFIG_X86_64"] == "y":
+		return "x86_64"
+	case c["CONFIG_ARM64"] == "y":
+		return "arm64"
+	}
+	return ""
+}
+
 // Compiler is the compiler command recorded in CONFIG_CC_VERSION_TEXT, e.g.
 // "x86_64-linux-gnu-gcc-12", and its version text.
 func (c Config) Compiler() (cmd, text string) {

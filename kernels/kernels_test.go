@@ -21,6 +21,9 @@ func TestParseRef(t *testing.T) {
 		{"debian:6.12@", Ref{}, "empty version"},
 		{"fedora:40", Ref{}, "unknown kind"},
 		{"6.12", Ref{}, "want debian:SERIES"},
+		{"src:debian:7.2", Ref{Kind: "src", Series: "7.2"}, ""},
+		{"src:/usr/src/linux", Ref{Kind: "src", Path: "/usr/src/linux"}, ""},
+		{"src:debian:7", Ref{}, "not MAJOR.MINOR, e.g. src:debian:7.2"},
 	}
 	for _, tt := range tests {
 		got, err := ParseRef(tt.in)
@@ -32,6 +35,9 @@ func TestParseRef(t *testing.T) {
 		}
 		if err != nil || got != tt.want {
 			t.Errorf("ParseRef(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+		if got.String() != tt.in {
+			t.Errorf("ParseRef(%q).String() = %q", tt.in, got.String())
 		}
 	}
 }

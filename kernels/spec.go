@@ -26,7 +26,13 @@ type Spec struct {
 	Config   string `json:"config"`    // the kernel's .config
 	BuildDir string `json:"build_dir"` // for out-of-tree modules (M=)
 	CC       string `json:"cc"`        // compiler the kernel was built with, as a command name
-	Root     string `json:"root"`      // the cache entry holding it all
+	// MakeVars build modules for it: ARCH=, and CROSS_COMPILE= from
+	// another host's arch.
+	MakeVars []string `json:"make_vars,omitempty"`
+	// BuildID changes whenever the kernel is rebuilt in place (tree:, src:),
+	// so that nothing built against an older build is reused.
+	BuildID string `json:"build_id,omitempty"`
+	Root    string `json:"root"` // the cache entry holding it all
 	// GuestModules are drivers the guest loads before the agent starts (the
 	// result port\'s, when the kernel builds them as modules), in load order.
 	GuestModules []string `json:"guest_modules,omitempty"`
@@ -34,15 +40,20 @@ type Spec struct {
 
 // Ref is a parsed spec string, before anything is fetched.
 type Ref struct {
-	Kind    string // "debian" or "tree"
-	Series  string // debian: "6.12"
+	Kind    string // "debian", "tree" or "src"
+	Series  string // debian and src:debian: "6.12"
 	Version string // debian, optional: an exact package version or ABI
-	Path    string // tree: the built tree
+	Path    string // tree: the built tree; src: the source tree
 }
 
 func (r Ref) String() string {
-	if r.Kind == "tree" {
+	switch {
+	case r.Kind == "tree":
 		return "tree:" + r.Path
+	case r.Kind == "src" && r.Series != "":
+		return "src:debian:" + r.Series
+	case r.Kind == "src":
+		return "src:" + r.Path
 	}
 	if r.Version != "" {
 		return fmt.Sprintf("%s:%s@%s", r.Kind, r.Series, r.Version)
@@ -56,7 +67,7 @@ var seriesRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
 func ParseRef(s string) (Ref, error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	if !ok || rest == "" {
-		return Ref{}, fmt.Errorf("kernel spec %q: want debian:SERIES[@VERSION] (e.g. debian:6.12) or tree:PATH", s)
+		return Ref{}, fmt.Errorf("kernel spec %q: want debian:SERIES[@VERSION] (e.g. debian:6.12), tree:PATH, src:PATH or src:debian:SERIES", s)
 	}
 	switch kind {
 	case "debian":
@@ -70,20 +81,17 @@ func ParseRef(s string) (Ref, error) {
 		return Ref{Kind: kind, Series: series, Version: ver}, nil
 	case "tree":
 		return Ref{Kind: kind, Path: rest}, nil
+	case "src":
+		if series, ok := strings.CutPrefix(rest, "debian:"); ok {
+			if !seriesRE.MatchString(series) {
+				return Ref{}, fmt.Errorf("kernel spec %q: series %q is not MAJOR.MINOR, e.g. src:debian:7.2", s, series)
+			}
+			return Ref{Kind: kind, Series: series}, nil
+		}
+		return Ref{Kind: kind, Path: rest}, nil
 	default:
-		return Ref{}, fmt.Errorf("kernel spec %q: unknown kind %q (known: debian:SERIES[@VERSION], tree:PATH)", s, kind)
+		return Ref{}, fmt.Errorf("kernel spec %q: unknown kind %q (known: debian:SERIES[@VERSION], tree:PATH, src:PATH, src:debian:SERIES)", s, kind)
 	}
-}
-
-// DebArch maps klptest's arch names to Debian's.
-func DebArch(arch string) (string, error) {
-	switch arch {
-	case "x86_64", "amd64":
-		return "amd64", nil
-	case "arm64", "aarch64":
-		return "arm64", nil
-	}
-	return "", fmt.Errorf("unknown arch %q (known: x86_64, arm64)", arch)
 }
 
 // CacheDir is klptest's cache root.
@@ -101,15 +109,29 @@ func CacheDir() (string, error) {
 	return filepath.Join(home, ".cache", "klptest"), nil
 }
 
+// Resolver prepares kernels.
+type Resolver struct {
+	Cache    string                           // klptest's cache root
+	Progress func(format string, args ...any) // optional
+	// Fragments are extra config fragments for src: builds (e.g. "debug").
+	Fragments []string
+}
+
 // Resolve prepares the kernel ref names for arch: fetched and extracted
-// (debian), or checked in place (tree).
-func Resolve(ctx context.Context, ref Ref, arch, cache string, progress func(format string, args ...any)) (*Spec, error) {
+// (debian), checked in place (tree), or built (src).
+func (r Resolver) Resolve(ctx context.Context, ref Ref, arch string) (*Spec, error) {
+	if len(r.Fragments) > 0 && ref.Kind != "src" {
+		return nil, fmt.Errorf("config fragments apply to kernels built from source (src:), not to %s", ref)
+	}
 	switch ref.Kind {
 	case "tree":
 		return Tree(ref.Path, arch)
 	case "debian":
-		d := &Debian{Cache: cache, Progress: progress}
+		d := &Debian{Cache: r.Cache, Progress: r.Progress}
 		return d.Fetch(ctx, ref, arch)
+	case "src":
+		s := &Source{Cache: r.Cache, Progress: r.Progress, Fragments: r.Fragments}
+		return s.Build(ctx, ref, arch)
 	}
 	return nil, fmt.Errorf("kernel spec %s: unknown kind", ref)
 }

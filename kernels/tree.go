@@ -2,17 +2,13 @@ package kernels
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 )
-
-// imageFor is where a built tree keeps its bootable image, per arch.
-var imageFor = map[string]string{
-	"x86_64": "arch/x86/boot/bzImage",
-	"arm64":  "arch/arm64/boot/Image",
-}
 
 // Tree resolves tree:PATH, a kernel tree already built in place or an O=
 // build dir: its image boots, and the tree itself is the module build dir.
@@ -26,10 +22,11 @@ func Tree(path, arch string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a built kernel tree (no include/config/kernel.release): build it with make, or point at its O= build dir", name)
 	}
-	img, ok := imageFor[arch]
-	if !ok {
-		return nil, fmt.Errorf("unknown arch %q (known: x86_64, arm64)", arch)
+	a, err := LookupArch(arch)
+	if err != nil {
+		return nil, err
 	}
+	img := a.Image
 	s := &Spec{
 		Name:     name,
 		Arch:     arch,
@@ -40,24 +37,45 @@ func Tree(path, arch string) (*Spec, error) {
 		BuildDir: abs,
 		Root:     abs,
 	}
-	if _, err := os.Stat(s.Image); err != nil {
-		return nil, fmt.Errorf("%s has no %s: build it for %s (make %s)", name, img, arch, filepath.Base(img))
-	}
-	if err := CheckImageArch(s.Image, arch); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
 	cfg, err := ReadConfig(s.Config)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if built := cfg.Arch(); built != "" && built != a.Name {
+		return nil, fmt.Errorf("%s is built for %s, not %s: use --arch %s, or build the tree with make ARCH=%s", name, built, a.Name, built, a.KernelArch)
+	}
+	if _, err := os.Stat(s.Image); err != nil {
+		return nil, fmt.Errorf("%s has no %s: build it for %s (make %s %s)", name, img, arch, strings.Join(a.MakeVars(), " "), a.ImageTarget)
+	}
+	if err := CheckImageArch(s.Image, arch); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if err := cfg.Check(name + " (" + s.Release + ")"); err != nil {
 		return nil, err
 	}
+	if err := a.CheckCompiler(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	s.MakeVars = a.MakeVars()
+	s.BuildID = buildID(s)
 	s.CC, _ = cfg.Compiler()
 	if s.GuestModules, err = treeModules(abs, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return s, nil
+}
+
+// buildID tells builds of one tree apart: a rebuilt image or module symbol
+// table is another kernel.
+func buildID(s *Spec) string {
+	h := sha256.New()
+	if st, err := os.Stat(s.Image); err == nil {
+		fmt.Fprintf(h, "%d %d\n", st.Size(), st.ModTime().UnixNano())
+	}
+	if b, err := os.ReadFile(filepath.Join(s.BuildDir, "Module.symvers")); err == nil {
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // treeModules finds the result port's driver modules in a built tree, when

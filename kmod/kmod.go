@@ -63,7 +63,8 @@ func Build(ctx context.Context, k *kernels.Spec, cacheDir string) ([]string, boo
 	if err := os.CopyFS(src, mustSub()); err != nil {
 		return nil, false, fmt.Errorf("kmod sources: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, "make", "-C", k.BuildDir, "M="+src, "-j2", "modules")
+	args := append([]string{"-C", k.BuildDir, "M=" + src, "-j2"}, k.MakeVars...)
+	cmd := exec.CommandContext(ctx, "make", append(args, "modules")...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -123,7 +124,7 @@ func mustSub() fs.FS {
 // key hashes the module sources and the kernel they build against.
 func key(k *kernels.Spec) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "klptest-kmod v1\n%s\n%s\n%s\n", k.Root, k.Release, k.CC)
+	fmt.Fprintf(h, "klptest-kmod v2\n%s\n%s\n%s\n%s\n%s\n", k.Root, k.Release, k.CC, k.BuildID, strings.Join(k.MakeVars, " "))
 	var names []string
 	fs.WalkDir(sources, "src", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {

@@ -27,6 +27,8 @@ import (
 // Options configure a run.
 type Options struct {
 	Kernel string   // spec, e.g. "debian:6.12"
+	// Fragments are extra config fragments for src: kernels (e.g. "debug").
+	Fragments []string
 	Arch   string   // "x86_64"
 	Cases  []string // names; empty = all
 	Cache  string   // cache root; "" = kernels.CacheDir()
@@ -182,7 +184,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	var k *kernels.Spec
 	progress("kernel", "resolve "+ref.String())
 	err = timed("kernel", func() error {
-		k, err = kernels.Resolve(ctx, ref, o.Arch, o.Cache, func(f string, a ...any) { progress("kernel", fmt.Sprintf(f, a...)) })
+		r := kernels.Resolver{Cache: o.Cache, Fragments: o.Fragments,
+			Progress: func(f string, a ...any) { progress("kernel", fmt.Sprintf(f, a...)) }}
+		k, err = r.Resolve(ctx, ref, o.Arch)
 		return err
 	})
 	if k != nil {
@@ -207,10 +211,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, infra("modules", err)
 	}
 
-	goarch := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[o.Arch]
-	if goarch == "" {
-		return res, fmt.Errorf("unknown arch %q (known: x86_64, arm64)", o.Arch)
+	arch, err := kernels.LookupArch(o.Arch)
+	if err != nil {
+		return res, infra("arch", err)
 	}
+	goarch := arch.GOARCH
 	var initrd string
 	progress("initramfs", "build for "+goarch)
 	err = timed("initramfs", func() error {

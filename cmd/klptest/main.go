@@ -4,7 +4,9 @@
 //
 // Exit status: 0 all cases passed, 1 a case failed, 2 usage error, 125
 // klptest could not test (fetch, build or boot failed; `git bisect run`
-// skips those), 130/143 interrupted.
+// skips those), 130/143 interrupted. klptest bisect: 0 found the first bad
+// commit, 1 the ends do not pass and fail as given or skipped commits hide
+// it, 125 it could not bisect.
 package main
 
 import (
@@ -46,13 +48,19 @@ func usage(w io.Writer) {
 commands:
   run    boot a kernel under QEMU and run livepatch consistency cases
   list   list the cases (--demos: also the demos that break the kernel on purpose)
-  kernel build|info SPEC [--arch A]
-         prepare a kernel (fetch, extract, check) and show what klptest knows of it
+  kernel build|info SPEC [--arch A] [--fragment F]...
+         prepare a kernel (fetch, extract or build, check) and show what klptest knows of it
+  bisect --src PATH --good REV --bad REV [--case NAME]... [--arch A] [--repeat N]
+         find the commit that broke a case: build, boot and test each bisection step
 
 klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [-v]
             [--storm-tasks N] [--storm-seconds S] [--timeout D]
+            [--fragment F]...
   SPEC: debian:SERIES[@VERSION], e.g. debian:6.12 (default), debian:6.1;
-        tree:PATH, a kernel tree built in place (or its O= build dir)
+        tree:PATH, a kernel tree built in place (or its O= build dir);
+        src:PATH, a kernel source tree klptest configures and builds;
+        src:debian:SERIES, Debian's linux-source-SERIES, e.g. src:debian:7.2
+  F: a config fragment for src: builds: klptest's "debug", or a file
 `)
 }
 
@@ -80,6 +88,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return exitPass
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "bisect":
+		return cmdBisect(args[1:], stdout, stderr)
 	case "kernel":
 		return cmdKernel(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -95,8 +105,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("klptest run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var caseNames multiFlag
-	kernel := fs.String("kernel", DefaultKernel, "kernel spec: debian:SERIES[@VERSION]")
+	kernel := fs.String("kernel", DefaultKernel, "kernel spec: debian:SERIES[@VERSION], tree:PATH, src:PATH or src:debian:SERIES")
 	arch := fs.String("arch", "x86_64", "guest architecture")
+	var frags multiFlag
+	fs.Var(&frags, "fragment", "src: kernels: an extra config fragment, klptest's (debug) or a file (repeatable)")
 	jsonOut := fs.String("json", "", "write the trace and verdicts to this file")
 	verbose := fs.Bool("v", false, "verbose: the QEMU command line, the guest console")
 	timeout := fs.Duration("timeout", 0, "bound on the VM's life (default: derived from the cases)")
@@ -138,6 +150,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	o := runner.Options{
 		Kernel:       *kernel,
+		Fragments:    frags,
 		Arch:         *arch,
 		Cases:        caseNames,
 		Timeout:      *timeout,
@@ -234,6 +247,8 @@ func cmdKernel(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("klptest kernel "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	arch := fs.String("arch", "x86_64", "architecture")
+	var frags multiFlag
+	fs.Var(&frags, "fragment", "src: kernels: an extra config fragment (repeatable)")
 	// The spec may come before or after the flags.
 	rest := args[1:]
 	var spec string
@@ -260,9 +275,10 @@ func cmdKernel(args []string, stdout, stderr io.Writer) int {
 		return exitInfra
 	}
 	start := time.Now()
-	k, err := kernels.Resolve(context.Background(), ref, *arch, cache, func(f string, a ...any) {
+	r := kernels.Resolver{Cache: cache, Fragments: frags, Progress: func(f string, a ...any) {
 		fmt.Fprintf(stderr, "klptest: [%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(f, a...))
-	})
+	}}
+	k, err := r.Resolve(context.Background(), ref, *arch)
 	if err != nil {
 		fmt.Fprintf(stderr, "klptest: %v\n", err)
 		return exitInfra
@@ -271,7 +287,10 @@ func cmdKernel(args []string, stdout, stderr io.Writer) int {
 	_, ccText := cfg.Compiler()
 	fmt.Fprintf(stdout, "kernel    %s\nrelease   %s\nversion   %s\narch      %s\nimage     %s\nconfig    %s\nbuild dir %s\ncompiler  %s (%s)\n",
 		k.Name, k.Release, k.Version, k.Arch, k.Image, k.Config, k.BuildDir, k.CC, ccText)
-	for _, o := range kernels.Required {
+	if len(k.MakeVars) > 0 {
+		fmt.Fprintf(stdout, "make      %s\n", strings.Join(k.MakeVars, " "))
+	}
+	for _, o := range append(kernels.Required, "CONFIG_HAVE_RELIABLE_STACKTRACE") {
 		fmt.Fprintf(stdout, "config    %s=%s\n", o, cfg[o])
 	}
 	for _, m := range k.GuestModules {
