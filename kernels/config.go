@@ -44,7 +44,13 @@ func ReadConfig(path string) (Config, error) {
 // livepatch and what it needs, the kprobes the probe module resolves
 // idle_task() with, and devtmpfs for the guest's /dev. The drivers of the
 // result port may be modules (see Drivers).
-var Required = []string{"CONFIG_LIVEPATCH", "CONFIG_MODULES", "CONFIG_KALLSYMS_ALL", "CONFIG_KPROBES", "CONFIG_DEVTMPFS"}
+//
+// HAVE_RELIABLE_STACKTRACE is where the arches differ (x86_64: the ORC
+// unwinder; arm64: since 6.17). Without it klp_try_switch_task() cannot
+// switch a sleeping task, so the cases' expectation that tasks asleep
+// outside the patched functions switch at once would not hold: such a
+// kernel is refused rather than judged by rules it cannot meet.
+var Required = []string{"CONFIG_LIVEPATCH", "CONFIG_MODULES", "CONFIG_KALLSYMS_ALL", "CONFIG_KPROBES", "CONFIG_DEVTMPFS", "CONFIG_HAVE_RELIABLE_STACKTRACE"}
 
 // UnsupportedError says a kernel cannot be tested, and why.
 type UnsupportedError struct {

@@ -87,13 +87,23 @@ func (s *Source) Build(ctx context.Context, ref Ref, arch string) (*Spec, error)
 		}
 	}
 
+	// One build dir per source location, arch and the fragments asked for
+	// beyond the standard ones: a new commit, or a change to the standard
+	// fragments, rebuilds in it incrementally; a debug build keeps its own.
 	h := sha256.New()
 	fmt.Fprintf(h, "klptest-src v1\n%s\n%s\n", where, a.Name)
-	for _, f := range frags {
-		fmt.Fprintf(h, "%s\n%s\n", f.Name, f.Text)
+	fh := sha256.New()
+	for i, f := range frags {
+		fmt.Fprintf(fh, "%s\n%s\n", f.Name, f.Text)
+		if i >= len(StandardFragments(a.Name)) {
+			fmt.Fprintf(h, "%s\n%s\n", f.Name, f.Text)
+		}
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	out := filepath.Join(s.Cache, "build", a.Name+"-"+key)
+	if state != "" {
+		state += " fragments " + hex.EncodeToString(fh.Sum(nil))[:16]
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("build dir: %w", err)
 	}

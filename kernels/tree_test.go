@@ -58,6 +58,7 @@ func TestTree(t *testing.T) {
 		{"wrong arch", "config-6.12-amd64", "arch/arm64/boot/Image", arm64Image(), "x86_64", "has no arch/x86/boot/bzImage"},
 		{"arm64 image asked as x86", "config-6.12-amd64", "arch/x86/boot/bzImage", arm64Image(), "x86_64", "is an arm64 Image, not an x86_64 kernel"},
 		{"truncated image", "config-6.12-amd64", "arch/x86/boot/bzImage", []byte("MZ"), "x86_64", "truncated or corrupt"},
+		{"x86 tree asked as arm64", "config-6.12-amd64", "arch/x86/boot/bzImage", bzImage(), "arm64", "is built for x86_64, not arm64: use --arch x86_64"},
 		{"no livepatch", "config-6.12-arm64", "arch/arm64/boot/Image", arm64Image(), "arm64", "lacks CONFIG_LIVEPATCH=y"},
 	}
 	for _, tt := range tests {

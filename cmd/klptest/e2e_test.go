@@ -1,9 +1,11 @@
 //go:build e2e
 
-// End-to-end tests: real Debian kernels (fetched into the cache), real
-// modules, real QEMU. Kernels: debian:6.12 and debian:6.1 amd64 (CONFIG_
-// LIVEPATCH=y, gcc-12 as on Debian 12), and debian:6.12 arm64's config
-// (no CONFIG_LIVEPATCH). Run with: go test -tags e2e ./cmd/klptest/
+// End-to-end tests: real kernels (fetched into the cache, or built there),
+// real modules, real QEMU. Kernels: debian:6.12 and debian:6.1 amd64
+// (CONFIG_LIVEPATCH=y, gcc-12 as on Debian 12); src:debian:7.2 built for
+// arm64 with gcc-aarch64-linux-gnu (Debian's arm64 kernels lack LIVEPATCH);
+// and debian:6.12 arm64's config (no CONFIG_LIVEPATCH). Run with:
+// go test -tags e2e ./cmd/klptest/
 package main
 
 import (
@@ -20,25 +22,48 @@ import (
 
 // requireQEMU fails rather than skips: whoever asked for the e2e tier must
 // get it, or know why not.
-func requireQEMU(t *testing.T) {
+func requireQEMU(t *testing.T, arch ...string) {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Fatal("qemu-system-x86_64 not found: install Debian's qemu-system-x86 (or run `make deps`)")
+	qemu, pkg := "qemu-system-x86_64", "qemu-system-x86"
+	if len(arch) > 0 && arch[0] == "arm64" {
+		qemu, pkg = "qemu-system-aarch64", "qemu-system-arm"
 	}
+	if _, err := exec.LookPath(qemu); err != nil {
+		t.Fatalf("%s not found: install Debian's %s (or run `make deps`)", qemu, pkg)
+	}
+}
+
+// suiteKernels are the kernels the whole suite runs on, by arch. Setting
+// KLPTEST_E2E_KERNELS="arch=spec ..." replaces them (e.g.
+// "x86_64=src:debian:7.2 arm64=src:debian:7.2" for Debian's 7.2 source
+// built for both arches; TestE2ESourceKernel covers arm64 in the default
+// run).
+func suiteKernels() []struct{ arch, kernel string } {
+	def := "x86_64=debian:6.12 x86_64=debian:6.1"
+	if v := os.Getenv("KLPTEST_E2E_KERNELS"); v != "" {
+		def = v
+	}
+	var ks []struct{ arch, kernel string }
+	for _, f := range strings.Fields(def) {
+		a, k, _ := strings.Cut(f, "=")
+		ks = append(ks, struct{ arch, kernel string }{a, k})
+	}
+	return ks
 }
 
 // The whole suite on each kernel: every case passes, and the patch case's
 // trace holds what the checker needs to judge.
 func TestE2ESuite(t *testing.T) {
-	requireQEMU(t)
-	for _, kernel := range []string{"debian:6.12", "debian:6.1"} {
-		t.Run(kernel, func(t *testing.T) {
+	for _, k := range suiteKernels() {
+		kernel, arch := k.kernel, k.arch
+		t.Run(arch+"/"+kernel, func(t *testing.T) {
+			requireQEMU(t, arch)
 			out := filepath.Join(t.TempDir(), "run.json")
 			var stdout, stderr bytes.Buffer
-			code := Main([]string{"run", "--kernel", kernel, "--json", out}, &stdout, &stderr)
+			code := Main([]string{"run", "--kernel", kernel, "--arch", arch, "--json", out}, &stdout, &stderr)
 			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 			if code != exitPass {
-				t.Fatalf("klptest run --kernel %s: exit %d", kernel, code)
+				t.Fatalf("klptest run --kernel %s --arch %s: exit %d", kernel, arch, code)
 			}
 			for _, c := range cases.All() {
 				if !strings.Contains(stdout.String(), "PASS "+c.Name+" ("+kernel) {

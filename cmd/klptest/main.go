@@ -290,7 +290,7 @@ func cmdKernel(args []string, stdout, stderr io.Writer) int {
 	if len(k.MakeVars) > 0 {
 		fmt.Fprintf(stdout, "make      %s\n", strings.Join(k.MakeVars, " "))
 	}
-	for _, o := range append(kernels.Required, "CONFIG_HAVE_RELIABLE_STACKTRACE") {
+	for _, o := range kernels.Required {
 		fmt.Fprintf(stdout, "config    %s=%s\n", o, cfg[o])
 	}
 	for _, m := range k.GuestModules {
