@@ -16,9 +16,10 @@ unit: deps
 	GOARCH=arm64 go build -o /dev/null ./cmd/klptest-agent
 	go test ./...
 
-# Boots Debian 6.12 and 6.1 amd64 kernels under QEMU (TCG here) and passes
-# the patch case on both; fetches the kernels into the cache first time.
+# Boots Debian 6.12 and 6.1 amd64 kernels under QEMU (TCG here) and runs the
+# whole suite on both; builds linux-source-7.2 for arm64, runs the suite on
+# it and bisects a planted bug. Fetches and builds into the cache first time.
 e2e: deps
-	go test -tags e2e -count=1 -v -timeout 40m -run E2E ./cmd/klptest/
+	go test -tags e2e -p 1 -count=1 -v -timeout 80m -run E2E ./kernels/ ./cmd/klptest/
 
 test: unit e2e
