@@ -101,8 +101,9 @@ func (s *Source) Build(ctx context.Context, ref Ref, arch string) (*Spec, error)
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	out := filepath.Join(s.Cache, "build", a.Name+"-"+key)
+	fragKey := hex.EncodeToString(fh.Sum(nil))[:16]
 	if state != "" {
-		state += " fragments " + hex.EncodeToString(fh.Sum(nil))[:16]
+		state += " fragments " + fragKey
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("build dir: %w", err)
@@ -122,8 +123,17 @@ func (s *Source) Build(ctx context.Context, ref Ref, arch string) (*Spec, error)
 	}
 	os.Remove(stamp)
 	mk := &makeRun{src: src, out: out, vars: a.MakeVars(), jobs: s.Jobs, progress: s.progress, name: ref.String()}
-	if err := s.configure(ctx, mk, a, frags); err != nil {
-		return nil, err
+	// Configuring takes half a minute (kconfig probes the compiler), so it
+	// runs only when the fragments changed. A new commit's Kconfig changes
+	// reach the config anyway: kbuild re-syncs it, and it is verified below.
+	configured := filepath.Join(out, "klptest-configured")
+	cfgKey := fragKey + " " + strings.Join(mk.vars, " ")
+	if b, err := os.ReadFile(configured); err != nil || string(b) != cfgKey {
+		os.Remove(configured)
+		if err := s.configure(ctx, mk, a, frags); err != nil {
+			return nil, err
+		}
+		atomicWrite(configured, []byte(cfgKey))
 	}
 	start := time.Now()
 	s.progress("%s: building %s for %s in %s (log: %s)", ref, a.ImageTarget, a.Name, out, mk.logPath())
@@ -131,6 +141,14 @@ func (s *Source) Build(ctx context.Context, ref Ref, arch string) (*Spec, error)
 		return nil, err
 	}
 	s.progress("%s: built in %s", ref, time.Since(start).Round(time.Second))
+	cfg, err := ReadConfig(filepath.Join(out, ".config"))
+	if err != nil {
+		return nil, err
+	}
+	if err := VerifyConfig(frags, cfg, a.Name); err != nil {
+		os.Remove(configured)
+		return nil, err
+	}
 	spec, err := s.spec(ref, out, a, state)
 	if err != nil {
 		return nil, err
