@@ -26,13 +26,13 @@ import (
 
 // Options configure a run.
 type Options struct {
-	Kernel string   // spec, e.g. "debian:6.12"
+	Kernel string // spec, e.g. "debian:6.12"
 	// Fragments are extra config fragments for src: kernels (e.g. "debug").
 	Fragments []string
-	Arch   string   // "x86_64"
-	Cases  []string // names; empty = all
-	Cache  string   // cache root; "" = kernels.CacheDir()
-	Src    string   // klptest source tree; "" = found from KLPTEST_SRC, the cwd or the executable
+	Arch      string   // "x86_64"
+	Cases     []string // names; empty = all
+	Cache     string   // cache root; "" = kernels.CacheDir()
+	Src       string   // klptest source tree; "" = found from KLPTEST_SRC, the cwd or the executable
 	// Timeout bounds the VM's life; 0 = a bound derived from the cases.
 	Timeout  time.Duration
 	Progress func(step, detail string)

@@ -84,7 +84,8 @@ func plantedRepo(t *testing.T, cache string) (repo, base, planted string) {
 	}
 	t.Logf("making a git history of %s in %s", src, tmp)
 	git(tmp, "init", "-q", "-b", "main")
-	git(tmp, "add", "-A")
+	// -f: Debian's linux-source .gitignore ignores the whole top level.
+	git(tmp, "add", "-A", "-f")
 	git(tmp, "commit", "-q", "-m", "base: Debian linux-source-7.2")
 	base = git(tmp, "rev-parse", "HEAD")
 	for _, c := range plantedHistory {
