@@ -287,6 +287,11 @@ func (d *Debian) Fetch(ctx context.Context, ref Ref, arch string) (*Spec, error)
 	if err != nil {
 		return nil, err
 	}
+	if ref.Flavour != "" {
+		// Debian names a flavour's packages ...-rt-amd64: from here on
+		// it is part of the arch suffix.
+		debArch = ref.Flavour + "-" + debArch
+	}
 	if err := os.MkdirAll(d.aptDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("cache dir %s: %w", d.Cache, err)
 	}

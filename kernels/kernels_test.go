@@ -22,6 +22,9 @@ func TestParseRef(t *testing.T) {
 		{"fedora:40", Ref{}, "unknown kind"},
 		{"6.12", Ref{}, "want debian:SERIES"},
 		{"src:debian:7.2", Ref{Kind: "src", Series: "7.2"}, ""},
+		{"debian:6.12-rt", Ref{Kind: "debian", Series: "6.12", Flavour: "rt"}, ""},
+		{"debian:6.12-rt@6.12.117-1~deb12u1", Ref{Kind: "debian", Series: "6.12", Flavour: "rt", Version: "6.12.117-1~deb12u1"}, ""},
+		{"debian:6.12-", Ref{}, "want a Debian flavour such as rt"},
 		{"src:/usr/src/linux", Ref{Kind: "src", Path: "/usr/src/linux"}, ""},
 		{"src:debian:7", Ref{}, "not MAJOR.MINOR, e.g. src:debian:7.2"},
 	}

@@ -42,6 +42,7 @@ type Spec struct {
 type Ref struct {
 	Kind    string // "debian", "tree" or "src"
 	Series  string // debian and src:debian: "6.12"
+	Flavour string // debian, optional: a kernel flavour, "rt" (PREEMPT_RT) or "cloud"
 	Version string // debian, optional: an exact package version or ABI
 	Path    string // tree: the built tree; src: the source tree
 }
@@ -55,30 +56,41 @@ func (r Ref) String() string {
 	case r.Kind == "src":
 		return "src:" + r.Path
 	}
-	if r.Version != "" {
-		return fmt.Sprintf("%s:%s@%s", r.Kind, r.Series, r.Version)
+	series := r.Series
+	if r.Flavour != "" {
+		series += "-" + r.Flavour
 	}
-	return r.Kind + ":" + r.Series
+	if r.Version != "" {
+		return fmt.Sprintf("%s:%s@%s", r.Kind, series, r.Version)
+	}
+	return r.Kind + ":" + series
 }
 
-var seriesRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+var (
+	seriesRE  = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+	flavourRE = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
+)
 
 // ParseRef parses a spec string. It does no I/O.
 func ParseRef(s string) (Ref, error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	if !ok || rest == "" {
-		return Ref{}, fmt.Errorf("kernel spec %q: want debian:SERIES[@VERSION] (e.g. debian:6.12), tree:PATH, src:PATH or src:debian:SERIES", s)
+		return Ref{}, fmt.Errorf("kernel spec %q: want debian:SERIES[-FLAVOUR][@VERSION] (e.g. debian:6.12, debian:6.12-rt), tree:PATH, src:PATH or src:debian:SERIES", s)
 	}
 	switch kind {
 	case "debian":
 		series, ver, _ := strings.Cut(rest, "@")
+		series, flavour, hasFlavour := strings.Cut(series, "-")
+		if hasFlavour && !flavourRE.MatchString(flavour) {
+			return Ref{}, fmt.Errorf("kernel spec %q: flavour %q: want a Debian flavour such as rt (debian:6.12-rt)", s, flavour)
+		}
 		if !seriesRE.MatchString(series) {
 			return Ref{}, fmt.Errorf("kernel spec %q: series %q is not MAJOR.MINOR, e.g. debian:6.12", s, series)
 		}
 		if strings.Contains(s, "@") && ver == "" {
 			return Ref{}, fmt.Errorf("kernel spec %q: empty version after @", s)
 		}
-		return Ref{Kind: kind, Series: series, Version: ver}, nil
+		return Ref{Kind: kind, Series: series, Flavour: flavour, Version: ver}, nil
 	case "tree":
 		return Ref{Kind: kind, Path: rest}, nil
 	case "src":
