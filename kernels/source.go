@@ -186,7 +186,7 @@ func (s *Source) configure(ctx context.Context, mk *makeRun, a Arch, frags []Fra
 	defer os.RemoveAll(dir)
 	args := []string{"-m", "-O", mk.out, filepath.Join(mk.out, ".config")}
 	for i, f := range frags {
-		p := filepath.Join(dir, fmt.Sprintf("%02d-%s", i, f.Name))
+		p := filepath.Join(dir, fmt.Sprintf("%02d-%s", i, filepath.Base(f.Name)))
 		if err := os.WriteFile(p, []byte(f.Text), 0o644); err != nil {
 			return err
 		}
