@@ -20,6 +20,6 @@ unit: deps
 # whole suite on both; builds linux-source-7.2 for arm64, runs the suite on
 # it and bisects a planted bug. Fetches and builds into the cache first time.
 e2e: deps
-	go test -tags e2e -p 1 -count=1 -v -timeout 80m -run E2E ./kernels/ ./cmd/klptest/
+	go test -tags e2e -p 1 -count=1 -v -timeout 80m -run E2E ./kernels/ ./report/ ./cmd/klptest/
 
 test: unit e2e

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/klptest/klptest/kernels"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -104,5 +106,23 @@ func TestSelect(t *testing.T) {
 	}
 	if _, err := f.Select([]string{"nosuch"}); err == nil || !strings.Contains(err.Error(), "no cell nosuch") || !strings.Contains(err.Error(), "src-7.2-arm64") {
 		t.Errorf("unknown cell: %v", err)
+	}
+}
+
+// The kernels file klptest ships parses, and covers what kernel CI needs.
+func TestDefaultMatrix(t *testing.T) {
+	f, err := Parse(kernels.DefaultMatrix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"debian:6.1 x86_64": false, "debian:6.12 x86_64": false, "debian:7.2 x86_64": false,
+		"src:debian:7.2 arm64": false, "debian:6.12-rt x86_64": false}
+	for _, c := range f.Cells {
+		want[c.Kernel+" "+c.Arch] = true
+	}
+	for k, ok := range want {
+		if !ok {
+			t.Errorf("the default kernels file lacks %s", k)
+		}
 	}
 }

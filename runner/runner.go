@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -29,6 +31,8 @@ type Options struct {
 	Kernel string // spec, e.g. "debian:6.12"
 	// Fragments are extra config fragments for src: kernels (e.g. "debug").
 	Fragments []string
+	// Accel is "tcg" or "kvm"; "" = KVM where it works, else TCG.
+	Accel string
 	Arch      string   // "x86_64"
 	Cases     []string // names; empty = all
 	Cache     string   // cache root; "" = kernels.CacheDir()
@@ -55,6 +59,10 @@ type Result struct {
 	Kernel   *kernels.Spec            `json:"kernel,omitempty"`
 	Arch     string                   `json:"arch"`
 	Accel    string                   `json:"accel,omitempty"`
+	// QEMU and Klptest label the result: QEMU's version, and klptest's
+	// version and commit (the source tree the agent was built from).
+	QEMU    string `json:"qemu,omitempty"`
+	Klptest string `json:"klptest,omitempty"`
 	Cases    []string                 `json:"cases"`
 	Verdicts []Verdict                `json:"verdicts"`
 	Boots    []*Boot                  `json:"boots"`
@@ -114,6 +122,43 @@ func (e *InfraError) Unwrap() error { return e.Err }
 
 func infra(step string, err error) error { return &InfraError{Step: step, Err: err} }
 
+// Version names this klptest: the module version and VCS revision Go
+// stamped into the binary, else the commit of the source tree src (go run
+// stamps none), with "-dirty" for local changes.
+func Version(src string) string {
+	v, rev, dirty := "devel", "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if rev == "" && src != "" {
+		if out, err := exec.Command("git", "-C", src, "rev-parse", "HEAD").Output(); err == nil {
+			rev = strings.TrimSpace(string(out))
+			st, _ := exec.Command("git", "-C", src, "status", "--porcelain", "--untracked-files=no").Output()
+			dirty = len(st) > 0
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return v + " " + rev
+}
+
 // FindSrc locates klptest's source tree.
 func FindSrc() (string, error) {
 	if d := os.Getenv("KLPTEST_SRC"); d != "" {
@@ -171,6 +216,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return res, infra("find source", err)
 		}
 	}
+	res.Klptest = Version(o.Src)
 	if o.Cache == "" {
 		if o.Cache, err = kernels.CacheDir(); err != nil {
 			return res, infra("cache", err)
@@ -236,8 +282,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return res, infra("run dir", err)
 		}
 	}
-	accel := vm.DetectAccel("", o.Arch)
+	accel := o.Accel
+	if accel == "" {
+		accel = vm.DetectAccel("", o.Arch)
+	}
 	res.Accel = accel
+	res.QEMU, _ = vm.QEMUVersion("", o.Arch)
 	for i, group := range Boots(cs) {
 		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, fmt.Sprintf("console-%d.log", i)), group, res, progress)
 		if b != nil {

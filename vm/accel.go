@@ -187,3 +187,33 @@ func arm64ProbeFirmware() []byte {
 	}
 	return b
 }
+
+var (
+	qemuVersionMu sync.Mutex
+	qemuVersions  = map[string]string{}
+)
+
+// QEMUVersion is the version line of the QEMU binary for arch (qemu "" =
+// the default binary), e.g. "7.2.19 (Debian 1:7.2+dfsg-7+deb12u18)".
+func QEMUVersion(qemu, arch string) (string, error) {
+	if qemu == "" {
+		spec, ok := archs[normArch(arch)]
+		if !ok {
+			return "", fmt.Errorf("vm: unsupported arch %q", arch)
+		}
+		qemu = spec.qemu
+	}
+	qemuVersionMu.Lock()
+	defer qemuVersionMu.Unlock()
+	if v, ok := qemuVersions[qemu]; ok {
+		return v, nil
+	}
+	out, err := exec.Command(qemu, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", qemu, err)
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	v := strings.TrimPrefix(strings.TrimSpace(line), "QEMU emulator version ")
+	qemuVersions[qemu] = v
+	return v, nil
+}

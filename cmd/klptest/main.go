@@ -23,6 +23,7 @@ import (
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/report"
 	"github.com/klptest/klptest/runner"
 )
 
@@ -50,10 +51,12 @@ commands:
   list   list the cases (--demos: also the demos that break the kernel on purpose)
   kernel build|info SPEC [--arch A] [--fragment F]...
          prepare a kernel (fetch, extract or build, check) and show what klptest knows of it
+  matrix [FILE] [--jobs N] [--shard I/N] [--only NAME]... [--list [--format github]] [--json FILE]
+         run every cell of a kernels file (default: kernels/kernels.yaml), N VMs at once
   bisect --src PATH --good REV --bad REV [--case NAME]... [--arch A] [--repeat N]
          find the commit that broke a case: build, boot and test each bisection step
 
-klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [-v]
+klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [--junit FILE] [--ktap] [-v]
             [--storm-tasks N] [--storm-seconds S] [--timeout D]
             [--fragment F]...
   SPEC: debian:SERIES[@VERSION], e.g. debian:6.12 (default), debian:6.1;
@@ -90,6 +93,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "bisect":
 		return cmdBisect(args[1:], stdout, stderr)
+	case "matrix":
+		return cmdMatrix(args[1:], stdout, stderr)
 	case "kernel":
 		return cmdKernel(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -110,6 +115,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var frags multiFlag
 	fs.Var(&frags, "fragment", "src: kernels: an extra config fragment, klptest's (debug) or a file (repeatable)")
 	jsonOut := fs.String("json", "", "write the trace and verdicts to this file")
+	junitOut := fs.String("junit", "", "write JUnit XML to this file")
+	ktap := fs.Bool("ktap", false, "print KTAP on stdout instead of the PASS/FAIL lines")
 	verbose := fs.Bool("v", false, "verbose: the QEMU command line, the guest console")
 	timeout := fs.Duration("timeout", 0, "bound on the VM's life (default: derived from the cases)")
 	fs.Var(&caseNames, "case", "case to run (repeatable; default: all, see `klptest list`)")
@@ -179,14 +186,28 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	for _, v := range res.Verdicts {
-		status := "PASS"
-		if !v.Pass {
-			status = "FAIL"
+	cell := report.Cell{Name: strings.ReplaceAll(*kernel, ":", "-") + "-" + *arch, Result: res, Cases: caseNames}
+	if err != nil {
+		cell.Skip = err.Error()
+	}
+	if *junitOut != "" {
+		if werr := writeJUnit(*junitOut, []report.Cell{cell}); werr != nil {
+			fmt.Fprintf(stderr, "klptest: %v\n", werr)
 		}
-		fmt.Fprintf(stdout, "%s %s (%s, %s)\n", status, v.Case, kernelName(res), res.Arch)
-		for _, x := range v.Violations {
-			fmt.Fprintf(stdout, "    %s\n", strings.ReplaceAll(x.Error(), "\n", "\n    "))
+	}
+	if *ktap {
+		fmt.Fprint(stdout, report.KTAP([]report.Cell{cell}))
+	} else {
+		fmt.Fprintf(stdout, "# %s\n", labels(cell))
+		for _, v := range res.Verdicts {
+			status := "PASS"
+			if !v.Pass {
+				status = "FAIL"
+			}
+			fmt.Fprintf(stdout, "%s %s (%s, %s)\n", status, v.Case, kernelName(res), res.Arch)
+			for _, x := range v.Violations {
+				fmt.Fprintf(stdout, "    %s\n", strings.ReplaceAll(x.Error(), "\n", "\n    "))
+			}
 		}
 	}
 	switch {
@@ -206,6 +227,29 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitInfra
 	}
 	return exitPass
+}
+
+// labels is a result's labels on one line: kernel, arch, accel, QEMU,
+// klptest.
+func labels(c report.Cell) string {
+	var l []string
+	for _, p := range c.Labels() {
+		if p[1] != "" {
+			l = append(l, p[0]+" "+p[1])
+		}
+	}
+	return strings.Join(l, ", ")
+}
+
+func writeJUnit(path string, cells []report.Cell) error {
+	b, err := report.JUnit(cells)
+	if err != nil {
+		return fmt.Errorf("JUnit: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write --junit: %w", err)
+	}
+	return nil
 }
 
 func kernelName(r *runner.Result) string {

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/matrix"
+	"github.com/klptest/klptest/report"
+	"github.com/klptest/klptest/runner"
+)
+
+// cellResult is one cell's outcome: its run's result, or why it could not
+// run.
+type cellResult struct {
+	Cell     matrix.Cell    `json:"cell"`
+	Result   *runner.Result `json:"result,omitempty"`
+	Skip     string         `json:"skip,omitempty"` // why the cell could not test
+	Duration time.Duration  `json:"duration_ns"`
+}
+
+func (c *cellResult) failed() bool { return c.Result != nil && c.Result.Failed() }
+
+// cmdMatrix runs the cells of a kernels file, up to --jobs VMs at once.
+func cmdMatrix(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("klptest matrix", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	jobs := fs.Int("jobs", 0, "VMs at once (default: what the cores and memory bear, 2 cores and 2 GiB a VM)")
+	shard := fs.String("shard", "", "run shard I/N of the cells, e.g. 1/4")
+	list := fs.Bool("list", false, "list the cells instead of running them")
+	format := fs.String("format", "text", "--list format: text or github (a strategy.matrix for fromJSON)")
+	jsonOut := fs.String("json", "", "write every cell's result to this file")
+	junitOut := fs.String("junit", "", "write JUnit XML to this file: a testsuite per cell")
+	ktap := fs.Bool("ktap", false, "print KTAP on stdout instead of the table")
+	var only multiFlag
+	fs.Var(&only, "only", "run only this cell (repeatable)")
+	// The file may come before or after the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "klptest matrix: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	src := kernels.DefaultMatrix
+	name := "the default kernels file (kernels/kernels.yaml)"
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			fmt.Fprintf(stderr, "klptest matrix: %v\n", err)
+			return exitUsage
+		}
+		src, name = b, file
+	}
+	f, err := matrix.Parse(src)
+	if err != nil {
+		fmt.Fprintf(stderr, "klptest matrix: %s: %v\n", name, err)
+		return exitUsage
+	}
+	cells, err := f.Select(only)
+	if err != nil {
+		fmt.Fprintf(stderr, "klptest matrix: %v\n", err)
+		return exitUsage
+	}
+	if *shard != "" {
+		i, n, err := matrix.ParseShard(*shard)
+		if err != nil {
+			fmt.Fprintf(stderr, "klptest matrix: %v\n", err)
+			return exitUsage
+		}
+		cells = matrix.Shard(cells, i, n)
+	}
+	if *list {
+		switch *format {
+		case "github":
+			b, _ := matrix.GitHub(cells)
+			fmt.Fprintf(stdout, "%s\n", b)
+		case "text":
+			for _, c := range cells {
+				fmt.Fprintf(stdout, "%-24s %-16s %s\n", c.Name, c.Kernel, c.Arch)
+			}
+		default:
+			fmt.Fprintf(stderr, "klptest matrix: --format %q: want text or github\n", *format)
+			return exitUsage
+		}
+		return exitPass
+	}
+	if len(cells) == 0 {
+		fmt.Fprintln(stderr, "klptest matrix: this shard has no cells")
+		return exitPass
+	}
+	n := *jobs
+	if n <= 0 {
+		n = defaultJobs()
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	var mu sync.Mutex
+	say := func(cell, step, detail string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, "klptest: [%6.1fs] %-22s %-9s %s\n", time.Since(start).Seconds(), cell, step, detail)
+	}
+	say("matrix", "start", fmt.Sprintf("%d cells, %d at once", len(cells), n))
+	results := make([]*cellResult, len(cells))
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, c := range cells {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = runCell(ctx, c, func(step, detail string) { say(c.Name, step, detail) })
+		}()
+	}
+	wg.Wait()
+	if *jsonOut != "" {
+		doc := struct {
+			Schema string        `json:"schema"`
+			Cells  []*cellResult `json:"cells"`
+		}{"klptest/matrix", results}
+		if b, err := json.Marshal(doc); err != nil || os.WriteFile(*jsonOut, append(b, '\n'), 0o644) != nil {
+			fmt.Fprintf(stderr, "klptest: could not write %s\n", *jsonOut)
+		}
+	}
+	var rcells []report.Cell
+	for _, r := range results {
+		rcells = append(rcells, report.Cell{Name: r.Cell.Name, Result: r.Result, Skip: r.Skip, Cases: r.Cell.Cases})
+	}
+	if *junitOut != "" {
+		if err := writeJUnit(*junitOut, rcells); err != nil {
+			fmt.Fprintf(stderr, "klptest: %v\n", err)
+		}
+	}
+	if *ktap {
+		fmt.Fprint(stdout, report.KTAP(rcells))
+	} else {
+		printTable(stdout, results)
+		fmt.Fprintf(stdout, "%d cells in %s\n", len(results), time.Since(start).Round(time.Second))
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "klptest: interrupted")
+		return exitSIGINT
+	}
+	ran := false
+	for _, r := range results {
+		if r.failed() {
+			return exitFail
+		}
+		ran = ran || r.Skip == ""
+	}
+	if !ran {
+		return exitInfra
+	}
+	return exitPass
+}
+
+// runCell runs one cell. A cell that cannot test is a skip, with the cause.
+func runCell(ctx context.Context, c matrix.Cell, progress func(step, detail string)) *cellResult {
+	start := time.Now()
+	res, err := runner.Run(ctx, runner.Options{
+		Kernel: c.Kernel, Arch: c.Arch, Cases: c.Cases, Fragments: c.Fragments, Accel: c.Accel,
+		Progress: progress,
+	})
+	cr := &cellResult{Cell: c, Result: res, Duration: time.Since(start)}
+	if err != nil {
+		cr.Skip = err.Error()
+		progress("skip", firstLine(err.Error()))
+	}
+	return cr
+}
+
+// printTable prints cell x case: PASS, FAIL with the rules broken, or SKIP
+// with the cause.
+func printTable(w io.Writer, results []*cellResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CELL\tCASE\tVERDICT\tDETAIL")
+	for _, r := range results {
+		names := r.Cell.Cases
+		if len(names) == 0 {
+			for _, c := range cases.All() {
+				names = append(names, c.Name)
+			}
+		}
+		got := map[string]runner.Verdict{}
+		if r.Result != nil {
+			for _, v := range r.Result.Verdicts {
+				got[v.Case] = v
+			}
+		}
+		for _, n := range names {
+			v, ok := got[n]
+			switch {
+			case ok && v.Pass:
+				fmt.Fprintf(tw, "%s\t%s\tPASS\t\n", r.Cell.Name, n)
+			case ok:
+				fmt.Fprintf(tw, "%s\t%s\tFAIL\t%s\n", r.Cell.Name, n, rules(v))
+			default:
+				why := r.Skip
+				if why == "" {
+					why = "did not run"
+				}
+				fmt.Fprintf(tw, "%s\t%s\tSKIP\t%s\n", r.Cell.Name, n, firstLine(why))
+			}
+		}
+	}
+	tw.Flush()
+}
+
+func rules(v runner.Verdict) string {
+	seen := map[string]bool{}
+	var rs []string
+	for _, x := range v.Violations {
+		if !seen[x.Rule] {
+			seen[x.Rule] = true
+			rs = append(rs, x.Rule)
+		}
+	}
+	sort.Strings(rs)
+	return strings.Join(rs, ", ")
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return l
+}
+
+// defaultJobs is how many TCG VMs the host bears: about 2 cores and 2 GiB
+// each (-smp 2), at least one.
+func defaultJobs() int {
+	n := runtime.NumCPU() / 2
+	if mem := memTotalGiB(); mem > 0 && mem/2 < n {
+		n = mem / 2
+	}
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+func memTotalGiB() int {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var kb int
+		if _, err := fmt.Sscanf(sc.Text(), "MemTotal: %d kB", &kb); err == nil {
+			return kb >> 20
+		}
+	}
+	return 0
+}
