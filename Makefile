@@ -13,6 +13,7 @@ run: deps
 unit: deps
 	gofmt -l . | (! grep .) || (echo "gofmt: files above need formatting" >&2; exit 1)
 	go vet ./...
+	go tool actionlint
 	GOARCH=arm64 go build -o /dev/null ./cmd/klptest-agent
 	go test ./...
 

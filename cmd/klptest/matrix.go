@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -46,6 +47,7 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "write every cell's result to this file")
 	junitOut := fs.String("junit", "", "write JUnit XML to this file: a testsuite per cell")
 	ktap := fs.Bool("ktap", false, "print KTAP on stdout instead of the table")
+	outDir := fs.String("out", "", "keep each cell's console logs in DIR/CELL")
 	var only multiFlag
 	fs.Var(&only, "only", "run only this cell (repeatable)")
 	// The file may come before or after the flags.
@@ -133,10 +135,18 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = runCell(ctx, c, func(step, detail string) { say(c.Name, step, detail) })
+			runDir := ""
+			if *outDir != "" {
+				runDir = filepath.Join(*outDir, c.Name)
+				os.MkdirAll(runDir, 0o755)
+			}
+			results[i] = runCell(ctx, c, runDir, func(step, detail string) { say(c.Name, step, detail) })
 		}()
 	}
 	wg.Wait()
+	if *outDir != "" {
+		os.MkdirAll(*outDir, 0o755)
+	}
 	if *jsonOut != "" {
 		doc := struct {
 			Schema string        `json:"schema"`
@@ -179,11 +189,11 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 }
 
 // runCell runs one cell. A cell that cannot test is a skip, with the cause.
-func runCell(ctx context.Context, c matrix.Cell, progress func(step, detail string)) *cellResult {
+func runCell(ctx context.Context, c matrix.Cell, runDir string, progress func(step, detail string)) *cellResult {
 	start := time.Now()
 	res, err := runner.Run(ctx, runner.Options{
 		Kernel: c.Kernel, Arch: c.Arch, Cases: c.Cases, Fragments: c.Fragments, Accel: c.Accel,
-		Progress: progress,
+		RunDir: runDir, Progress: progress,
 	})
 	cr := &cellResult{Cell: c, Result: res, Duration: time.Since(start)}
 	if err != nil {
