@@ -259,19 +259,8 @@ func kernelName(r *runner.Result) string {
 	return r.Kernel.Name + " " + r.Kernel.Release
 }
 
-// Document is the --json file: the versioned trace-and-verdict document.
-type Document struct {
-	Schema  string         `json:"schema"`
-	Version int            `json:"version"`
-	Error   string         `json:"error,omitempty"`
-	Result  *runner.Result `json:"result"`
-}
-
 func writeJSON(path string, res *runner.Result, runErr error) error {
-	d := Document{Schema: "klptest/run", Version: cases.TraceVersion, Result: res}
-	if runErr != nil {
-		d.Error = runErr.Error()
-	}
+	d := runner.NewDocument(res, runErr)
 	// Compact: a whole suite's trace holds thousands of snapshots.
 	b, err := json.Marshal(d)
 	if err != nil {
