@@ -33,10 +33,10 @@ type Options struct {
 	Fragments []string
 	// Accel is "tcg" or "kvm"; "" = KVM where it works, else TCG.
 	Accel string
-	Arch      string   // "x86_64"
-	Cases     []string // names; empty = all
-	Cache     string   // cache root; "" = kernels.CacheDir()
-	Src       string   // klptest source tree; "" = found from KLPTEST_SRC, the cwd or the executable
+	Arch  string   // "x86_64"
+	Cases []string // names; empty = all
+	Cache string   // cache root; "" = kernels.CacheDir()
+	Src   string   // klptest source tree; "" = found from KLPTEST_SRC, the cwd or the executable
 	// Timeout bounds the VM's life; 0 = a bound derived from the cases.
 	Timeout  time.Duration
 	Progress func(step, detail string)
@@ -56,13 +56,13 @@ type Verdict struct {
 
 // Result is everything a run produced, also when it failed part way.
 type Result struct {
-	Kernel   *kernels.Spec            `json:"kernel,omitempty"`
-	Arch     string                   `json:"arch"`
-	Accel    string                   `json:"accel,omitempty"`
+	Kernel *kernels.Spec `json:"kernel,omitempty"`
+	Arch   string        `json:"arch"`
+	Accel  string        `json:"accel,omitempty"`
 	// QEMU and Klptest label the result: QEMU's version, and klptest's
 	// version and commit (the source tree the agent was built from).
-	QEMU    string `json:"qemu,omitempty"`
-	Klptest string `json:"klptest,omitempty"`
+	QEMU     string                   `json:"qemu,omitempty"`
+	Klptest  string                   `json:"klptest,omitempty"`
 	Cases    []string                 `json:"cases"`
 	Verdicts []Verdict                `json:"verdicts"`
 	Boots    []*Boot                  `json:"boots"`
