@@ -16,7 +16,10 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/mod/module"
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/check"
@@ -81,6 +84,11 @@ type Boot struct {
 	QEMU       string       `json:"qemu_cmdline,omitempty"`
 	Incomplete string       `json:"incomplete,omitempty"`
 }
+
+// BootTimeout bounds the boot, from QEMU's start to the agent's hello:
+// TCG boots Debian's kernels in about 4 s, and two VMs sharing two cores
+// take a few times that.
+var BootTimeout = 90 * time.Second
 
 // Boots groups cases into boots: those that share one, in order, then one
 // boot for each case that needs its own.
@@ -159,7 +167,12 @@ func Version(src string) string {
 	return v + " " + rev
 }
 
-// FindSrc locates klptest's source tree.
+// modulePath is klptest's Go module.
+const modulePath = "github.com/klptest/klptest"
+
+// FindSrc locates klptest's source tree: KLPTEST_SRC, else a checkout
+// around the working directory or the executable, else the module cache's
+// copy of the installed version.
 func FindSrc() (string, error) {
 	if d := os.Getenv("KLPTEST_SRC"); d != "" {
 		return d, nil
@@ -181,7 +194,19 @@ func FindSrc() (string, error) {
 			}
 		}
 	}
-	return "", errors.New("klptest builds its guest agent from its source tree: run it inside a klptest checkout or set KLPTEST_SRC")
+	// An installed klptest (go install .../cmd/klptest@VERSION): the
+	// install put the module's source, with its go.sum, in the module cache.
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Path == modulePath && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		if esc, err := module.EscapePath(bi.Main.Path); err == nil {
+			if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
+				d := filepath.Join(strings.TrimSpace(string(out)), esc+"@"+bi.Main.Version)
+				if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+					return d, nil
+				}
+			}
+		}
+	}
+	return "", errors.New("klptest builds its guest agent from its source tree: run it inside a klptest checkout, set KLPTEST_SRC, or install it with go install " + modulePath + "/cmd/klptest@latest (Go must be on PATH)")
 }
 
 // Run does one run. The error is an *InfraError when klptest could not
@@ -347,11 +372,23 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		o.Verbose("qemu: " + b.QEMU)
 	}
 
+	// A kernel that does not boot (a bad image, a hang before init) would
+	// otherwise hold the VM for its whole bound.
+	var helloSeen, bootTimedOut atomic.Bool
+	bootTimer := time.AfterFunc(BootTimeout, func() {
+		if !helloSeen.Load() {
+			bootTimedOut.Store(true)
+			cancel()
+		}
+	})
+	defer bootTimer.Stop()
+
 	tr := &cases.Trace{}
 	b.Trace = tr
 	streamErr := read(m.Results(), tr, func(ev cases.Event) {
 		switch ev.Type {
 		case cases.EvHello:
+			helloSeen.Store(true)
 			res.Steps["boot"] += time.Since(t0)
 			progress("boot", "agent ready")
 		case cases.EvCaseStart:
@@ -361,6 +398,10 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	exit, werr := m.Wait()
 	b.Exit = exit
 	res.Steps["vm"] += time.Since(t0)
+	if bootTimedOut.Load() && ctx.Err() == nil {
+		b.Incomplete = fmt.Sprintf("the guest agent did not start within %v", BootTimeout)
+		return b, infra("boot", fmt.Errorf("the kernel did not boot to the guest agent within %v; %s", BootTimeout, consoleTail(exit)))
+	}
 	if werr != nil && exit == nil {
 		return b, infra("vm", werr)
 	}
