@@ -7,6 +7,7 @@ package report
 import (
 	"encoding/xml"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/klptest/klptest/cases"
@@ -38,16 +39,18 @@ func (c Cell) Labels() [][2]string {
 	return l
 }
 
-// outcome is one case of a cell.
-type outcome struct {
-	name       string
-	status     string // "pass", "fail", "skip"
-	violations []string
-	excerpt    []string // kernel log around the first violation
-	why        string   // skip
+// Outcome is one case of a cell.
+type Outcome struct {
+	Case       string
+	Status     string   // "pass", "fail", "skip"
+	Rules      []string // the rules broken, sorted, once each
+	Violations []string
+	Excerpt    []string // kernel log around the first violation
+	Why        string   // skip: why the cell could not test
 }
 
-func (c Cell) outcomes() []outcome {
+// Outcomes are the cell's cases, in order, each passed, failed or skipped.
+func (c Cell) Outcomes() []Outcome {
 	names := c.Cases
 	if len(names) == 0 && c.Result != nil {
 		names = c.Result.Cases
@@ -63,24 +66,30 @@ func (c Cell) outcomes() []outcome {
 			got[v.Case] = v
 		}
 	}
-	var out []outcome
+	var out []Outcome
 	for _, n := range names {
 		v, ok := got[n]
-		o := outcome{name: n}
+		o := Outcome{Case: n}
 		switch {
 		case ok && v.Pass:
-			o.status = "pass"
+			o.Status = "pass"
 		case ok:
-			o.status = "fail"
+			o.Status = "fail"
+			seen := map[string]bool{}
 			for _, x := range v.Violations {
-				o.violations = append(o.violations, x.Error())
+				o.Violations = append(o.Violations, x.Error())
+				if !seen[x.Rule] {
+					seen[x.Rule] = true
+					o.Rules = append(o.Rules, x.Rule)
+				}
 			}
-			o.excerpt = excerpt(c.Result, n, v)
+			sort.Strings(o.Rules)
+			o.Excerpt = excerpt(c.Result, n, v)
 		default:
-			o.status = "skip"
-			o.why = c.Skip
-			if o.why == "" {
-				o.why = "did not run"
+			o.Status = "skip"
+			o.Why = c.Skip
+			if o.Why == "" {
+				o.Why = "did not run"
 			}
 		}
 		out = append(out, o)
@@ -195,16 +204,16 @@ func JUnit(cells []Cell) ([]byte, error) {
 				s.Properties.Props = append(s.Properties.Props, junitProp{Name: p[0], Value: p[1]})
 			}
 		}
-		for _, o := range c.outcomes() {
-			tc := junitTestCase{Name: o.name, ClassName: "klptest." + c.Name, Time: "0"}
-			switch o.status {
+		for _, o := range c.Outcomes() {
+			tc := junitTestCase{Name: o.Case, ClassName: "klptest." + c.Name, Time: "0"}
+			switch o.Status {
 			case "fail":
 				s.Failures++
-				tc.Failure = &junitMessage{Message: o.violations[0], Type: "violation", Body: strings.Join(o.violations, "\n")}
-				tc.SystemOut = strings.Join(o.excerpt, "\n")
+				tc.Failure = &junitMessage{Message: o.Violations[0], Type: "violation", Body: strings.Join(o.Violations, "\n")}
+				tc.SystemOut = strings.Join(o.Excerpt, "\n")
 			case "skip":
 				s.Skipped++
-				tc.Skipped = &junitText{Body: firstLine(o.why)}
+				tc.Skipped = &junitText{Body: FirstLine(o.Why)}
 			}
 			s.Tests++
 			s.Cases = append(s.Cases, tc)
@@ -232,31 +241,31 @@ func KTAP(cells []Cell) string {
 		for _, l := range c.Labels() {
 			fmt.Fprintf(&b, "    # %s: %s\n", l[0], l[1])
 		}
-		os := c.outcomes()
+		os := c.Outcomes()
 		fmt.Fprintf(&b, "    1..%d\n", len(os))
 		failed, passed := false, false
 		for j, o := range os {
-			switch o.status {
+			switch o.Status {
 			case "pass":
 				passed = true
-				fmt.Fprintf(&b, "    ok %d %s\n", j+1, ktapName(o.name))
+				fmt.Fprintf(&b, "    ok %d %s\n", j+1, ktapName(o.Case))
 			case "fail":
 				failed = true
-				for _, v := range o.violations {
+				for _, v := range o.Violations {
 					for _, l := range strings.Split(v, "\n") {
 						fmt.Fprintf(&b, "    # %s\n", l)
 					}
 				}
-				fmt.Fprintf(&b, "    not ok %d %s\n", j+1, ktapName(o.name))
+				fmt.Fprintf(&b, "    not ok %d %s\n", j+1, ktapName(o.Case))
 			default:
-				fmt.Fprintf(&b, "    ok %d %s # SKIP %s\n", j+1, ktapName(o.name), ktapText(firstLine(o.why)))
+				fmt.Fprintf(&b, "    ok %d %s # SKIP %s\n", j+1, ktapName(o.Case), ktapText(FirstLine(o.Why)))
 			}
 		}
 		switch {
 		case failed:
 			fmt.Fprintf(&b, "not ok %d %s\n", i+1, ktapName(c.Name))
 		case !passed:
-			fmt.Fprintf(&b, "ok %d %s # SKIP %s\n", i+1, ktapName(c.Name), ktapText(firstLine(c.Skip)))
+			fmt.Fprintf(&b, "ok %d %s # SKIP %s\n", i+1, ktapName(c.Name), ktapText(FirstLine(c.Skip)))
 		default:
 			fmt.Fprintf(&b, "ok %d %s\n", i+1, ktapName(c.Name))
 		}
@@ -271,7 +280,8 @@ func ktapName(s string) string {
 
 func ktapText(s string) string { return strings.ReplaceAll(s, "#", "") }
 
-func firstLine(s string) string {
+// FirstLine is s's first line, trimmed.
+func FirstLine(s string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return l
 }

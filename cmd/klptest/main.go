@@ -67,6 +67,26 @@ klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [--ju
 `)
 }
 
+// parseWithArg parses flags with one optional positional argument, which
+// may come before or after them. ok is false on a flag error or a second
+// argument (reported on the flag set's output).
+func parseWithArg(fs *flag.FlagSet, args []string) (arg string, ok bool) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	switch {
+	case arg == "" && fs.NArg() == 1:
+		arg = fs.Arg(0)
+	case fs.NArg() > 0:
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(fs.NArg()-1))
+		return "", false
+	}
+	return arg, true
+}
+
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
@@ -282,18 +302,11 @@ func cmdKernel(args []string, stdout, stderr io.Writer) int {
 	arch := fs.String("arch", "x86_64", "architecture")
 	var frags multiFlag
 	fs.Var(&frags, "fragment", "src: kernels: an extra config fragment (repeatable)")
-	// The spec may come before or after the flags.
-	rest := args[1:]
-	var spec string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		spec, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
+	spec, ok := parseWithArg(fs, args[1:])
+	if !ok {
 		return exitUsage
 	}
-	if spec == "" && fs.NArg() == 1 {
-		spec = fs.Arg(0)
-	} else if spec == "" || fs.NArg() > 0 {
+	if spec == "" {
 		fmt.Fprintln(stderr, "usage: klptest kernel build|info SPEC [--arch A]")
 		return exitUsage
 	}

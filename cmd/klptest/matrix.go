@@ -11,14 +11,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/matrix"
 	"github.com/klptest/klptest/report"
@@ -50,18 +48,8 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	outDir := fs.String("out", "", "keep each cell's console logs in DIR/CELL")
 	var only multiFlag
 	fs.Var(&only, "only", "run only this cell (repeatable)")
-	// The file may come before or after the flags.
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "klptest matrix: unexpected argument %q\n", fs.Arg(0))
+	file, ok := parseWithArg(fs, args)
+	if !ok {
 		return exitUsage
 	}
 	src := kernels.DefaultMatrix
@@ -168,7 +156,7 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	if *ktap {
 		fmt.Fprint(stdout, report.KTAP(rcells))
 	} else {
-		printTable(stdout, results)
+		printTable(stdout, rcells)
 		fmt.Fprintf(stdout, "%d cells in %s\n", len(results), time.Since(start).Round(time.Second))
 	}
 	if ctx.Err() != nil {
@@ -198,64 +186,26 @@ func runCell(ctx context.Context, c matrix.Cell, runDir string, progress func(st
 	cr := &cellResult{Cell: c, Result: res, Duration: time.Since(start)}
 	if err != nil {
 		cr.Skip = err.Error()
-		progress("skip", firstLine(err.Error()))
+		progress("skip", report.FirstLine(err.Error()))
 	}
 	return cr
 }
 
 // printTable prints cell x case: PASS, FAIL with the rules broken, or SKIP
 // with the cause.
-func printTable(w io.Writer, results []*cellResult) {
+func printTable(w io.Writer, cells []report.Cell) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CELL\tCASE\tVERDICT\tDETAIL")
-	for _, r := range results {
-		names := r.Cell.Cases
-		if len(names) == 0 {
-			for _, c := range cases.All() {
-				names = append(names, c.Name)
+	for _, c := range cells {
+		for _, o := range c.Outcomes() {
+			detail := strings.Join(o.Rules, ", ")
+			if o.Status == "skip" {
+				detail = report.FirstLine(o.Why)
 			}
-		}
-		got := map[string]runner.Verdict{}
-		if r.Result != nil {
-			for _, v := range r.Result.Verdicts {
-				got[v.Case] = v
-			}
-		}
-		for _, n := range names {
-			v, ok := got[n]
-			switch {
-			case ok && v.Pass:
-				fmt.Fprintf(tw, "%s\t%s\tPASS\t\n", r.Cell.Name, n)
-			case ok:
-				fmt.Fprintf(tw, "%s\t%s\tFAIL\t%s\n", r.Cell.Name, n, rules(v))
-			default:
-				why := r.Skip
-				if why == "" {
-					why = "did not run"
-				}
-				fmt.Fprintf(tw, "%s\t%s\tSKIP\t%s\n", r.Cell.Name, n, firstLine(why))
-			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, o.Case, strings.ToUpper(o.Status), detail)
 		}
 	}
 	tw.Flush()
-}
-
-func rules(v runner.Verdict) string {
-	seen := map[string]bool{}
-	var rs []string
-	for _, x := range v.Violations {
-		if !seen[x.Rule] {
-			seen[x.Rule] = true
-			rs = append(rs, x.Rule)
-		}
-	}
-	sort.Strings(rs)
-	return strings.Join(rs, ", ")
-}
-
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return l
 }
 
 // defaultJobs is how many TCG VMs the host bears: about 2 cores and 2 GiB
