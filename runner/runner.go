@@ -415,7 +415,7 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	}
 	if tr.Hello == nil {
 		// Nothing ran: the kernel or the agent never came up.
-		why := "the guest agent never reported"
+		why := "the kernel did not boot to the guest agent: it never reported"
 		if streamErr != nil {
 			why += ": " + streamErr.Error()
 		}
