@@ -75,15 +75,10 @@ func (c Cell) Outcomes() []Outcome {
 			o.Status = "pass"
 		case ok:
 			o.Status = "fail"
-			seen := map[string]bool{}
 			for _, x := range v.Violations {
 				o.Violations = append(o.Violations, x.Error())
-				if !seen[x.Rule] {
-					seen[x.Rule] = true
-					o.Rules = append(o.Rules, x.Rule)
-				}
 			}
-			sort.Strings(o.Rules)
+			o.Rules = Rules(v)
 			o.Excerpt = excerpt(c.Result, n, v)
 		default:
 			o.Status = "skip"
@@ -95,6 +90,20 @@ func (c Cell) Outcomes() []Outcome {
 		out = append(out, o)
 	}
 	return out
+}
+
+// Rules are the rules a verdict's violations broke, sorted, once each.
+func Rules(v runner.Verdict) []string {
+	seen := map[string]bool{}
+	var rs []string
+	for _, x := range v.Violations {
+		if !seen[x.Rule] {
+			seen[x.Rule] = true
+			rs = append(rs, x.Rule)
+		}
+	}
+	sort.Strings(rs)
+	return rs
 }
 
 // excerptWindow is how much kernel log around the first violation goes with

@@ -17,6 +17,7 @@ import (
 	"github.com/klptest/klptest/bisect"
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/report"
 	"github.com/klptest/klptest/runner"
 )
 
@@ -164,7 +165,7 @@ func failure(res *runner.Result) string {
 			continue
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "case %s failed:", v.Case)
+		fmt.Fprintf(&b, "case %s failed (%s):", v.Case, strings.Join(report.Rules(v), ", "))
 		for i, x := range v.Violations {
 			if i == 3 {
 				fmt.Fprintf(&b, "\n(and %d more)", len(v.Violations)-3)

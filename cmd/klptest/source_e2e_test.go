@@ -21,12 +21,16 @@ import (
 	"github.com/klptest/klptest/bisect"
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/report"
 )
 
 // plantedHistory is the history made on top of the pristine tree: harmless
 // commits around one that breaks klp_start_transition(): with == for !=,
 // no task is marked TIF_PATCH_PENDING, so a task that cannot switch at once
-// sits in the old state with no flag set: the pending-flag rule.
+// sits in the old state with no flag set: the pending-flag rule. The
+// reverse-patch case catches it every time: its parked task holds the
+// transition open, unswitched, for seconds (the patch case only when some
+// task happens to be running at the first attempt to switch it).
 var plantedHistory = []struct {
 	subject, file, old, new string
 	planted                 bool
@@ -172,7 +176,7 @@ func TestE2ESourceKernel(t *testing.T) {
 	t.Run("bisect", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "bisect.json")
 		var stdout, stderr bytes.Buffer
-		code := Main([]string{"bisect", "--src", repo, "--good", base, "--bad", "main", "--case", "patch", "--arch", arch, "--json", out}, &stdout, &stderr)
+		code := Main([]string{"bisect", "--src", repo, "--good", base, "--bad", "main", "--case", "reverse-patch", "--arch", arch, "--json", out}, &stdout, &stderr)
 		t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 		if code != exitPass {
 			t.Fatalf("klptest bisect: exit %d", code)
@@ -190,8 +194,8 @@ func TestE2ESourceKernel(t *testing.T) {
 		if doc.Result.FirstBad != planted {
 			t.Errorf("first bad commit %s, want the planted %s", doc.Result.FirstBad, planted)
 		}
-		if !strings.Contains(doc.Result.Detail, "[pending-flag]") {
-			t.Errorf("detail %q: want the pending-flag violation that marked it", doc.Result.Detail)
+		if !strings.HasPrefix(doc.Result.Detail, "case reverse-patch failed (") || !strings.Contains(report.FirstLine(doc.Result.Detail), "pending-flag") {
+			t.Errorf("detail %q: want the reverse-patch failure with the pending-flag rule that marked it", doc.Result.Detail)
 		}
 		if !strings.Contains(stdout.String(), "first bad commit: "+planted) {
 			t.Errorf("stdout does not name the first bad commit")
