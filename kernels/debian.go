@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"pault.ag/go/debian/control"
+	"pault.ag/go/debian/dependency"
 	"pault.ag/go/debian/version"
 )
 
@@ -310,7 +311,7 @@ func (d *Debian) Fetch(ctx context.Context, ref Ref, arch string) (*Spec, error)
 	resolved := filepath.Join(d.Cache, "resolved", debArch+"-"+strings.ReplaceAll(ref.String(), "/", "_")+".json")
 	if spec, ok := d.resolvedSpec(resolved); ok {
 		spec.Name = ref.String()
-		return spec, d.finish(spec)
+		return spec, d.finish(ctx, spec)
 	}
 	cs, err := d.candidates(ctx, conf, ref, debArch)
 	if err != nil {
@@ -410,7 +411,7 @@ func (d *Debian) install(ctx context.Context, conf string, ref Ref, c Candidate,
 	spec := &Spec{}
 	if b, err := os.ReadFile(manifest); err == nil && json.Unmarshal(b, spec) == nil {
 		spec.Name = ref.String()
-		return spec, d.finish(spec)
+		return spec, d.finish(ctx, spec)
 	}
 
 	tmp := root + ".part"
@@ -440,9 +441,13 @@ func (d *Debian) install(ctx context.Context, conf string, ref Ref, c Candidate,
 	if err := d.fetchDebs(ctx, conf, debs, fs, hdrs, false); err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", c.ABI, err)
 	}
-	check := &Spec{Name: ref.String(), Release: c.ABI + "-" + debArch,
+	buildDeps, err := kbuildDepends(hdrs)
+	if err != nil {
+		return nil, err
+	}
+	check := &Spec{Name: ref.String(), Release: c.ABI + "-" + debArch, BuildDepends: buildDeps,
 		Config: filepath.Join(fs, "usr/src/linux-headers-"+c.ABI+"-"+debArch, ".config")}
-	if err := d.finish(check); err != nil {
+	if err := d.finish(ctx, check); err != nil {
 		return nil, err
 	}
 	if err := d.fetchDebs(ctx, conf, debs, fs, img, true); err != nil {
@@ -457,6 +462,7 @@ func (d *Debian) install(ctx context.Context, conf string, ref Ref, c Candidate,
 		return nil, err
 	}
 	spec.Arch = arch
+	spec.BuildDepends = buildDeps
 	cfg, err := ReadConfig(spec.Config)
 	if err != nil {
 		return nil, err
@@ -480,7 +486,29 @@ func (d *Debian) install(ctx context.Context, conf string, ref Ref, c Candidate,
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	spec.Name = ref.String()
-	return spec, d.finish(spec)
+	return spec, d.finish(ctx, spec)
+}
+
+// kbuildDepends lists the packages that the linux-kbuild package of hdrs
+// depends on, by name: what its tools need at run time.
+func kbuildDepends(hdrs []Package) ([]string, error) {
+	var names []string
+	for _, p := range hdrs {
+		if !strings.HasPrefix(p.Package, "linux-kbuild-") {
+			continue
+		}
+		dep, err := dependency.Parse(p.Depends)
+		if err != nil {
+			return nil, fmt.Errorf("%s: Depends %q: %w", p.Package, p.Depends, err)
+		}
+		for _, r := range dep.Relations {
+			if len(r.Possibilities) > 0 {
+				names = append(names, r.Possibilities[0].Name)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // fetchDebs downloads packages with apt (which verifies them against the
@@ -502,7 +530,10 @@ func (d *Debian) fetchDebs(ctx context.Context, conf, debs, fs string, pkgs []Pa
 		}
 		script := `dpkg-deb -x "$1" "$2"`
 		if image {
-			script = `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards --no-wildcards-match-slash './boot/*' ` + strings.Join(driverGlobs, " ") + ` 2>/dev/null; test -d "$2/boot"`
+			// Older packages put vmlinuz in /boot, newer ones (linux-binary-*)
+			// in /usr/lib/modules/RELEASE/; tar fails on the patterns one
+			// layout lacks, so the test that follows is what counts.
+			script = `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards --no-wildcards-match-slash './boot/*' './usr/lib/modules/*/vmlinuz' ` + strings.Join(driverGlobs, " ") + ` 2>/dev/null; for f in "$2"/boot/vmlinuz* "$2"/usr/lib/modules/*/vmlinuz; do test -e "$f" && exit 0; done; exit 1`
 		}
 		if out, err := exec.CommandContext(ctx, "sh", "-c", script, "sh", files[0], fs).CombinedOutput(); err != nil {
 			return fmt.Errorf("extract %s: %w: %s", filepath.Base(files[0]), err, out)
@@ -511,8 +542,9 @@ func (d *Debian) fetchDebs(ctx context.Context, conf, debs, fs string, pkgs []Pa
 	return nil
 }
 
-// finish checks what the kernel needs on this host.
-func (d *Debian) finish(spec *Spec) error {
+// finish checks what the kernel needs on this host, and finds (or makes)
+// a toolchain root when the host lacks the kernel's compiler.
+func (d *Debian) finish(ctx context.Context, spec *Spec) error {
 	cfg, err := ReadConfig(spec.Config)
 	if err != nil {
 		return err
@@ -522,33 +554,51 @@ func (d *Debian) finish(spec *Spec) error {
 	}
 	cc, text := cfg.Compiler()
 	spec.CC = cc
-	if cc != "" && !d.hasCompiler(cc) {
-		return &MissingCompilerError{Kernel: spec.Name + " (" + spec.Release + ")", CC: cc, Text: text}
+	spec.Toolchain = ""
+	if cc == "" || d.hasCompiler(cc) {
+		return nil
 	}
+	missing := &MissingCompilerError{Kernel: spec.Name + " (" + spec.Release + ")", CC: cc, Text: text}
+	if d.HasCompiler != nil {
+		return missing // a test's host: no toolchain roots
+	}
+	root, err := d.toolchain(ctx, cc, text, spec.BuildDepends)
+	if err != nil {
+		missing.Cause = err
+		return missing
+	}
+	spec.Toolchain = root
 	return nil
 }
 
 // MissingCompilerError: the kernel's modules need a compiler the host lacks.
 type MissingCompilerError struct {
 	Kernel, CC, Text string
+	// Cause is why no toolchain root could stand in for the host's
+	// compiler; nil when none was tried.
+	Cause error
 }
-
-var gccRE = regexp.MustCompile(`gcc-([0-9]+)$`)
 
 func (e *MissingCompilerError) Error() string {
-	pkg := e.CC
-	if m := gccRE.FindStringSubmatch(e.CC); m != nil {
-		pkg = "gcc-" + m[1]
+	pkg, ok := CompilerPackage(e.CC)
+	if !ok {
+		pkg = e.CC
 	}
-	return fmt.Sprintf("kernel %s was built with %s (%s), which this host lacks: modules for it cannot be built; install %s (Debian package %s) or pick a kernel built with this host's compiler",
+	msg := fmt.Sprintf("kernel %s was built with %s (%s), which this host lacks: modules for it cannot be built; install %s (Debian package %s) or pick a kernel built with this host's compiler",
 		e.Kernel, e.CC, e.Text, e.CC, pkg)
+	if e.Cause != nil {
+		msg += fmt.Sprintf(" (no toolchain root either: %v)", e.Cause)
+	}
+	return msg
 }
+
+func (e *MissingCompilerError) Unwrap() error { return e.Cause }
 
 // layout finds the image, config and build dir in an extracted tree.
 func layout(fs string, c Candidate, debArch string) (*Spec, error) {
 	release := c.ABI + "-" + debArch
 	s := &Spec{Release: release, Version: c.Version}
-	for _, p := range []string{"boot/vmlinuz-" + release, "usr/lib/linux-image-" + release + "/vmlinuz"} {
+	for _, p := range []string{"boot/vmlinuz-" + release, "usr/lib/linux-image-" + release + "/vmlinuz", "usr/lib/modules/" + release + "/vmlinuz"} {
 		if _, err := os.Stat(filepath.Join(fs, p)); err == nil {
 			s.Image = filepath.Join(fs, p)
 			break
@@ -570,8 +620,12 @@ func layout(fs string, c Candidate, debArch string) (*Spec, error) {
 	return s, nil
 }
 
-// fixHeaders points the headers' absolute /usr/src includes at the
-// extracted copy (at its final place, root).
+// headersPathRE finds the absolute /usr/src paths in a headers package's
+// own small Makefile: the include of -common's, and (7.x) KBUILD_OUTPUT.
+var headersPathRE = regexp.MustCompile(`(?m)^(include |KBUILD_OUTPUT\s*:?=\s*)/usr/src/`)
+
+// fixHeaders points the headers' absolute /usr/src paths at the extracted
+// copy (at its final place, root).
 func fixHeaders(fs, tmp, root string) error {
 	mks, _ := filepath.Glob(filepath.Join(fs, "usr/src/linux-headers-*/Makefile"))
 	final := filepath.Join(root, strings.TrimPrefix(fs, tmp))
@@ -580,7 +634,7 @@ func fixHeaders(fs, tmp, root string) error {
 		if err != nil {
 			return err
 		}
-		nb := bytes.ReplaceAll(b, []byte("include /usr/src/"), []byte("include "+final+"/usr/src/"))
+		nb := headersPathRE.ReplaceAll(b, []byte("${1}"+final+"/usr/src/"))
 		if !bytes.Equal(b, nb) {
 			if err := os.WriteFile(mk, nb, 0o644); err != nil {
 				return err

@@ -124,3 +124,84 @@ func TestMissingCompilerMessage(t *testing.T) {
 		}
 	}
 }
+
+func TestCompilerPackage(t *testing.T) {
+	host, cross := hostTriple(), "aarch64-linux-gnu"
+	if host == cross {
+		cross = "x86_64-linux-gnu"
+	}
+	tests := []struct {
+		cc, pkg string
+		ok      bool
+	}{
+		{host + "-gcc-16", "gcc-16", true},
+		{"gcc-12", "gcc-12", true},
+		{cross + "-gcc-14", "gcc-14-" + cross, true},
+		{"clang", "", false},
+		{"gcc", "", false},
+	}
+	for _, tt := range tests {
+		pkg, ok := CompilerPackage(tt.cc)
+		if pkg != tt.pkg || ok != tt.ok {
+			t.Errorf("CompilerPackage(%q) = %q, %v; want %q, %v", tt.cc, pkg, ok, tt.pkg, tt.ok)
+		}
+	}
+}
+
+// TestParseMadison reads apt-cache madison output recorded from the private
+// apt (testdata/madison/), newest first.
+func TestParseMadison(t *testing.T) {
+	tests := []struct {
+		file, arch, want string
+		suite, version   string
+		ok               bool
+	}{
+		{"gcc-16.txt", "amd64", "16.2.0-4", "sid", "16.2.0-4", true},
+		{"gcc-16.txt", "amd64", "", "sid", "16.2.0-4", true},
+		{"gcc-16.txt", "arm64", "", "", "", false},
+		// The kernel's own build of the compiler wins over a newer one.
+		{"gcc-14.txt", "amd64", "14.2.0-19", "trixie", "14.2.0-19", true},
+		{"gcc-14.txt", "amd64", "14.1.0-1", "sid", "14.4.0-3", true},
+		{"gcc-12.txt", "amd64", "12.2.0-14+deb12u1", "bookworm", "12.2.0-14+deb12u1", true},
+	}
+	for _, tt := range tests {
+		b, err := os.ReadFile("testdata/madison/" + tt.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		suite, version, ok := ParseMadison(b, tt.arch, tt.want)
+		if suite != tt.suite || version != tt.version || ok != tt.ok {
+			t.Errorf("%s %s want %q: got %q %q %v; want %q %q %v", tt.file, tt.arch, tt.want, suite, version, ok, tt.suite, tt.version, tt.ok)
+		}
+	}
+	if v := debianVersion("x86_64-linux-gnu-gcc-16 (Debian 16.2.0-4) 16.2.0"); v != "16.2.0-4" {
+		t.Errorf("debianVersion: %q", v)
+	}
+}
+
+func TestFixHeaders(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"6.12", "include /usr/src/linux-headers-6.12.117+deb12-common/Makefile\n",
+			"include /cache/k/root/usr/src/linux-headers-6.12.117+deb12-common/Makefile\n"},
+		{"7.2", "KBUILD_OUTPUT=/usr/src/linux-headers-7.2.13+deb14-amd64\ninclude /usr/src/linux-headers-7.2.13+deb14-common/Makefile\n",
+			"KBUILD_OUTPUT=/cache/k/root/usr/src/linux-headers-7.2.13+deb14-amd64\ninclude /cache/k/root/usr/src/linux-headers-7.2.13+deb14-common/Makefile\n"},
+		{"common", "# see /usr/src/linux for more\nsrctree := /usr/src/x\n", "# see /usr/src/linux for more\nsrctree := /usr/src/x\n"},
+	}
+	for _, tt := range tests {
+		tmp := t.TempDir()
+		dir := tmp + "/root/usr/src/linux-headers-" + tt.name
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir+"/Makefile", []byte(tt.in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := fixHeaders(tmp+"/root", tmp, "/cache/k"); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(dir + "/Makefile")
+		if string(b) != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, b, tt.want)
+		}
+	}
+}

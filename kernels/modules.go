@@ -19,13 +19,20 @@ var Drivers = map[string]string{
 }
 
 // driverGlobs are the image package paths that hold those modules.
-var driverGlobs = []string{"./lib/modules/*/kernel/drivers/virtio/*", "./lib/modules/*/kernel/drivers/char/virtio_console.ko*"}
+var driverGlobs = []string{
+	"./lib/modules/*/kernel/drivers/virtio/*", "./lib/modules/*/kernel/drivers/char/virtio_console.ko*",
+	"./usr/lib/modules/*/kernel/drivers/virtio/*", "./usr/lib/modules/*/kernel/drivers/char/virtio_console.ko*",
+}
 
 // guestModules returns, in load order, the .ko files the guest must load
 // for the drivers that cfg builds as modules, from an extracted image tree.
 // Compressed modules are decompressed next to their original.
 func guestModules(fs, release string, cfg Config) ([]string, error) {
-	return guestModulesIn(filepath.Join(fs, "lib/modules", release, "kernel"), cfg)
+	base := filepath.Join(fs, "lib/modules", release, "kernel")
+	if _, err := os.Stat(base); err != nil {
+		base = filepath.Join(fs, "usr/lib/modules", release, "kernel") // merged /usr
+	}
+	return guestModulesIn(base, cfg)
 }
 
 // guestModulesIn does it for the modules found anywhere under base.

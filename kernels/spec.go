@@ -33,6 +33,14 @@ type Spec struct {
 	// so that nothing built against an older build is reused.
 	BuildID string `json:"build_id,omitempty"`
 	Root    string `json:"root"` // the cache entry holding it all
+	// Toolchain is a root filesystem holding CC, for a kernel built with a
+	// compiler the host lacks: modules are built inside it. Empty means
+	// the host's own compiler.
+	Toolchain string `json:"toolchain,omitempty"`
+	// BuildDepends are the Debian packages the module build runs besides
+	// the compiler (the kbuild tools' libraries, pahole): a toolchain root
+	// holds them too.
+	BuildDepends []string `json:"build_depends,omitempty"`
 	// GuestModules are drivers the guest loads before the agent starts (the
 	// result port\'s, when the kernel builds them as modules), in load order.
 	GuestModules []string `json:"guest_modules,omitempty"`

@@ -63,8 +63,10 @@ func Build(ctx context.Context, k *kernels.Spec, cacheDir string) ([]string, boo
 	if err := os.CopyFS(src, mustSub()); err != nil {
 		return nil, false, fmt.Errorf("kmod sources: %w", err)
 	}
-	args := append([]string{"-C", k.BuildDir, "M=" + src, "-j2"}, k.MakeVars...)
-	cmd := exec.CommandContext(ctx, "make", append(args, "modules")...)
+	cmd, err := makeCommand(ctx, k, tmp, append(append([]string{"make", "-C", k.BuildDir, "M=" + src, "-j2"}, k.MakeVars...), "modules"))
+	if err != nil {
+		return nil, false, err
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -80,6 +82,26 @@ func Build(ctx context.Context, k *kernels.Spec, cacheDir string) ([]string, boo
 		return nil, false, fmt.Errorf("kmod cache: %w", err)
 	}
 	return kos, true, nil
+}
+
+// makeCommand runs argv on the host, or, for a kernel whose compiler only
+// its toolchain root has, inside that root under bubblewrap: the kernel's
+// cache entry read-only and the build dir work at their own paths, so that
+// the paths in the headers and in make's output stay the host's.
+func makeCommand(ctx context.Context, k *kernels.Spec, work string, argv []string) (*exec.Cmd, error) {
+	if k.Toolchain == "" {
+		return exec.CommandContext(ctx, argv[0], argv[1:]...), nil
+	}
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		return nil, &kernels.MissingToolError{Tool: "bwrap", Package: "bubblewrap", For: "building modules in the " + k.CC + " toolchain root"}
+	}
+	bw := []string{"--bind", k.Toolchain, "/",
+		"--ro-bind", k.Root, k.Root,
+		"--bind", work, work,
+		"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+		"--unshare-net", "--die-with-parent", "--chdir", work,
+		"--setenv", "PATH", "/usr/bin:/bin", "--"}
+	return exec.CommandContext(ctx, "bwrap", append(bw, argv...)...), nil
 }
 
 // BuildError is a failed module build; its message holds the compiler's
@@ -124,7 +146,7 @@ func mustSub() fs.FS {
 // key hashes the module sources and the kernel they build against.
 func key(k *kernels.Spec) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "klptest-kmod v2\n%s\n%s\n%s\n%s\n%s\n", k.Root, k.Release, k.CC, k.BuildID, strings.Join(k.MakeVars, " "))
+	fmt.Fprintf(h, "klptest-kmod v2\n%s\n%s\n%s\n%s\n%s\n%s\n", k.Root, k.Release, k.CC, k.BuildID, strings.Join(k.MakeVars, " "), k.Toolchain)
 	var names []string
 	fs.WalkDir(sources, "src", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
