@@ -28,4 +28,18 @@ func init() {
 			{Do: DoRelease, Park: "A"}, {Do: DoWait}, {Do: DoSettle},
 		}, unpatchSteps),
 	})
+	register(Case{
+		Name: "demo-stall",
+		Doc:  "demo, must FAIL: a task parked uninterruptibly in the old function, out of the fake signal's reach, stalls the transition past its bound; the forensics name it",
+		Demo: "end-state",
+		// Short: the point is the evidence, not the wait.
+		BoundSeconds: 5,
+		Steps: seq([]Step{
+			{Do: DoSettle},
+			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
+			{Do: DoEnable}, {Do: DoWait},
+			// Not reached: the wait fails, and the cleanup releases A,
+			// lets the transition complete and unpatches.
+		}),
+	})
 }

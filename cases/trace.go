@@ -49,6 +49,7 @@ const (
 	EvParked    = "parked"
 	EvForks     = "forks"
 	EvCaseEnd   = "case-end"
+	EvForensics = "forensics"
 	EvError     = "error"
 	EvDone      = "done"
 )
@@ -69,8 +70,10 @@ type Event struct {
 	Start    *CaseStart   `json:"case_start,omitempty"`
 	Forks    []ForkEvent  `json:"forks,omitempty"`
 	CaseEnd  *CaseEnd     `json:"case_end,omitempty"`
-	Error    string       `json:"error,omitempty"`
-	Dropped  int          `json:"dropped,omitempty"` // forks event: records lost
+	// Forensics is what the agent collected when a transition stalled.
+	Forensics *Forensics `json:"forensics,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	Dropped   int        `json:"dropped,omitempty"` // forks event: records lost
 }
 
 // Hello opens the stream: what the guest runs on.
@@ -285,6 +288,42 @@ type KmsgLine struct {
 	Case string `json:"case,omitempty"` // the case running when it was read
 }
 
+// Forensics is the evidence of a stalled transition, collected in the guest
+// when it did not complete within the case's bound, before anything was
+// released or killed.
+type Forensics struct {
+	Reason string `json:"reason"`
+	T      int64  `json:"t"`
+	Goal   int    `json:"goal"`
+	Patch  string `json:"patch,omitempty"`
+	// Blocking are the tasks whose patch state is not the goal yet, as the
+	// probe saw them, each with its scheduler state and kernel stack.
+	Blocking []BlockingTask `json:"blocking"`
+	// More counts blocking tasks beyond those listed.
+	More int `json:"more,omitempty"`
+	// Sysfs is the livepatch sysfs tree: path under /sys/kernel/livepatch
+	// to content, every readable attribute.
+	Sysfs map[string]string `json:"sysfs,omitempty"`
+	// SysrqSeq is the kmsg sequence number the sysrq-t task dump starts
+	// from: the dump is the trace's kmsg lines from there. 0: none taken
+	// (SysrqErr says why).
+	SysrqSeq uint64 `json:"sysrq_seq,omitempty"`
+	SysrqErr string `json:"sysrq_err,omitempty"`
+	// Paused: the agent held the stall while the host dumped guest memory.
+	Paused bool `json:"paused,omitempty"`
+}
+
+// BlockingTask is one task that holds a transition open.
+type BlockingTask struct {
+	Task TaskState `json:"task"`
+	// Sched is the task's scheduler state letter from /proc/PID/stat
+	// (R, S, D...) and its wait channel.
+	Sched string   `json:"sched,omitempty"`
+	Wchan string   `json:"wchan,omitempty"`
+	Stack []string `json:"stack,omitempty"` // /proc/PID/stack
+	Err   string   `json:"err,omitempty"`   // why the stack could not be read
+}
+
 // CaseStart opens a case.
 type CaseStart struct {
 	T     int64  `json:"t"`
@@ -318,10 +357,11 @@ type CaseTrace struct {
 	Parked    []ParkResult  `json:"parked,omitempty"`
 	Forks     []ForkEvent   `json:"forks,omitempty"`
 	// ForksDropped counts forks the probe's ring had no room for.
-	ForksDropped int        `json:"forks_dropped,omitempty"`
-	Errors       []string   `json:"errors,omitempty"`
-	Start        *CaseStart `json:"start,omitempty"`
-	End          *CaseEnd   `json:"end,omitempty"`
+	ForksDropped int         `json:"forks_dropped,omitempty"`
+	Errors       []string    `json:"errors,omitempty"`
+	Forensics    []Forensics `json:"forensics,omitempty"`
+	Start        *CaseStart  `json:"start,omitempty"`
+	End          *CaseEnd    `json:"end,omitempty"`
 }
 
 // ErrNoDone is returned when the stream ended without a done event.
@@ -369,7 +409,7 @@ func (t *Trace) Apply(ev Event) error {
 		c.Errors = append(c.Errors, ev.Error)
 	case EvDone:
 		t.Done = true
-	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvForks, EvCaseEnd:
+	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvForks, EvCaseEnd, EvForensics:
 		c, err := cur()
 		if err != nil {
 			return err
@@ -404,6 +444,11 @@ func (t *Trace) Apply(ev Event) error {
 				return fmt.Errorf("parked event without payload")
 			}
 			c.Parked = append(c.Parked, *ev.Parked)
+		case EvForensics:
+			if ev.Forensics == nil {
+				return fmt.Errorf("forensics event without payload")
+			}
+			c.Forensics = append(c.Forensics, *ev.Forensics)
 		case EvCaseEnd:
 			if ev.CaseEnd == nil {
 				return fmt.Errorf("case-end event without payload")

@@ -181,10 +181,12 @@ func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
 			}
 			o := op
 			if op.Kind == cases.OpTimeout {
+				// Still open: released after the forensics, it may
+				// complete late, and its completion ends it.
 				cur.timedOut = true
-			} else {
-				cur.end = &o
+				continue
 			}
+			cur.end = &o
 			cur = nil
 		}
 	}
@@ -554,7 +556,14 @@ func checkEnd(ct *cases.CaseTrace, m model, c cases.Case, add func(Violation)) {
 	for _, tr := range m.trans {
 		goal := stateName(tr.goal())
 		if tr.timedOut {
-			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s did not complete within %ds", goal, c.BoundSeconds)})
+			msg := fmt.Sprintf("the transition to %s did not complete within %ds", goal, c.BoundSeconds)
+			for _, f := range ct.Forensics {
+				if f.T >= tr.start.T0 && (tr.end == nil || f.T <= tr.end.T0) {
+					msg += "; " + ForensicsSummary(f)
+					break
+				}
+			}
+			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: msg})
 			continue
 		}
 		if tr.end == nil {

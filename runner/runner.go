@@ -48,6 +48,10 @@ type Options struct {
 	RunDir string
 	// StormTasks and StormSeconds size fork-storm; 0 = the agent's defaults.
 	StormTasks, StormSeconds int
+	// Vmcore: when a transition stalls, the agent holds the stall after
+	// its forensics while klptest dumps guest memory (an ELF core) into
+	// the run dir.
+	Vmcore bool
 }
 
 // Verdict is one case's outcome.
@@ -82,7 +86,9 @@ type Boot struct {
 	Exit       *vm.Exit     `json:"vm_exit,omitempty"`
 	ConsoleLog string       `json:"console_log,omitempty"`
 	QEMU       string       `json:"qemu_cmdline,omitempty"`
-	Incomplete string       `json:"incomplete,omitempty"`
+	// Vmcores are the guest memory dumps taken at stalls (--vmcore).
+	Vmcores    []string `json:"vmcores,omitempty"`
+	Incomplete string   `json:"incomplete,omitempty"`
 }
 
 // BootTimeout bounds the boot, from QEMU's start to the agent's hello:
@@ -351,6 +357,9 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	if o.StormSeconds > 0 {
 		cfg.Cmdline = append(cfg.Cmdline, fmt.Sprintf("klptest.storm_seconds=%d", o.StormSeconds))
 	}
+	if o.Vmcore {
+		cfg.Cmdline = append(cfg.Cmdline, "klptest.vmcore=1")
+	}
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -393,6 +402,11 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 			progress("boot", "agent ready")
 		case cases.EvCaseStart:
 			progress("case", ev.Case)
+		case cases.EvForensics:
+			progress("forensics", fmt.Sprintf("%s: %s", ev.Case, ev.Forensics.Reason))
+			if ev.Forensics.Paused {
+				b.Vmcores = append(b.Vmcores, dumpVmcore(m, consoleLog, ev.Case, len(b.Vmcores), progress))
+			}
 		}
 	})
 	exit, werr := m.Wait()
@@ -426,6 +440,25 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	res.Verdicts = append(res.Verdicts, verdicts(tr, cs, exit, streamErr, b.Incomplete)...)
 	res.Steps["check"] += time.Since(t1)
 	return b, nil
+}
+
+// dumpVmcore dumps guest memory next to the console log while the agent
+// holds a stall, then lets the agent go on. It returns the dump's path, or
+// "" when it failed (the agent goes on either way).
+func dumpVmcore(m *vm.Machine, consoleLog, caseName string, n int, progress func(string, string)) string {
+	path := filepath.Join(filepath.Dir(consoleLog), fmt.Sprintf("vmcore-%s-%d.elf", caseName, n))
+	t0 := time.Now()
+	err := m.DumpGuestMemory(path, 3*time.Minute)
+	if err != nil {
+		progress("forensics", "guest memory dump failed: "+err.Error())
+		path = ""
+	} else {
+		progress("forensics", fmt.Sprintf("guest memory dumped to %s in %.1fs", path, time.Since(t0).Seconds()))
+	}
+	if err := m.Reply("resume"); err != nil {
+		progress("forensics", err.Error())
+	}
+	return path
 }
 
 // read folds the result stream into the trace until EOF.

@@ -328,6 +328,49 @@ func (m *Machine) run(command string) ([]byte, error) {
 	}
 }
 
+// DumpGuestMemory writes the guest's memory to path as an ELF core, which
+// crash and drgn open, through QMP dump-guest-memory. The guest is paused
+// for the dump and runs on after it. It waits at most timeout.
+func (m *Machine) DumpGuestMemory(path string, timeout time.Duration) error {
+	<-m.setupDone
+	if m.mon == nil {
+		return errors.New("vm: dump-guest-memory: no QMP connection")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(qmp.Command{Execute: "dump-guest-memory", Args: map[string]any{
+		"paging": false, "protocol": "file:" + abs, "detach": false,
+	}})
+	ch := make(chan error, 1)
+	go func() {
+		_, err := m.mon.Run(b)
+		ch <- err
+	}()
+	select {
+	case err := <-ch:
+		if err != nil {
+			return fmt.Errorf("vm: dump-guest-memory to %s: %w", abs, err)
+		}
+		return nil
+	case <-m.procDone:
+		return errors.New("vm: dump-guest-memory: qemu exited")
+	case <-time.After(timeout):
+		return fmt.Errorf("vm: dump-guest-memory: not done after %s", timeout)
+	}
+}
+
+// Reply writes a line to the guest agent on the result port: the agent
+// reads it only when an event of its own asked for a reply.
+func (m *Machine) Reply(line string) error {
+	m.resConn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := m.resConn.Write([]byte(line + "\n")); err != nil {
+		return fmt.Errorf("vm: reply to the guest agent: %w", err)
+	}
+	return nil
+}
+
 func (m *Machine) handleEvents(events <-chan qmp.Event) {
 	defer close(m.evDone)
 	for ev := range events {

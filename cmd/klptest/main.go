@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -142,6 +143,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&caseNames, "case", "case to run (repeatable; default: all, see `klptest list`)")
 	stormTasks := fs.Int("storm-tasks", 0, "fork-storm: tasks to create (default 3000)")
 	stormSeconds := fs.Int("storm-seconds", 0, "fork-storm: upper bound on the storm's duration (default 40)")
+	vmcore := fs.Bool("vmcore", false, "on a stalled transition, also dump guest memory (ELF core, for crash or drgn) into the --out dir")
+	outDir := fs.String("out", "", "keep the console logs and memory dumps in this dir (default: a new temp dir)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -183,6 +186,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Timeout:      *timeout,
 		StormTasks:   *stormTasks,
 		StormSeconds: *stormSeconds,
+		Vmcore:       *vmcore,
+		RunDir:       *outDir,
 		Progress: func(step, detail string) {
 			fmt.Fprintf(stderr, "klptest: [%6.1fs] %-9s %s\n", time.Since(start).Seconds(), step, detail)
 		},
@@ -228,6 +233,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			for _, x := range v.Violations {
 				fmt.Fprintf(stdout, "    %s\n", strings.ReplaceAll(x.Error(), "\n", "\n    "))
 			}
+			if !v.Pass {
+				printForensics(stdout, res, v.Case)
+			}
 		}
 	}
 	switch {
@@ -247,6 +255,29 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitInfra
 	}
 	return exitPass
+}
+
+// printForensics prints the evidence of the case's stalls, and where its
+// memory dumps are.
+func printForensics(w io.Writer, res *runner.Result, caseName string) {
+	for _, b := range res.Boots {
+		if b.Trace == nil {
+			continue
+		}
+		for _, ct := range b.Trace.Cases {
+			if ct.Name != caseName {
+				continue
+			}
+			for _, f := range ct.Forensics {
+				fmt.Fprint(w, report.ForensicsText(b.Trace, f, "    "))
+			}
+		}
+		for _, p := range b.Vmcores {
+			if strings.Contains(filepath.Base(p), "-"+caseName+"-") {
+				fmt.Fprintf(w, "    guest memory dump: %s\n", p)
+			}
+		}
+	}
 }
 
 // labels is a result's labels on one line: kernel, arch, accel, QEMU,

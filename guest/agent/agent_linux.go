@@ -140,7 +140,7 @@ func run() error {
 		return err
 	}
 	for _, c := range cs {
-		r := &caseRun{c: c, e: e}
+		r := &caseRun{c: c, e: e, km: km}
 		r.ev(cases.Event{Type: cases.EvCaseStart, Start: &cases.CaseStart{T: now(), Taint: readTaint()}})
 		runCase(r)
 		drain(c.Name)

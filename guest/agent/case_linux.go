@@ -23,6 +23,7 @@ import (
 type caseRun struct {
 	c      cases.Case
 	e      *emitter
+	km     *kmsg // nil when /dev/kmsg could not be opened
 	t      *target
 	smp    *sampler
 	goal   int // the current transition's goal
@@ -109,7 +110,9 @@ func (r *caseRun) waitTransition(goal int) error {
 		}
 		if time.Now().After(deadline) {
 			r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpTimeout, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
-			return fmt.Errorf("transition to %d not complete after %ds", goal, r.c.BoundSeconds)
+			err := fmt.Errorf("transition to %d not complete after %ds", goal, r.c.BoundSeconds)
+			r.forensics(err.Error())
+			return err
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -457,7 +460,9 @@ func (r *caseRun) waitStall() error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s still not at the goal %d after %ds", behind, r.goal, r.c.BoundSeconds)
+			err := fmt.Errorf("%s still not at the goal %d after %ds", behind, r.goal, r.c.BoundSeconds)
+			r.forensics(err.Error())
+			return err
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

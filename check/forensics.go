@@ -1,0 +1,73 @@
+package check
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// summaryTasks and summaryFrames bound how much of a stall's evidence a
+// violation quotes; the report shows all of it.
+const (
+	summaryTasks  = 3
+	summaryFrames = 4
+)
+
+// ForensicsSummary says in one line which tasks held a stalled transition
+// open and where they were: the tasks behind the goal, each with its
+// scheduler state, pending flag and top kernel stack frames.
+func ForensicsSummary(f cases.Forensics) string {
+	n := len(f.Blocking) + f.More
+	if n == 0 {
+		return "the probe saw no task behind the goal"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d task%s held it open: ", n, map[bool]string{true: "", false: "s"}[n == 1])
+	for i, t := range f.Blocking {
+		if i == summaryTasks {
+			fmt.Fprintf(&b, "; and %d more", n-summaryTasks)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(t.Task.Name())
+		var attrs []string
+		if t.Sched != "" {
+			attrs = append(attrs, "state "+t.Sched)
+		}
+		if t.Task.Pending != nil {
+			attrs = append(attrs, map[bool]string{true: "pending", false: "not pending"}[*t.Task.Pending])
+		}
+		attrs = append(attrs, "patch_state "+fmt.Sprint(t.Task.State))
+		fmt.Fprintf(&b, " (%s)", strings.Join(attrs, ", "))
+		switch {
+		case len(t.Stack) > 0:
+			frames := t.Stack
+			if len(frames) > summaryFrames {
+				frames = frames[:summaryFrames]
+			}
+			var fs []string
+			for _, fr := range frames {
+				fs = append(fs, StackFrame(fr))
+			}
+			fmt.Fprintf(&b, " in %s", strings.Join(fs, " < "))
+		case t.Wchan != "" && t.Wchan != "0":
+			fmt.Fprintf(&b, " waiting in %s", t.Wchan)
+		}
+	}
+	return b.String()
+}
+
+// StackFrame trims a /proc/PID/stack line, "[<0>] klpt_park_func+0x5c/0x90
+// [klpt_target]", to its symbol and module.
+func StackFrame(line string) string {
+	line = strings.TrimSpace(line)
+	if strings.HasPrefix(line, "[<") {
+		if i := strings.Index(line, "] "); i >= 0 {
+			line = line[i+2:]
+		}
+	}
+	return line
+}

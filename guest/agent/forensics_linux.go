@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// maxBlocking bounds the tasks whose stacks a forensics event carries: a
+// stalled fork storm can leave thousands behind, and the first few name
+// the problem.
+const maxBlocking = 64
+
+// forensics collects the evidence of a stalled transition while the stall
+// still holds: the tasks behind the goal with their stacks, the livepatch
+// sysfs tree and a sysrq-t dump of every task. With klptest.vmcore=1 the
+// agent then waits for the host to dump guest memory before going on.
+func (r *caseRun) forensics(reason string) {
+	f := &cases.Forensics{Reason: reason, T: now(), Goal: r.goal, Patch: r.patch}
+	if b, err := os.ReadFile("/proc/klpt_tasks"); err == nil {
+		if s, err := ParseProbe(b); err == nil {
+			for _, t := range s.Tasks {
+				if t.State == r.goal || t.State == cases.StateUndefined {
+					continue
+				}
+				if len(f.Blocking) == maxBlocking {
+					f.More++
+					continue
+				}
+				f.Blocking = append(f.Blocking, blockingTask(t))
+			}
+		}
+	}
+	f.Sysfs = livepatchTree()
+	// The dump goes to the kernel log; the trace gets it through kmsg,
+	// flushed first so that the dump's first record is known.
+	r.drainKmsg()
+	if err := os.WriteFile("/proc/sysrq-trigger", []byte("t"), 0); err != nil {
+		f.SysrqErr = err.Error()
+	} else {
+		f.SysrqSeq = r.drainKmsgQuiet()
+	}
+	f.Paused = param("klptest.vmcore") == "1"
+	r.ev(cases.Event{Type: cases.EvForensics, Forensics: f})
+	if f.Paused {
+		if err := r.e.await("resume", 5*time.Minute); err != nil {
+			r.fail(fmt.Errorf("forensics: waiting for the host's memory dump: %w", err))
+		}
+	}
+}
+
+// blockingTask reads what /proc says of a task behind the goal.
+func blockingTask(t cases.TaskState) cases.BlockingTask {
+	bt := cases.BlockingTask{Task: t}
+	if t.Idle {
+		bt.Err = "idle task: no /proc entry; see the sysrq-t dump"
+		return bt
+	}
+	dir := fmt.Sprintf("/proc/%d/task/%d", t.TGID, t.PID)
+	if b, err := os.ReadFile(dir + "/stat"); err == nil {
+		// "pid (comm) S ...": comm may hold spaces and parentheses.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+			bt.Sched = string(b[i+2])
+		}
+	}
+	if b, err := os.ReadFile(dir + "/wchan"); err == nil {
+		bt.Wchan = strings.TrimSpace(string(b))
+	}
+	b, err := os.ReadFile(dir + "/stack")
+	if err != nil {
+		bt.Err = "read stack: " + err.Error()
+		return bt
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			bt.Stack = append(bt.Stack, l)
+		}
+	}
+	return bt
+}
+
+// livepatchTree reads every readable attribute under /sys/kernel/livepatch.
+func livepatchTree() map[string]string {
+	const root = "/sys/kernel/livepatch"
+	out := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil // write-only: force
+		}
+		rel, _ := filepath.Rel(root, p)
+		out[rel] = strings.TrimSpace(string(b))
+		return nil
+	})
+	return out
+}
+
+// drainKmsg emits the kernel log read so far for this case.
+func (r *caseRun) drainKmsg() {
+	if r.km == nil {
+		return
+	}
+	if lines := r.km.drain(); len(lines) > 0 {
+		r.ev(cases.Event{Type: cases.EvKmsg, Kmsg: lines})
+	}
+}
+
+// drainKmsgQuiet waits until the kernel log stops growing (a task dump is
+// printed over a while), emits it, and returns its first record's sequence
+// number; 0 when nothing came.
+func (r *caseRun) drainKmsgQuiet() uint64 {
+	if r.km == nil {
+		return 0
+	}
+	var first uint64
+	for quiet := 0; quiet < 3; {
+		time.Sleep(100 * time.Millisecond)
+		lines := r.km.drain()
+		if len(lines) == 0 {
+			quiet++
+			continue
+		}
+		quiet = 0
+		if first == 0 {
+			first = lines[0].Seq
+		}
+		r.ev(cases.Event{Type: cases.EvKmsg, Kmsg: lines})
+	}
+	return first
+}
