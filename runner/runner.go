@@ -48,6 +48,13 @@ type Options struct {
 	RunDir string
 	// StormTasks and StormSeconds size fork-storm; 0 = the agent's defaults.
 	StormTasks, StormSeconds int
+	// Shell boots one VM with the modules loaded and hands its console's
+	// shell to Stdin and Stdout instead of running cases; ShellOnFail runs the cases
+	// with the console on them and opens the shell in the VM after a case
+	// that failed, once its evidence is in.
+	Shell, ShellOnFail bool
+	Stdin              io.Reader
+	Stdout             io.Writer
 	// Vmcore: when a transition stalls, the agent holds the stall after
 	// its forensics while klptest dumps guest memory (an ELF core) into
 	// the run dir.
@@ -319,6 +326,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Accel = accel
 	res.QEMU, _ = vm.QEMUVersion("", o.Arch)
+	if o.Shell {
+		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, "console-shell.log"), nil, res, progress)
+		if b != nil {
+			res.Boots = append(res.Boots, b)
+		}
+		return res, err
+	}
 	for i, group := range Boots(cs) {
 		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, fmt.Sprintf("console-%d.log", i)), group, res, progress)
 		if b != nil {
@@ -360,6 +374,13 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	if o.Vmcore {
 		cfg.Cmdline = append(cfg.Cmdline, "klptest.vmcore=1")
 	}
+	if o.Shell || o.ShellOnFail {
+		if o.Stdin == nil || o.Stdout == nil {
+			return b, infra("shell", errors.New("no terminal to connect the console to"))
+		}
+		cfg.Interactive, cfg.Stdin, cfg.Stdout = true, o.Stdin, o.Stdout
+		cfg.Cmdline = append(cfg.Cmdline, map[bool]string{true: "klptest.shell=1", false: "klptest.shell_on_fail=1"}[o.Shell])
+	}
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -367,7 +388,14 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 			timeout += 2*time.Duration(c.BoundSeconds)*time.Second + 30*time.Second
 		}
 	}
-	vctx, cancel := context.WithTimeout(ctx, timeout)
+	var vctx context.Context
+	var cancel context.CancelFunc
+	if o.Shell || o.ShellOnFail {
+		// A person at the shell sets the pace.
+		vctx, cancel = context.WithCancel(ctx)
+	} else {
+		vctx, cancel = context.WithTimeout(ctx, timeout)
+	}
 	defer cancel()
 	progress("boot", fmt.Sprintf("%s on %s (%s): %s", k.Release, o.Arch, accel, strings.Join(names, ", ")))
 	t0 := time.Now()
@@ -402,6 +430,10 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 			progress("boot", "agent ready")
 		case cases.EvCaseStart:
 			progress("case", ev.Case)
+		case cases.EvCaseEnd:
+			if o.ShellOnFail {
+				answerShellOnFail(m, tr, cs, ev.Case, progress)
+			}
 		case cases.EvForensics:
 			progress("forensics", fmt.Sprintf("%s: %s", ev.Case, ev.Forensics.Reason))
 			if ev.Forensics.Paused {
@@ -440,6 +472,24 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	res.Verdicts = append(res.Verdicts, verdicts(tr, cs, exit, streamErr, b.Incomplete)...)
 	res.Steps["check"] += time.Since(t1)
 	return b, nil
+}
+
+// answerShellOnFail judges the case that just ended and tells the agent
+// whether to open the shell: only after a failure.
+func answerShellOnFail(m *vm.Machine, tr *cases.Trace, cs []cases.Case, name string, progress func(string, string)) {
+	reply := "go"
+	for _, c := range cs {
+		if c.Name != name || len(tr.Cases) == 0 {
+			continue
+		}
+		if vs := check.Violations(check.Case(tr, tr.Cases[len(tr.Cases)-1], c)); len(vs) > 0 {
+			reply = "shell"
+			progress("shell", fmt.Sprintf("%s failed (%d violations): the shell is on the console; exit it to go on", name, len(vs)))
+		}
+	}
+	if err := m.Reply(reply); err != nil {
+		progress("shell", err.Error())
+	}
 }
 
 // dumpVmcore dumps guest memory next to the console log while the agent

@@ -13,6 +13,7 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -41,6 +42,13 @@ type Config struct {
 	CPUs       int      // 0 = 2
 	Accel      string   // "tcg" or "kvm" — already resolved (see DetectAccel); "" = "tcg"
 	ConsoleLog string   // file the serial console is written to; Start uses a temp file if ""
+	// Interactive puts the serial console on QEMU's stdin and stdout (Start
+	// connects them to Stdin and Stdout), still logged to ConsoleLog:
+	// klptest shell. Pass the terminal's *os.File, so that QEMU sees a
+	// terminal. Not part of the argv.
+	Interactive bool
+	Stdin       io.Reader
+	Stdout      io.Writer
 
 	// Logger receives verbose (debug level) logs: command line, QMP events,
 	// exit. nil = no logs. Not part of the argv.
@@ -107,17 +115,21 @@ type device interface {
 	KArgs() []string
 }
 
-// serialConsole writes the first serial port to a file.
+// serialConsole writes the first serial port to a file, or, interactive,
+// connects it to QEMU's stdio and logs it to the file. signal=off: a ^C
+// typed into the guest's shell goes to the guest, not to QEMU.
 type serialConsole struct {
-	path string
-	tty  string
+	path        string
+	tty         string
+	interactive bool
 }
 
 func (d serialConsole) QEMUArgs() []string {
-	return []string{
-		"-chardev", "file,id=con,path=" + qemuOptEscape(d.path),
-		"-serial", "chardev:con",
+	dev := "file,id=con,path=" + qemuOptEscape(d.path)
+	if d.interactive {
+		dev = "stdio,id=con,signal=off,logfile=" + qemuOptEscape(d.path)
 	}
+	return []string{"-chardev", dev, "-serial", "chardev:con"}
 }
 
 func (d serialConsole) KArgs() []string { return []string{"console=" + d.tty} }
@@ -168,7 +180,7 @@ func (d panicHandling) KArgs() []string { return []string{"panic=-1"} }
 // devices lists the VM's devices in argv order.
 func (c Config) devices(spec archSpec) []device {
 	return []device{
-		serialConsole{path: c.ConsoleLog, tty: spec.console},
+		serialConsole{path: c.ConsoleLog, tty: spec.console, interactive: c.Interactive},
 		qmpMonitor{fd: qmpFD},
 		resultPort{fd: resultFD, name: ResultPortName},
 		panicHandling{pvpanic: spec.pvpanic},

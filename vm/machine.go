@@ -197,9 +197,19 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 	cmd.ExtraFiles = []*os.File{qmpFile, qemuEnd} // fd 3 = qmpFD, fd 4 = resultFD
 	cmd.Stdout = m.stderr
 	cmd.Stderr = m.stderr
+	if cfg.Interactive {
+		if cfg.Stdin == nil || cfg.Stdout == nil {
+			return nil, errors.New("vm: an interactive console needs Stdin and Stdout")
+		}
+		// QEMU puts a terminal in raw mode itself, and restores it.
+		cmd.Stdin, cmd.Stdout = cfg.Stdin, cfg.Stdout
+	}
 	// Own process group: a terminal ^C goes to klptest, which then stops
 	// QEMU cleanly. Pdeathsig: QEMU dies with klptest whatever happens.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Interactive, QEMU stays in klptest's group: a background group
+	// reading the terminal would be stopped (SIGTTIN); the terminal is raw,
+	// so ^C reaches the guest rather than either of us.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !cfg.Interactive, Pdeathsig: syscall.SIGKILL}
 	// Don't let a leftover holder of the stderr pipe block Wait.
 	cmd.WaitDelay = 2 * time.Second
 	m.cmd = cmd

@@ -56,10 +56,14 @@ commands:
          run every cell of a kernels file (default: kernels/kernels.yaml), N VMs at once
   bisect --src PATH --good REV --bad REV [--case NAME]... [--arch A] [--repeat N]
          find the commit that broke a case: build, boot and test each bisection step
+  shell  [--kernel SPEC] [--arch A]
+         boot the test VM with klptest's modules loaded and get its shell; exit powers it off
+  report RUN.json [--html FILE] [--junit FILE] [--ktap]
+         render the reports of a saved run (klptest run --json) again
 
-klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [--junit FILE] [--ktap] [-v]
-            [--storm-tasks N] [--storm-seconds S] [--timeout D]
-            [--fragment F]...
+klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [--junit FILE] [--html FILE]
+            [--ktap] [-v] [--storm-tasks N] [--storm-seconds S] [--timeout D]
+            [--fragment F]... [--out DIR] [--vmcore] [--shell-on-fail]
   SPEC: debian:SERIES[@VERSION], e.g. debian:6.12 (default), debian:6.1;
         tree:PATH, a kernel tree built in place (or its O= build dir);
         src:PATH, a kernel source tree klptest configures and builds;
@@ -118,6 +122,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdMatrix(args[1:], stdout, stderr)
 	case "kernel":
 		return cmdKernel(args[1:], stdout, stderr)
+	case "report":
+		return cmdReport(args[1:], stdout, stderr)
+	case "shell":
+		return cmdShell(args[1:], os.Stdin, stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return exitPass
@@ -137,6 +145,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&frags, "fragment", "src: kernels: an extra config fragment, klptest's (debug) or a file (repeatable)")
 	jsonOut := fs.String("json", "", "write the trace and verdicts to this file")
 	junitOut := fs.String("junit", "", "write JUnit XML to this file")
+	htmlOut := fs.String("html", "", "write the self-contained HTML report (per-task timelines) to this file")
 	ktap := fs.Bool("ktap", false, "print KTAP on stdout instead of the PASS/FAIL lines")
 	verbose := fs.Bool("v", false, "verbose: the QEMU command line, the guest console")
 	timeout := fs.Duration("timeout", 0, "bound on the VM's life (default: derived from the cases)")
@@ -145,6 +154,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	stormSeconds := fs.Int("storm-seconds", 0, "fork-storm: upper bound on the storm's duration (default 40)")
 	vmcore := fs.Bool("vmcore", false, "on a stalled transition, also dump guest memory (ELF core, for crash or drgn) into the --out dir")
 	outDir := fs.String("out", "", "keep the console logs and memory dumps in this dir (default: a new temp dir)")
+	shellOnFail := fs.Bool("shell-on-fail", false, "after a case fails, open a shell in its VM on this terminal (the console is shown throughout)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -188,12 +198,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		StormSeconds: *stormSeconds,
 		Vmcore:       *vmcore,
 		RunDir:       *outDir,
+		ShellOnFail:  *shellOnFail,
 		Progress: func(step, detail string) {
 			fmt.Fprintf(stderr, "klptest: [%6.1fs] %-9s %s\n", time.Since(start).Seconds(), step, detail)
 		},
 	}
 	if *verbose {
 		o.Verbose = func(line string) { fmt.Fprintf(stderr, "klptest: %s\n", line) }
+	}
+	if *shellOnFail {
+		o.Stdin, o.Stdout = os.Stdin, stdout
+		defer restoreTerminal(os.Stdin)()
 	}
 	res, err := runner.Run(ctx, o)
 	signal.Stop(sigs)
@@ -217,6 +232,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	if *junitOut != "" {
 		if werr := writeJUnit(*junitOut, []report.Cell{cell}); werr != nil {
+			fmt.Fprintf(stderr, "klptest: %v\n", werr)
+		}
+	}
+	if *htmlOut != "" {
+		if werr := writeHTML(*htmlOut, "klptest run "+cell.Name, []report.Cell{cell}); werr != nil {
 			fmt.Fprintf(stderr, "klptest: %v\n", werr)
 		}
 	}
@@ -290,6 +310,17 @@ func labels(c report.Cell) string {
 		}
 	}
 	return strings.Join(l, ", ")
+}
+
+func writeHTML(path, title string, cells []report.Cell) error {
+	b, err := report.HTML(report.BuildHTMLReport(title, cells))
+	if err != nil {
+		return fmt.Errorf("HTML report: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write --html: %w", err)
+	}
+	return nil
 }
 
 func writeJUnit(path string, cells []report.Cell) error {

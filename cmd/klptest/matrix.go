@@ -44,6 +44,7 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "text", "--list format: text or github (a strategy.matrix for fromJSON)")
 	jsonOut := fs.String("json", "", "write every cell's result to this file")
 	junitOut := fs.String("junit", "", "write JUnit XML to this file: a testsuite per cell")
+	htmlOut := fs.String("html", "", "write the self-contained HTML report of every cell to this file")
 	ktap := fs.Bool("ktap", false, "print KTAP on stdout instead of the table")
 	outDir := fs.String("out", "", "keep each cell's console logs in DIR/CELL")
 	var only multiFlag
@@ -150,6 +151,11 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	}
 	if *junitOut != "" {
 		if err := writeJUnit(*junitOut, rcells); err != nil {
+			fmt.Fprintf(stderr, "klptest: %v\n", err)
+		}
+	}
+	if *htmlOut != "" {
+		if err := writeHTML(*htmlOut, "klptest matrix: "+name, rcells); err != nil {
 			fmt.Fprintf(stderr, "klptest: %v\n", err)
 		}
 	}

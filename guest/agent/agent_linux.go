@@ -134,6 +134,16 @@ func run() error {
 	}
 	drain("")
 
+	if param("klptest.shell") == "1" {
+		err := shell(shellBanner("a shell in the test VM (" + unix.ByteSliceToString(uts.Release[:]) + ")"))
+		if err != nil {
+			e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+		}
+		e.emit(cases.Event{Type: cases.EvDone})
+		return e.close()
+	}
+	shellOnFail := param("klptest.shell_on_fail") == "1"
+
 	cs, err := cases.Lookup(names)
 	if err != nil {
 		e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
@@ -145,6 +155,18 @@ func run() error {
 		runCase(r)
 		drain(c.Name)
 		r.ev(cases.Event{Type: cases.EvCaseEnd, CaseEnd: &cases.CaseEnd{T: now(), Taint: readTaint()}})
+		if shellOnFail {
+			// The host judges the case and answers: a failed case gets
+			// the shell, in the VM as the case left it.
+			reply, err := e.reply(10 * time.Minute)
+			if err != nil {
+				e.emit(cases.Event{Type: cases.EvError, Error: "shell-on-fail: " + err.Error()})
+			} else if reply == "shell" {
+				if err := shell(shellBanner("case " + c.Name + " failed; the VM is as the case left it")); err != nil {
+					e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+				}
+			}
+		}
 	}
 	drain("")
 	e.emit(cases.Event{Type: cases.EvDone})

@@ -62,30 +62,36 @@ func (e *emitter) emit(ev cases.Event) {
 	e.err = e.w.Flush()
 }
 
-// await reads the host's replies until one is the line want. The port is
-// the same socket the events go out on; the host writes to it only when an
-// event asked it to (forensics with a memory dump).
-func (e *emitter) await(want string, timeout time.Duration) error {
+// reply reads the host's next reply line. The port is the same socket the
+// events go out on; the host writes to it only when the agent waits for it
+// (forensics with a memory dump, shell-on-fail), so one read at a time.
+func (e *emitter) reply(timeout time.Duration) (string, error) {
 	type line struct {
 		s   string
 		err error
 	}
 	ch := make(chan line, 1)
 	go func() {
-		for {
-			s, err := e.r.ReadString('\n')
-			if err != nil || strings.TrimSpace(s) == want {
-				ch <- line{s, err}
-				return
-			}
-		}
+		s, err := e.r.ReadString('\n')
+		ch <- line{strings.TrimSpace(s), err}
 	}()
 	select {
 	case l := <-ch:
-		return l.err
+		return l.s, l.err
 	case <-time.After(timeout):
-		return fmt.Errorf("no %q from the host after %v", want, timeout)
+		// The reading goroutine stays blocked; a later reply goes to it
+		// and is lost, but by then the host has given up on the VM.
+		return "", fmt.Errorf("no reply from the host after %v", timeout)
 	}
+}
+
+// await waits for the host's reply want.
+func (e *emitter) await(want string, timeout time.Duration) error {
+	got, err := e.reply(timeout)
+	if err == nil && got != want {
+		err = fmt.Errorf("the host replied %q, want %q", got, want)
+	}
+	return err
 }
 
 func (e *emitter) close() error {

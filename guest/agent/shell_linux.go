@@ -1,0 +1,48 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+)
+
+// consoleTTY names the kernel console's tty device: the last of the active
+// consoles (ttyS0 on x86, ttyAMA0 on arm64).
+func consoleTTY() string {
+	b, err := os.ReadFile("/sys/class/tty/console/active")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return "/dev/" + f[len(f)-1]
+	}
+	return "/dev/console"
+}
+
+// shell runs u-root's shell on the console, as the session leader with the
+// console as its controlling terminal, and returns when the user exits it.
+func shell(banner string) error {
+	tty := consoleTTY()
+	f, err := os.OpenFile(tty, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("shell: open %s: %w", tty, err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "\r\n%s\r\n", strings.ReplaceAll(banner, "\n", "\r\n"))
+	cmd := exec.Command("/bin/gosh")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
+	cmd.Dir = "/"
+	cmd.Env = append(os.Environ(), "PATH=/bin:/ubin:/sbin:/usr/bin", "HOME=/", "TERM=vt100")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("shell: %w", err)
+	}
+	return nil
+}
+
+// shellBanner tells the user where they are.
+func shellBanner(why string) string {
+	return fmt.Sprintf(`klptest shell: %s
+  klptest's modules are loaded (klpt_target, klpt_probe); the others are in %s.
+  /proc/klpt_tasks: every task's patch state; /sys/kernel/livepatch: the patches.
+  exit (or ^D) to leave: %s`, why, ModuleDir, map[bool]string{true: "klptest then goes on with the remaining cases.", false: "the VM powers off."}[strings.Contains(why, "failed")])
+}
