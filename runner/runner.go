@@ -429,7 +429,8 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 			res.Steps["boot"] += time.Since(t0)
 			progress("boot", "agent ready")
 		case cases.EvCaseStart:
-			progress("case", ev.Case)
+			// Earlier boots' cases have their verdicts already.
+			progress("case", fmt.Sprintf("%s (%d/%d)", ev.Case, len(res.Verdicts)+len(tr.Cases), len(res.Cases)))
 		case cases.EvCaseEnd:
 			if o.ShellOnFail {
 				answerShellOnFail(m, tr, cs, ev.Case, progress)

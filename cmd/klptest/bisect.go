@@ -17,6 +17,7 @@ import (
 	"github.com/klptest/klptest/bisect"
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/progress"
 	"github.com/klptest/klptest/report"
 	"github.com/klptest/klptest/runner"
 )
@@ -67,9 +68,9 @@ func cmdBisect(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	say := func(format string, a ...any) {
-		fmt.Fprintf(stderr, "klptest: [%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
-	}
+	pr := progress.New(stderr)
+	defer pr.Close()
+	say := pr.Note
 	if err := kernels.CheckSourceTree(repo, "--src "+*src); err != nil {
 		fmt.Fprintf(stderr, "klptest: %v\n", err)
 		return exitInfra

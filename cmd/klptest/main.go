@@ -24,6 +24,7 @@ import (
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/progress"
 	"github.com/klptest/klptest/report"
 	"github.com/klptest/klptest/runner"
 )
@@ -187,7 +188,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	start := time.Now()
 	o := runner.Options{
 		Kernel:       *kernel,
 		Fragments:    frags,
@@ -199,18 +199,22 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Vmcore:       *vmcore,
 		RunDir:       *outDir,
 		ShellOnFail:  *shellOnFail,
-		Progress: func(step, detail string) {
-			fmt.Fprintf(stderr, "klptest: [%6.1fs] %-9s %s\n", time.Since(start).Seconds(), step, detail)
-		},
 	}
-	if *verbose {
-		o.Verbose = func(line string) { fmt.Fprintf(stderr, "klptest: %s\n", line) }
-	}
+	// The shell shares the terminal: plain lines then, never a redrawn block.
+	var pr progress.Printer
 	if *shellOnFail {
+		pr = progress.NewPlain(stderr, time.Now)
 		o.Stdin, o.Stdout = os.Stdin, stdout
 		defer restoreTerminal(os.Stdin)()
+	} else {
+		pr = progress.New(stderr)
+	}
+	o.Progress = func(step, detail string) { pr.Step("", step, detail) }
+	if *verbose {
+		o.Verbose = func(line string) { pr.Note("%s", line) }
 	}
 	res, err := runner.Run(ctx, o)
+	pr.Close()
 	signal.Stop(sigs)
 	close(sigs)
 

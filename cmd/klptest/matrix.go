@@ -19,6 +19,7 @@ import (
 
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/matrix"
+	"github.com/klptest/klptest/progress"
 	"github.com/klptest/klptest/report"
 	"github.com/klptest/klptest/runner"
 )
@@ -108,12 +109,8 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	var mu sync.Mutex
-	say := func(cell, step, detail string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(stderr, "klptest: [%6.1fs] %-22s %-9s %s\n", time.Since(start).Seconds(), cell, step, detail)
-	}
+	pr := progress.New(stderr)
+	say := pr.Step
 	say("matrix", "start", fmt.Sprintf("%d cells, %d at once", len(cells), n))
 	results := make([]*cellResult, len(cells))
 	sem := make(chan struct{}, n)
@@ -133,6 +130,7 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 		}()
 	}
 	wg.Wait()
+	pr.Close()
 	if *outDir != "" {
 		os.MkdirAll(*outDir, 0o755)
 	}

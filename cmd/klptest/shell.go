@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/klptest/klptest/progress"
 	"github.com/klptest/klptest/runner"
 )
 
@@ -39,13 +40,12 @@ func cmdShell(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	defer restoreTerminal(stdin)()
-	start := time.Now()
+	// The shell shares the terminal: plain lines, never a redrawn block.
+	pr := progress.NewPlain(stderr, time.Now)
 	res, err := runner.Run(ctx, runner.Options{
 		Kernel: *kernel, Fragments: frags, Arch: *arch, RunDir: *outDir,
 		Shell: true, Stdin: stdin, Stdout: stdout,
-		Progress: func(step, detail string) {
-			fmt.Fprintf(stderr, "klptest: [%6.1fs] %-9s %s\n", time.Since(start).Seconds(), step, detail)
-		},
+		Progress: func(step, detail string) { pr.Step("", step, detail) },
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "klptest: cannot start the shell: %v\n", err)
