@@ -3,6 +3,7 @@ module github.com/klptest/klptest
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/digitalocean/go-qemu v0.0.0-20250212194115-ee9b0668d242
 	github.com/hashicorp/go-multierror v1.1.1
 	github.com/u-root/mkuimage v0.0.0-20250905073043-9a40452f5d3b
