@@ -193,3 +193,20 @@ func TestE2EDemosFail(t *testing.T) {
 		}
 	}
 }
+
+// Debian's 7.2 kernel, whose modules need gcc-16 from a toolchain root,
+// patches and unpatches. Kernel: debian:7.2 amd64 (sid).
+func TestE2EDebian72(t *testing.T) {
+	requireQEMU(t)
+	var stdout, stderr bytes.Buffer
+	code := Main([]string{"run", "--kernel", "debian:7.2", "--case", "patch", "--case", "reverse-patch"}, &stdout, &stderr)
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	if code != exitPass {
+		t.Fatalf("exit %d, want %d", code, exitPass)
+	}
+	for _, c := range []string{"patch", "reverse-patch"} {
+		if !strings.Contains(stdout.String(), "PASS "+c+" (debian:7.2 7.2.") {
+			t.Errorf("no PASS line for %s on 7.2", c)
+		}
+	}
+}
