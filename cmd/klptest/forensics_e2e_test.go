@@ -30,7 +30,7 @@ func TestE2EStallForensics(t *testing.T) {
 	out := stdout.String()
 	for _, want := range []string{
 		"FAIL demo-stall",
-		"[end-state] the transition to patched did not complete within 5s; 1 task held it open: klpt-parker[",
+		"[end-state] the transition to 1 (patched) did not complete within 5s; 1 task held it open: klpt-parker[",
 		"klpt_park_func",      // the parked task's stack, in the violation and the forensics
 		"in the sysrq-t dump:", // its part of the task dump
 		"state:D",              // as the dump shows it: uninterruptible

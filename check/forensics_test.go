@@ -1,0 +1,67 @@
+package check
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/klptest/klptest/cases"
+)
+
+// A transition held open past its bound and released afterwards: it fails
+// end-state once, naming the blocking task from the forensics, and its late
+// completion closes it like any other (no trace-rule noise).
+func TestTimeoutThenLateCompletion(t *testing.T) {
+	tr := load(t, "patch-debian-6.12.json.gz")
+	ct := tr.Cases[0]
+	done := op(ct, cases.OpComplete, 0)
+	var ops []cases.Op
+	for _, o := range ct.Ops {
+		if o.Kind == cases.OpComplete && o.T0 == done.T0 {
+			to := o
+			to.Kind, to.T0, to.T1, to.Transition = cases.OpTimeout, o.T0-2, o.T0-1, 1
+			ops = append(ops, to)
+		}
+		ops = append(ops, o)
+	}
+	ct.Ops = ops
+	pending := true
+	ct.Forensics = []cases.Forensics{{Reason: "transition to 1 not complete after 60s", T: done.T0 - 1, Goal: 1, Patch: "klpt_patch",
+		Blocking: []cases.BlockingTask{{Task: cases.TaskState{PID: 97, TGID: 97, Comm: "klpt-parker", Pending: &pending}, Sched: "D",
+			Stack: []string{"[<0>] klpt_park_func+0x6b/0x120 [klpt_target]", "[<0>] klpt_ioctl+0x98/0x1a0 [klpt_target]", "[<0>] __x64_sys_ioctl+0x94/0xd0"}}}}}
+	vs := Violations(Case(tr, ct, patchCase[0]))
+	if len(vs) != 1 || vs[0].Rule != RuleEndState {
+		t.Fatalf("want one end-state violation, got %v", vs)
+	}
+	want := "the transition to 1 (patched) did not complete within 60s; 1 task held it open: klpt-parker[97] (state D, pending, patch_state 0) in klpt_park_func+0x6b/0x120 [klpt_target] < klpt_ioctl+0x98/0x1a0 [klpt_target] < __x64_sys_ioctl+0x94/0xd0"
+	if vs[0].Msg != want {
+		t.Errorf("message:\n got %s\nwant %s", vs[0].Msg, want)
+	}
+}
+
+func TestForensicsSummary(t *testing.T) {
+	yes := true
+	task := func(pid int, comm string) cases.BlockingTask {
+		return cases.BlockingTask{Task: cases.TaskState{PID: pid, TGID: pid, Comm: comm, State: 0, Pending: &yes}, Sched: "S", Stack: []string{"[<0>] do_wait+0x1/0x2", "[<0>] a", "[<0>] b", "[<0>] c", "[<0>] d"}}
+	}
+	tests := []struct {
+		name string
+		f    cases.Forensics
+		want string
+	}{
+		{"none behind", cases.Forensics{}, "the probe saw no task behind the goal"},
+		{"frames cut at four", cases.Forensics{Blocking: []cases.BlockingTask{task(5, "sh")}},
+			"1 task held it open: sh[5] (state S, pending, patch_state 0) in do_wait+0x1/0x2 < a < b < c"},
+		{"tasks cut at three, the rest counted", cases.Forensics{Blocking: []cases.BlockingTask{task(5, "a"), task(6, "b"), task(7, "c"), task(8, "d")}, More: 10},
+			"14 tasks held it open: a[5] (state S, pending, patch_state 0) in do_wait+0x1/0x2 < a < b < c; b[6] (state S, pending, patch_state 0) in do_wait+0x1/0x2 < a < b < c; c[7] (state S, pending, patch_state 0) in do_wait+0x1/0x2 < a < b < c; and 11 more"},
+		{"no stack: the wait channel", cases.Forensics{Blocking: []cases.BlockingTask{{Task: cases.TaskState{PID: 9, Comm: "k", State: 1}, Wchan: "worker_thread", Err: "read stack: permission denied"}}},
+			"1 task held it open: k[9] (patch_state 1) waiting in worker_thread"},
+	}
+	for _, tt := range tests {
+		if got := ForensicsSummary(tt.f); got != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
+		}
+	}
+	if got := StackFrame("[<0>] klpt_park_func+0x6b/0x120 [klpt_target]"); !strings.HasPrefix(got, "klpt_park_func") {
+		t.Errorf("StackFrame: %q", got)
+	}
+}
