@@ -304,11 +304,14 @@ type Forensics struct {
 	// Sysfs is the livepatch sysfs tree: path under /sys/kernel/livepatch
 	// to content, every readable attribute.
 	Sysfs map[string]string `json:"sysfs,omitempty"`
-	// SysrqSeq is the kmsg sequence number the sysrq-t task dump starts
-	// from: the dump is the trace's kmsg lines from there. 0: none taken
-	// (SysrqErr says why).
-	SysrqSeq uint64 `json:"sysrq_seq,omitempty"`
-	SysrqErr string `json:"sysrq_err,omitempty"`
+	// SysrqSeq and SysrqEnd are the kmsg sequence numbers of the sysrq-t
+	// task dump's first and last records: the dump is the trace's kmsg
+	// lines between them. 0: none taken (SysrqErr says why). SysrqLost
+	// counts records the kernel's ring overwrote before they were read.
+	SysrqSeq  uint64 `json:"sysrq_seq,omitempty"`
+	SysrqEnd  uint64 `json:"sysrq_end,omitempty"`
+	SysrqLost int    `json:"sysrq_lost,omitempty"`
+	SysrqErr  string `json:"sysrq_err,omitempty"`
 	// Paused: the agent held the stall while the host dumped guest memory.
 	Paused bool `json:"paused,omitempty"`
 }

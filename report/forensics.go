@@ -11,27 +11,21 @@ import (
 )
 
 // SysrqDump returns the sysrq-t task dump a forensics record points at:
-// the trace's kernel log lines from its first record on, up to the first
-// line that is neither a task's header nor part of one's stack.
+// the trace's kernel log lines from its first record to its last, from the
+// "Show State" header on when the header is there.
 func SysrqDump(tr *cases.Trace, f cases.Forensics) []string {
 	if f.SysrqSeq == 0 {
 		return nil
 	}
 	var out []string
-	started := false
 	for _, l := range tr.Kmsg {
-		if l.Seq < f.SysrqSeq {
+		if l.Seq < f.SysrqSeq || (f.SysrqEnd != 0 && l.Seq > f.SysrqEnd) {
 			continue
 		}
 		msg := strings.TrimRight(l.Msg, " ")
-		if !started {
-			// The dump opens with "sysrq: Show State" ("SysRq : Show
-			// State" before 5.x); lines before it are not part of it.
-			if strings.Contains(msg, "Show State") {
-				started = true
-				out = append(out, msg)
-			}
-			continue
+		// "sysrq: Show State" ("SysRq : Show State" before 5.x).
+		if strings.Contains(msg, "Show State") {
+			out = out[:0]
 		}
 		out = append(out, msg)
 	}
@@ -95,8 +89,10 @@ func ForensicsText(tr *cases.Trace, f cases.Forensics, indent string) string {
 	switch {
 	case f.SysrqErr != "":
 		p("  sysrq-t: not taken: %s", f.SysrqErr)
+	case len(dump) > 0 && f.SysrqLost > 0:
+		p("  sysrq-t: %d lines in the trace's kernel log, seq %d to %d; %d records lost (the kernel's log ring overran)", len(dump), f.SysrqSeq, f.SysrqEnd, f.SysrqLost)
 	case len(dump) > 0:
-		p("  sysrq-t: %d lines in the trace's kernel log from seq %d", len(dump), f.SysrqSeq)
+		p("  sysrq-t: %d lines in the trace's kernel log, seq %d to %d", len(dump), f.SysrqSeq, f.SysrqEnd)
 	default:
 		p("  sysrq-t: triggered, but no dump reached the kernel log (CONFIG_MAGIC_SYSRQ?)")
 	}

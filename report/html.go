@@ -26,12 +26,12 @@ var htmlScript string
 
 // Colour codes of a task's patch state on the timeline.
 const (
-	codeUndefined = iota // -1: no transition
-	codeUnpatched        // 0, flag clear
-	codeUnpatchedPending // 0, TIF_PATCH_PENDING set
-	codePatched          // 1, flag clear
-	codePatchedPending   // 1, pending
-	codeUnknownPending   // state from /proc only: the flag unknown
+	codeUndefined        = iota // -1: no transition
+	codeUnpatched               // 0, flag clear
+	codeUnpatchedPending        // 0, TIF_PATCH_PENDING set
+	codePatched                 // 1, flag clear
+	codePatchedPending          // 1, pending
+	codeUnknownPending          // state from /proc only: the flag unknown
 	numCodes
 )
 

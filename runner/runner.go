@@ -353,10 +353,13 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	}
 	b := &Boot{Cases: names, ConsoleLog: consoleLog}
 	cfg := vm.Config{
-		Arch:       o.Arch,
-		Kernel:     k.Image,
-		Initrd:     initrd,
-		Cmdline:    []string{"quiet", "klptest.cases=" + strings.Join(names, ",")},
+		Arch:   o.Arch,
+		Kernel: k.Image,
+		Initrd: initrd,
+		// log_buf_len: a sysrq-t dump of every task (stall forensics) is
+		// written in one go and overruns the default 128 KiB ring before
+		// the agent can read it.
+		Cmdline:    []string{"quiet", "log_buf_len=8M", "klptest.cases=" + strings.Join(names, ",")},
 		ConsoleLog: consoleLog,
 		Accel:      accel,
 	}

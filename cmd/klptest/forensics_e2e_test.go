@@ -31,9 +31,9 @@ func TestE2EStallForensics(t *testing.T) {
 	for _, want := range []string{
 		"FAIL demo-stall",
 		"[end-state] the transition to 1 (patched) did not complete within 5s; 1 task held it open: klpt-parker[",
-		"klpt_park_func",      // the parked task's stack, in the violation and the forensics
+		"klpt_park_func",       // the parked task's stack, in the violation and the forensics
 		"in the sysrq-t dump:", // its part of the task dump
-		"state:D",              // as the dump shows it: uninterruptible
+		"state:I",              // as the dump shows it: TASK_IDLE, uninterruptible
 		"klpt_patch/enabled = 1",
 		"klpt_patch/transition = 1",
 		"guest memory dump: ",
@@ -59,7 +59,7 @@ func TestE2EStallForensics(t *testing.T) {
 				continue
 			}
 			f := ct.Forensics[0]
-			if len(f.Blocking) != 1 || f.Blocking[0].Sched != "D" || f.SysrqSeq == 0 || !f.Paused {
+			if len(f.Blocking) != 1 || f.Blocking[0].Sched != "I" || f.SysrqSeq == 0 || !f.Paused {
 				t.Errorf("forensics: %+v", f)
 			}
 		}

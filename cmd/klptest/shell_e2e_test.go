@@ -96,9 +96,12 @@ func TestE2EShell(t *testing.T) {
 	}()
 
 	out.waitFor(t, "exit (or ^D) to leave", 3*time.Minute)
-	time.Sleep(2 * time.Second) // the shell's prompt
-	tty.WriteString("cat /proc/sys/kernel/osrelease /sys/module/klpt_probe/refcnt\r")
+	// u-root's shell asks the terminal for the cursor position, which a
+	// bare pty never answers; it draws its prompt once it gives up.
+	out.waitFor(t, "toggle key help", time.Minute)
+	tty.WriteString("cat /proc/sys/kernel/osrelease /proc/cmdline\r")
 	out.waitFor(t, "6.1.0-", time.Minute)
+	out.waitFor(t, "klptest.shell=1", time.Second)
 	tty.WriteString("exit\r")
 	select {
 	case err := <-done:

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -52,10 +53,17 @@ func Main() {
 	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 }
 
+// cmdline is the kernel command line as read at start: later reads of
+// /proc/cmdline go through cmdline_proc_show(), which the cases' livepatch
+// replaces.
+var cmdline = sync.OnceValue(func() string {
+	b, _ := os.ReadFile("/proc/cmdline")
+	return string(b)
+})
+
 // param reads klptest.NAME=VALUE from the kernel command line.
 func param(name string) string {
-	b, _ := os.ReadFile("/proc/cmdline")
-	for _, f := range strings.Fields(string(b)) {
+	for _, f := range strings.Fields(cmdline()) {
 		if v, ok := strings.CutPrefix(f, name+"="); ok {
 			return v
 		}
@@ -86,6 +94,7 @@ func readTaint() uint64 {
 
 func run() error {
 	mounts()
+	cmdline() // before any livepatch replaces what /proc/cmdline shows
 	boot, _ := filepath.Glob(filepath.Join(BootModuleDir, "*.ko"))
 	sort.Strings(boot)
 	for _, m := range boot {

@@ -40,10 +40,17 @@ func (r *caseRun) forensics(reason string) {
 	// The dump goes to the kernel log; the trace gets it through kmsg,
 	// flushed first so that the dump's first record is known.
 	r.drainKmsg()
+	lost := 0
+	if r.km != nil {
+		lost = r.km.lost
+	}
 	if err := os.WriteFile("/proc/sysrq-trigger", []byte("t"), 0); err != nil {
 		f.SysrqErr = err.Error()
 	} else {
-		f.SysrqSeq = r.drainKmsgQuiet()
+		f.SysrqSeq, f.SysrqEnd = r.drainKmsgQuiet()
+		if r.km != nil {
+			f.SysrqLost = r.km.lost - lost
+		}
 	}
 	f.Paused = param("klptest.vmcore") == "1"
 	r.ev(cases.Event{Type: cases.EvForensics, Forensics: f})
@@ -113,26 +120,26 @@ func (r *caseRun) drainKmsg() {
 	}
 }
 
-// drainKmsgQuiet waits until the kernel log stops growing (a task dump is
-// printed over a while), emits it, and returns its first record's sequence
-// number; 0 when nothing came.
-func (r *caseRun) drainKmsgQuiet() uint64 {
+// drainKmsgQuiet waits until the kernel log stops growing (the console may
+// still be printing a task dump), emits what came, and returns its first
+// and last records' sequence numbers; 0 when nothing came.
+func (r *caseRun) drainKmsgQuiet() (first, last uint64) {
 	if r.km == nil {
-		return 0
+		return 0, 0
 	}
-	var first uint64
 	for quiet := 0; quiet < 3; {
-		time.Sleep(100 * time.Millisecond)
 		lines := r.km.drain()
 		if len(lines) == 0 {
 			quiet++
+			time.Sleep(100 * time.Millisecond)
 			continue
 		}
 		quiet = 0
 		if first == 0 {
 			first = lines[0].Seq
 		}
+		last = lines[len(lines)-1].Seq
 		r.ev(cases.Event{Type: cases.EvKmsg, Kmsg: lines})
 	}
-	return first
+	return first, last
 }

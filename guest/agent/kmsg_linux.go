@@ -12,7 +12,12 @@ import (
 )
 
 // kmsg reads /dev/kmsg without blocking: each read returns one record.
-type kmsg struct{ fd int }
+// lost counts the records the ring overwrote before they were read.
+type kmsg struct {
+	fd   int
+	last uint64
+	lost int
+}
 
 func openKmsg() (*kmsg, error) {
 	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -35,6 +40,10 @@ func (k *kmsg) drain() []cases.KmsgLine {
 			return out
 		}
 		if l, ok := ParseKmsg(string(buf[:n])); ok {
+			if k.last != 0 && l.Seq > k.last+1 {
+				k.lost += int(l.Seq - k.last - 1)
+			}
+			k.last = l.Seq
 			out = append(out, l)
 		}
 	}
