@@ -49,12 +49,21 @@
     var cv = el("canvas");
     wrap.appendChild(cv); root.appendChild(wrap);
     var W = Math.max(600, (root.clientWidth || 1200) - 4);
-    var H = AXIS_H + AGG_H + 6 + n * rh + 4;
+    // Group headers keep a readable height; task rows shrink with their
+    // number.
+    var HEAD_H = 14, tops = [], off = AXIS_H + AGG_H + 6;
+    rows.forEach(function (r) { tops.push(off); off += r.header ? HEAD_H : rh; });
+    var H = off + 4;
     cv.width = W; cv.height = H;
     var span = Math.max(1, (c.t1 - c.t0) / 1000);
     var plotW = W - LABEL_W - 8;
     function x(t) { return LABEL_W + Math.max(0, Math.min(plotW, t / span * plotW)); }
-    function y(i) { return AXIS_H + AGG_H + 6 + i * rh; }
+    function y(i) { return tops[i]; }
+    function rowAt(py) {
+      var lo = 0, hi = n - 1;
+      while (lo < hi) { var mid = (lo + hi + 1) >> 1; if (tops[mid] <= py) lo = mid; else hi = mid - 1; }
+      return lo;
+    }
     var g = cv.getContext("2d");
     g.font = "11px sans-serif"; g.textBaseline = "top";
 
@@ -82,9 +91,8 @@
       rows.forEach(function (r, i) {
         var top = y(i);
         if (r.header) {
-          g.fillStyle = "#eaeef2"; g.fillRect(0, top, W, rh);
-          if (rh >= 10) { g.fillStyle = "#333"; g.fillText(r.header, 4, top); }
-          else { g.fillStyle = "#6e7781"; g.fillRect(0, top, LABEL_W - 4, rh); }
+          g.fillStyle = "#eaeef2"; g.fillRect(0, top, W, HEAD_H);
+          g.fillStyle = "#333"; g.fillText(r.header, 4, top + 1);
           return;
         }
         var t = r.task, sg = t.segs;
@@ -97,7 +105,7 @@
         if (rh >= 10) { g.fillStyle = "#333"; g.fillText(t.name.slice(0, 26), 4, top); }
       });
       // Forks: parent row to child row.
-      g.strokeStyle = "rgba(130,80,223,0.35)"; g.beginPath();
+      g.strokeStyle = "rgba(130,80,223," + (c.forks.length > 200 ? 0.12 : 0.4) + ")"; g.beginPath();
       c.forks.forEach(function (f) {
         var p = byPid[f[1]], ch = byPid[f[2]];
         if (p === undefined || ch === undefined) return;
@@ -119,7 +127,7 @@
 
     cv.addEventListener("mousemove", function (ev) {
       var rc = cv.getBoundingClientRect(), mx = ev.clientX - rc.left, my = ev.clientY - rc.top;
-      var i = Math.floor((my - y(0)) / rh), t = (mx - LABEL_W) / plotW * span, lines = [];
+      var i = my >= y(0) ? rowAt(my) : -1, t = (mx - LABEL_W) / plotW * span, lines = [];
       lines.push("t = " + (t / 1e6).toFixed(3) + " s");
       if (i >= 0 && i < n && rows[i].task) {
         var tk = rows[i].task, st = -1;
