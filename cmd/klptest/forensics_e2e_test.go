@@ -30,7 +30,8 @@ func TestE2EStallForensics(t *testing.T) {
 	out := stdout.String()
 	for _, want := range []string{
 		"FAIL demo-stall",
-		"[end-state] the transition to 1 (patched) did not complete within 5s; 1 task held it open: klpt-parker[",
+		"[end-state] at ",
+		"s: the transition to 1 (patched) did not complete within 5s; 1 task held it open: klpt-parker[",
 		"klpt_park_func",       // the parked task's stack, in the violation and the forensics
 		"in the sysrq-t dump:", // its part of the task dump
 		"state:I",              // as the dump shows it: TASK_IDLE, uninterruptible
