@@ -62,7 +62,7 @@ const (
 	DoWorkers    = "workers"     // start workers calling Module's functions too
 	// DoInject breaks the kernel on purpose (demo cases only): Module is
 	// "set-pending" or "clear-pending", applied to the parked task Park, or
-	// to a sleeper when Park is "".
+	// to a sleeper when Park is ""; or "warn", a kernel WARNING.
 	DoInject    = "inject"
 	DoStormWait = "storm-wait" // wait for the storm to end
 )

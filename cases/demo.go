@@ -29,6 +29,15 @@ func init() {
 		}, unpatchSteps),
 	})
 	register(Case{
+		Name: "demo-warn",
+		Doc:  "demo, must FAIL: the kernel warns (WARN() in the probe module) while a patch is applied; the violation quotes the splat, decoded to file:line where the build has debug info",
+		Demo: "kernel-log",
+		Steps: seq(patchSteps, []Step{
+			{Do: DoInject, Module: "warn"},
+			{Do: DoSettle},
+		}, unpatchSteps),
+	})
+	register(Case{
 		Name: "demo-stall",
 		Doc:  "demo, must FAIL: a task parked uninterruptibly in the old function, out of the fake signal's reach, stalls the transition past its bound; the forensics name it",
 		Demo: "end-state",

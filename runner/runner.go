@@ -327,14 +327,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Accel = accel
 	res.QEMU, _ = vm.QEMUVersion("", o.Arch)
 	if o.Shell {
-		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, "console-shell.log"), nil, res, progress)
+		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, "console-shell.log"), nil, res, nil, progress)
 		if b != nil {
 			res.Boots = append(res.Boots, b)
 		}
 		return res, err
 	}
+	dec := newDecoder(k, filepath.Dir(kos[0]))
 	for i, group := range Boots(cs) {
-		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, fmt.Sprintf("console-%d.log", i)), group, res, progress)
+		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, fmt.Sprintf("console-%d.log", i)), group, res, dec, progress)
 		if b != nil {
 			res.Boots = append(res.Boots, b)
 		}
@@ -346,7 +347,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 // boot runs one group of cases in one VM and adds their verdicts to res.
-func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consoleLog string, cs []cases.Case, res *Result, progress func(string, string)) (*Boot, error) {
+func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consoleLog string, cs []cases.Case, res *Result, dec *decoder, progress func(string, string)) (*Boot, error) {
 	var names []string
 	for _, c := range cs {
 		names = append(names, c.Name)
@@ -473,7 +474,9 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	}
 	progress("check", strings.Join(names, ", "))
 	t1 := time.Now()
-	res.Verdicts = append(res.Verdicts, verdicts(tr, cs, exit, streamErr, b.Incomplete)...)
+	vs := verdicts(tr, cs, exit, streamErr, b.Incomplete)
+	decodeViolations(ctx, dec, vs)
+	res.Verdicts = append(res.Verdicts, vs...)
 	res.Steps["check"] += time.Since(t1)
 	return b, nil
 }

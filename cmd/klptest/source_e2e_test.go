@@ -173,6 +173,25 @@ func TestE2ESourceKernel(t *testing.T) {
 		}
 	})
 
+	// A splat in a kernel built with debug info: the kernel-log violation
+	// quotes it and decodes its addresses into file:line, in the module
+	// that warned too.
+	t.Run("decoded-splat", func(t *testing.T) {
+		git("checkout", "-q", "--detach", base)
+		defer git("checkout", "-q", "main")
+		var stdout, stderr bytes.Buffer
+		code := Main([]string{"run", "--kernel", "src:" + repo, "--arch", arch, "--case", "demo-warn"}, &stdout, &stderr)
+		t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		if code != exitFail {
+			t.Fatalf("exit %d, want %d", code, exitFail)
+		}
+		for _, want := range []string{"[kernel-log]", "WARNING: ", "klptest: injected warning", "decoded (scripts/decode_stacktrace.sh):", "klpt_probe.c:"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("stdout lacks %q", want)
+			}
+		}
+	})
+
 	t.Run("bisect", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "bisect.json")
 		var stdout, stderr bytes.Buffer

@@ -296,8 +296,16 @@ static const struct proc_ops klpt_forks_ops = {
  * /proc/klpt_inject: test-only fault injection, to show that klptest's rules
  * fire on a kernel that breaks the consistency model. Writing
  *   set-pending PID | clear-pending PID
- * sets or clears that task's TIF_PATCH_PENDING behind livepatch's back.
+ * sets or clears that task's TIF_PATCH_PENDING behind livepatch's back;
+ *   warn PID
+ * raises a kernel WARNING (with its call trace) in the writer, which the
+ * kernel-log rule must report.
  */
+static noinline void klpt_inject_warning(int pid)
+{
+	WARN(1, "klptest: injected warning (pid %d)\n", pid);
+}
+
 static ssize_t klpt_inject_write(struct file *f, const char __user *ubuf, size_t n, loff_t *pos)
 {
 	char buf[64], what[32];
@@ -318,7 +326,9 @@ static ssize_t klpt_inject_write(struct file *f, const char __user *ubuf, size_t
 	put_pid(p);
 	if (!t)
 		return -ESRCH;
-	if (!strcmp(what, "set-pending"))
+	if (!strcmp(what, "warn"))
+		klpt_inject_warning(pid);
+	else if (!strcmp(what, "set-pending"))
 		set_tsk_thread_flag(t, TIF_PATCH_PENDING);
 	else if (!strcmp(what, "clear-pending"))
 		clear_tsk_thread_flag(t, TIF_PATCH_PENDING);
