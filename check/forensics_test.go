@@ -65,3 +65,27 @@ func TestForensicsSummary(t *testing.T) {
 		t.Errorf("StackFrame: %q", got)
 	}
 }
+
+// The bound of a transition a parked task holds open on purpose runs from
+// the task's release: a storm longer than the bound is not a slow kernel.
+func TestBoundFromRelease(t *testing.T) {
+	c, _ := cases.Lookup([]string{"fork-storm"})
+	c[0].BoundSeconds = 10 // enable to completion took 41 s, release to completion 4.8 s
+	tr := load(t, "forkstorm-debian-6.12.json.gz")
+	if vs := Violations(Case(tr, tr.Cases[0], c[0])); len(vs) != 0 {
+		t.Errorf("a transition completed 4.8 s after its release broke a 10 s bound: %v", vs)
+	}
+	tr = load(t, "forkstorm-debian-6.12.json.gz")
+	var ops []cases.Op
+	for _, o := range tr.Cases[0].Ops {
+		if o.Kind != cases.OpRelease {
+			ops = append(ops, o)
+		}
+	}
+	tr.Cases[0].Ops = ops
+	err := Case(tr, tr.Cases[0], c[0])
+	vs := Violations(err)
+	if got := rules(err); got[RuleEndState] != 1 || !strings.Contains(err.Error(), "took 41.0s from its start, over the 10s bound") {
+		t.Errorf("without the release, want one end-state violation from the start: %v", vs)
+	}
+}
