@@ -26,14 +26,38 @@ var badLog = []struct {
 	{"KFENCE", regexp.MustCompile(`BUG: KFENCE: `)},
 }
 
-// excerpt returns up to n lines of the log from index i: the splat's
-// header and the start of its call trace.
+// registerLine matches a register dump line (x86 and arm64): the
+// excerpt leaves those out, so that the call trace fits.
+var registerLine = regexp.MustCompile(`^\s*(R(AX|BX|CX|DX|SI|DI|BP|SP)|R[0-9]+|[CDEFGS]S|CR[0-9]|DR[0-9]|x[0-9]+|sp|pstate|Code)\s*:`)
+
+// excerpt returns the splat that starts at line i, at most n lines: its
+// header, where it happened (RIP, pc, lr), and its call trace, without the
+// register dump; up to the end-of-trace marker or the next splat.
 func excerpt(lines []cases.KmsgLine, i, n int) string {
 	var b []string
-	for j := i; j < len(lines) && j < i+n; j++ {
-		b = append(b, strings.TrimRight(lines[j].Msg, " "))
+	for j := i; j < len(lines) && len(b) < n; j++ {
+		msg := strings.TrimRight(lines[j].Msg, " ")
+		if j > i && isSplatStart(msg) {
+			break
+		}
+		if registerLine.MatchString(msg) {
+			continue
+		}
+		b = append(b, msg)
+		if strings.Contains(msg, "---[ end trace") {
+			break
+		}
 	}
 	return strings.Join(b, "\n    ")
+}
+
+func isSplatStart(msg string) bool {
+	for _, b := range badLog {
+		if b.re.MatchString(msg) {
+			return true
+		}
+	}
+	return false
 }
 
 func checkKernelLog(tr *cases.Trace, ct *cases.CaseTrace, p Policy, add func(Violation)) {
@@ -49,7 +73,7 @@ func checkKernelLog(tr *cases.Trace, ct *cases.CaseTrace, p Policy, add func(Vio
 		for _, b := range badLog {
 			if b.re.MatchString(l.Msg) {
 				add(Violation{Rule: RuleKernelLog, Msg: fmt.Sprintf("%s in the kernel log at [%d.%06d]:\n    %s",
-					b.what, l.TS/1e6, l.TS%1e6, excerpt(tr.Kmsg, i, 12))})
+					b.what, l.TS/1e6, l.TS%1e6, excerpt(tr.Kmsg, i, 40))})
 				break
 			}
 		}

@@ -185,10 +185,16 @@ func TestE2ESourceKernel(t *testing.T) {
 		if code != exitFail {
 			t.Fatalf("exit %d, want %d", code, exitFail)
 		}
-		for _, want := range []string{"[kernel-log]", "WARNING: ", "klptest: injected warning", "decoded (scripts/decode_stacktrace.sh):", "klpt_probe.c:"} {
-			if !strings.Contains(stdout.String(), want) {
+		out := stdout.String()
+		for _, want := range []string{"[kernel-log]", "WARNING: ", "decoded (scripts/decode_stacktrace.sh):", "klpt_probe.c:"} {
+			if !strings.Contains(out, want) {
 				t.Errorf("stdout lacks %q", want)
 			}
+		}
+		// The excerpt reaches the call trace, past the register dump, and
+		// the decoded trace names the writer's path through the kernel.
+		if !strings.Contains(strings.ToLower(out), "call trace:") || !strings.Contains(out, "klpt_inject_write (") {
+			t.Errorf("the excerpt lacks the decoded call trace")
 		}
 	})
 
