@@ -89,3 +89,31 @@ func TestBoundFromRelease(t *testing.T) {
 		t.Errorf("without the release, want one end-state violation from the start: %v", vs)
 	}
 }
+
+// A real WARNING (demo-warn on debian:6.1, recorded): the violation quotes
+// the splat from its header through its call trace to the end marker, and
+// leaves the register dump out.
+func TestKernelLogExcerpt(t *testing.T) {
+	tr := load(t, "warn-debian-6.1.json.gz")
+	c, _ := cases.Lookup([]string{"demo-warn"})
+	var logs []Violation
+	for _, v := range Violations(Case(tr, tr.Cases[0], c[0])) {
+		if v.Rule == RuleKernelLog {
+			logs = append(logs, v)
+		}
+	}
+	if len(logs) != 1 {
+		t.Fatalf("%d kernel-log violations, want 1: %v", len(logs), logs)
+	}
+	msg := logs[0].Msg
+	for _, want := range []string{"WARNING: CPU: 1 PID: 96 at ", "klpt_inject_warning+0x13/0x20 [klpt_probe]", "RIP: 0010:klpt_inject_warning", "Call Trace:", "klpt_inject_write+0x19c/0x210 [klpt_probe]", "---[ end trace"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("excerpt lacks %q:\n%s", want, msg)
+		}
+	}
+	for _, reg := range []string{"RAX:", "RSP:", "CR2:", "Code:"} {
+		if strings.Contains(msg, reg) {
+			t.Errorf("excerpt holds the register dump (%s):\n%s", reg, msg)
+		}
+	}
+}
