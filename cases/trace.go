@@ -50,8 +50,12 @@ const (
 	EvForks     = "forks"
 	EvCaseEnd   = "case-end"
 	EvForensics = "forensics"
-	EvError     = "error"
-	EvDone      = "done"
+	// EvAsk: the agent waits for the host's reply on the result port
+	// (shell-on-fail, once a case ended: "shell" after a failure, else
+	// "go"). It adds nothing to the trace.
+	EvAsk   = "ask"
+	EvError = "error"
+	EvDone  = "done"
 )
 
 // Event is one JSON line from the guest. Exactly one payload field is set,
@@ -412,6 +416,7 @@ func (t *Trace) Apply(ev Event) error {
 		c.Errors = append(c.Errors, ev.Error)
 	case EvDone:
 		t.Done = true
+	case EvAsk:
 	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvForks, EvCaseEnd, EvForensics:
 		c, err := cur()
 		if err != nil {

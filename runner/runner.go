@@ -435,10 +435,8 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		case cases.EvCaseStart:
 			// Earlier boots' cases have their verdicts already.
 			progress("case", fmt.Sprintf("%s (%d/%d)", ev.Case, len(res.Verdicts)+len(tr.Cases), len(res.Cases)))
-		case cases.EvCaseEnd:
-			if o.ShellOnFail {
-				answerShellOnFail(m, tr, cs, ev.Case, progress)
-			}
+		case cases.EvAsk:
+			answerShellOnFail(m, tr, cs, ev.Case, progress)
 		case cases.EvForensics:
 			progress("forensics", fmt.Sprintf("%s: %s", ev.Case, ev.Forensics.Reason))
 			if ev.Forensics.Paused {
@@ -482,14 +480,15 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 }
 
 // answerShellOnFail judges the case that just ended and tells the agent
-// whether to open the shell: only after a failure.
+// whether to open the shell: only after a failure. (A failed step opened
+// one already, before the cleanup; the agent then declines.)
 func answerShellOnFail(m *vm.Machine, tr *cases.Trace, cs []cases.Case, name string, progress func(string, string)) {
 	reply := "go"
 	for _, c := range cs {
 		if c.Name != name || len(tr.Cases) == 0 {
 			continue
 		}
-		if vs := check.Violations(check.Case(tr, tr.Cases[len(tr.Cases)-1], c)); len(vs) > 0 {
+		if vs := check.Violations(check.Case(tr, tr.Cases[len(tr.Cases)-1], c)); len(vs) > 0 || len(tr.Errors) > 0 {
 			reply = "shell"
 			progress("shell", fmt.Sprintf("%s failed (%d violations): the shell is on the console; exit it to go on", name, len(vs)))
 		}

@@ -159,22 +159,13 @@ func run() error {
 		return err
 	}
 	for _, c := range cs {
-		r := &caseRun{c: c, e: e, km: km}
+		r := &caseRun{c: c, e: e, km: km, shellOnFail: shellOnFail}
 		r.ev(cases.Event{Type: cases.EvCaseStart, Start: &cases.CaseStart{T: now(), Taint: readTaint()}})
 		runCase(r)
 		drain(c.Name)
 		r.ev(cases.Event{Type: cases.EvCaseEnd, CaseEnd: &cases.CaseEnd{T: now(), Taint: readTaint()}})
 		if shellOnFail {
-			// The host judges the case and answers: a failed case gets
-			// the shell, in the VM as the case left it.
-			reply, err := e.reply(10 * time.Minute)
-			if err != nil {
-				e.emit(cases.Event{Type: cases.EvError, Error: "shell-on-fail: " + err.Error()})
-			} else if reply == "shell" {
-				if err := shell(shellBanner("case " + c.Name + " failed; the VM is as the case left it")); err != nil {
-					e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
-				}
-			}
+			r.askShell()
 		}
 	}
 	drain("")

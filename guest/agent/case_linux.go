@@ -21,15 +21,18 @@ import (
 
 // caseRun is one case's context.
 type caseRun struct {
-	c      cases.Case
-	e      *emitter
-	km     *kmsg // nil when /dev/kmsg could not be opened
-	t      *target
-	smp    *sampler
-	goal   int // the current transition's goal
-	parked map[string]*parker
-	slots  int
-	forced bool
+	c  cases.Case
+	e  *emitter
+	km *kmsg // nil when /dev/kmsg could not be opened
+	// shellOnFail: after the steps, ask the host whether the case failed,
+	// and if so open the shell before the cleanup undoes what failed.
+	shellOnFail, shellOpened bool
+	t                        *target
+	smp                      *sampler
+	goal                     int // the current transition's goal
+	parked                   map[string]*parker
+	slots                    int
+	forced                   bool
 	// The transition under way: its patch, direction and versions; and
 	// the stack of applied livepatches.
 	patch       string
@@ -250,6 +253,14 @@ func runCase(r *caseRun) {
 	for i, st := range r.c.Steps {
 		if err := r.step(st); err != nil {
 			r.fail(fmt.Errorf("step %d (%s): %w", i+1, st.Do, err))
+			if r.shellOnFail {
+				// A failed step (a stall, a refused write): the shell
+				// now, before the cleanup undoes what failed.
+				r.shellOpened = true
+				if err := shell(shellBanner("case " + r.c.Name + " failed at step " + strconv.Itoa(i+1) + " (" + err.Error() + "); the VM is as it failed, before the cleanup")); err != nil {
+					r.fail(err)
+				}
+			}
 			break
 		}
 	}

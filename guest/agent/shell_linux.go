@@ -6,6 +6,9 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/klptest/klptest/cases"
 )
 
 // consoleTTY names the kernel console's tty device: the last of the active
@@ -45,4 +48,19 @@ func shellBanner(why string) string {
   klptest's modules are loaded (klpt_target, klpt_probe); the others are in %s.
   /proc/klpt_tasks: every task's patch state; /sys/kernel/livepatch: the patches.
   exit (or ^D) to leave: %s`, why, ModuleDir, map[bool]string{true: "klptest then goes on with the remaining cases.", false: "the VM powers off."}[strings.Contains(why, "failed")])
+}
+
+// askShell asks the host to judge the case, now that it ended; on a
+// failure not yet shown in a shell it opens one, after the cleanup.
+func (r *caseRun) askShell() {
+	r.ev(cases.Event{Type: cases.EvAsk})
+	reply, err := r.e.reply(10 * time.Minute)
+	switch {
+	case err != nil:
+		r.fail(fmt.Errorf("shell-on-fail: %w", err))
+	case reply == "shell" && !r.shellOpened:
+		if err := shell(shellBanner("case " + r.c.Name + " failed; its cleanup has run, its kernel log is in dmesg")); err != nil {
+			r.fail(err)
+		}
+	}
 }
