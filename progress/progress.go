@@ -112,6 +112,7 @@ type Live struct {
 	order  []string
 	rows   map[string]*row
 	drawn  int // lines of the block on screen
+	width  int // the terminal's columns: a row never wraps, so drawn is exact
 	stop   chan struct{}
 	closed bool
 }
@@ -123,7 +124,7 @@ type row struct {
 
 // NewLive returns a live printer that redraws every second until Close.
 func NewLive(w io.Writer, now func() time.Time) *Live {
-	l := &Live{w: w, now: now, start: now(), rows: map[string]*row{}, stop: make(chan struct{})}
+	l := &Live{w: w, now: now, start: now(), rows: map[string]*row{}, stop: make(chan struct{}), width: termWidth(w)}
 	go func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
@@ -184,17 +185,30 @@ func (l *Live) redraw(note string) {
 		if name == "" {
 			name = "klptest"
 		}
-		fmt.Fprintf(&b, "%-22s [%6.1fs] %-9s %s (%ds)\n", name, now.Sub(l.start).Seconds(), r.step, truncate(r.detail, 90), int(now.Sub(r.since).Seconds()))
+		line := fmt.Sprintf("%-22s [%6.1fs] %-9s %s (%ds)", name, now.Sub(l.start).Seconds(), r.step, r.detail, int(now.Sub(r.since).Seconds()))
+		b.WriteString(truncate(line, l.width-1) + "\n")
 	}
 	l.drawn = len(l.order)
 	io.WriteString(l.w, b.String())
 }
 
+// truncate cuts s to n characters (runes), marking the cut.
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if n < 2 || len(r) <= n {
 		return s
 	}
-	return s[:n-1] + "…"
+	return string(r[:n-1]) + "…"
+}
+
+// termWidth is w's width in columns, 80 when it cannot tell.
+func termWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return int(ws.Col)
+		}
+	}
+	return 80
 }
 
 func (l *Live) Close() {

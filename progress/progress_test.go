@@ -72,3 +72,21 @@ func TestLive(t *testing.T) {
 		t.Errorf("note: %q", got)
 	}
 }
+
+// A row never wraps: the redraw moves up by rows, so a wrapped row would
+// leave stale lines behind.
+func TestLiveTruncates(t *testing.T) {
+	var b bytes.Buffer
+	l := NewLive(&b, clock(time.Second)) // not a terminal: 80 columns
+	defer l.Close()
+	l.Step("cell", "kernel", strings.Repeat("é", 200))
+	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		line = strings.TrimPrefix(line, "\r\x1b[J")
+		if n := len([]rune(line)); n > 79 {
+			t.Errorf("row of %d characters on an 80-column terminal", n)
+		}
+		if !strings.HasSuffix(line, "…") {
+			t.Errorf("cut row not marked: %q", line)
+		}
+	}
+}

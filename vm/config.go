@@ -117,7 +117,8 @@ type device interface {
 
 // serialConsole writes the first serial port to a file, or, interactive,
 // connects it to QEMU's stdio and logs it to the file. signal=off: a ^C
-// typed into the guest's shell goes to the guest, not to QEMU.
+// typed into the guest's shell goes to the guest, not to QEMU; mux=on gives
+// the person QEMU's escape, Ctrl-A x, to kill a VM that no longer answers.
 type serialConsole struct {
 	path        string
 	tty         string
@@ -127,7 +128,7 @@ type serialConsole struct {
 func (d serialConsole) QEMUArgs() []string {
 	dev := "file,id=con,path=" + qemuOptEscape(d.path)
 	if d.interactive {
-		dev = "stdio,id=con,signal=off,logfile=" + qemuOptEscape(d.path)
+		dev = "stdio,id=con,mux=on,signal=off,logfile=" + qemuOptEscape(d.path)
 	}
 	return []string{"-chardev", dev, "-serial", "chardev:con"}
 }

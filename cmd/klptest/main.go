@@ -155,7 +155,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	stormSeconds := fs.Int("storm-seconds", 0, "fork-storm: upper bound on the storm's duration (default 40)")
 	vmcore := fs.Bool("vmcore", false, "on a stalled transition, also dump guest memory (ELF core, for crash or drgn) into the --out dir")
 	outDir := fs.String("out", "", "keep the console logs and memory dumps in this dir (default: a new temp dir)")
-	shellOnFail := fs.Bool("shell-on-fail", false, "after a case fails, open a shell in its VM on this terminal (the console is shown throughout)")
+	shellOnFail := fs.Bool("shell-on-fail", false, "after a case fails, open a shell in its VM on this terminal (the console is shown throughout; no VM deadline; Ctrl-A x kills the VM)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}

@@ -27,12 +27,14 @@ type caseRun struct {
 	// shellOnFail: after the steps, ask the host whether the case failed,
 	// and if so open the shell before the cleanup undoes what failed.
 	shellOnFail, shellOpened bool
-	t                        *target
-	smp                      *sampler
-	goal                     int // the current transition's goal
-	parked                   map[string]*parker
-	slots                    int
-	forced                   bool
+	// cleaning: the cleanup runs; a stall there was examined already.
+	cleaning bool
+	t        *target
+	smp      *sampler
+	goal     int // the current transition's goal
+	parked   map[string]*parker
+	slots    int
+	forced   bool
 	// The transition under way: its patch, direction and versions; and
 	// the stack of applied livepatches.
 	patch       string
@@ -114,7 +116,9 @@ func (r *caseRun) waitTransition(goal int) error {
 		if time.Now().After(deadline) {
 			r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpTimeout, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
 			err := fmt.Errorf("transition to %d not complete after %ds", goal, r.c.BoundSeconds)
-			r.forensics(err.Error())
+			if !r.cleaning {
+				r.forensics(err.Error())
+			}
 			return err
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -257,9 +261,11 @@ func runCase(r *caseRun) {
 				// A failed step (a stall, a refused write): the shell
 				// now, before the cleanup undoes what failed.
 				r.shellOpened = true
+				r.smp.paused.Store(true)
 				if err := shell(shellBanner("case " + r.c.Name + " failed at step " + strconv.Itoa(i+1) + " (" + err.Error() + "); the VM is as it failed, before the cleanup")); err != nil {
 					r.fail(err)
 				}
+				r.smp.paused.Store(false)
 			}
 			break
 		}
@@ -483,6 +489,7 @@ func (r *caseRun) waitStall() error {
 // behind, so that the next case in the boot starts clean. A forced patch
 // stays: the kernel keeps it.
 func (r *caseRun) cleanup() {
+	r.cleaning = true
 	if r.stormCmd != nil {
 		r.stormCmd.Process.Kill()
 		r.stormWait()

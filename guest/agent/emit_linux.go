@@ -16,12 +16,14 @@ import (
 // emitter writes events to the result port, one JSON line each, flushed at
 // once so that a crash loses nothing already observed.
 type emitter struct {
-	mu  sync.Mutex
-	f   *os.File
-	r   *bufio.Reader // the host's replies
-	w   *bufio.Writer
-	enc *json.Encoder
-	err error
+	mu      sync.Mutex
+	f       *os.File
+	r       *bufio.Reader // the host's replies
+	replies chan replyLine
+	readOne sync.Once
+	w       *bufio.Writer
+	enc     *json.Encoder
+	err     error
 }
 
 func openPort(timeout time.Duration) (*emitter, error) {
@@ -62,25 +64,33 @@ func (e *emitter) emit(ev cases.Event) {
 	e.err = e.w.Flush()
 }
 
-// reply reads the host's next reply line. The port is the same socket the
-// events go out on; the host writes to it only when the agent waits for it
-// (forensics with a memory dump, shell-on-fail), so one read at a time.
+type replyLine struct {
+	s   string
+	err error
+}
+
+// reply returns the host's next reply line. The port is the same socket
+// the events go out on; the host writes to it only when the agent waits for
+// it (forensics with a memory dump, shell-on-fail). One goroutine reads
+// the port for good, so that a reply late after a timeout is the next
+// one read, not lost to an abandoned reader.
 func (e *emitter) reply(timeout time.Duration) (string, error) {
-	type line struct {
-		s   string
-		err error
-	}
-	ch := make(chan line, 1)
-	go func() {
-		s, err := e.r.ReadString('\n')
-		ch <- line{strings.TrimSpace(s), err}
-	}()
+	e.readOne.Do(func() {
+		e.replies = make(chan replyLine, 4)
+		go func() {
+			for {
+				s, err := e.r.ReadString('\n')
+				e.replies <- replyLine{strings.TrimSpace(s), err}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	})
 	select {
-	case l := <-ch:
+	case l := <-e.replies:
 		return l.s, l.err
 	case <-time.After(timeout):
-		// The reading goroutine stays blocked; a later reply goes to it
-		// and is lost, but by then the host has given up on the VM.
 		return "", fmt.Errorf("no reply from the host after %v", timeout)
 	}
 }

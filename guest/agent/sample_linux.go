@@ -52,7 +52,10 @@ func procSnapshot() cases.Snapshot {
 // sending happen in a second goroutine, so that the sampling rate does not
 // pay for JSON.
 type sampler struct {
-	fast    atomic.Bool
+	fast atomic.Bool
+	// paused: no snapshots while a person is in the shell, which would
+	// otherwise pile up for as long as they stay.
+	paused  atomic.Bool
 	stop    chan struct{}
 	done    sync.WaitGroup
 	raw     chan rawSnap
@@ -83,6 +86,14 @@ func startSampler(emit func(cases.Snapshot), onError func(error)) *sampler {
 		defer close(s.raw)
 		failed := false
 		for i := 0; ; i++ {
+			if s.paused.Load() {
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(slowPeriod):
+				}
+				continue
+			}
 			b, err := os.ReadFile("/proc/klpt_tasks")
 			if err != nil && !failed {
 				failed = true // report once, keep /proc going

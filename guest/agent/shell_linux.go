@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,7 +37,9 @@ func shell(banner string) error {
 	cmd.Dir = "/"
 	cmd.Env = append(os.Environ(), "PATH=/bin:/ubin:/sbin:/usr/bin", "HOME=/", "TERM=vt100")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Run(); err != nil {
+	// The shell's exit status is the user's last command's, not ours.
+	var exit *exec.ExitError
+	if err := cmd.Run(); err != nil && !errors.As(err, &exit) {
 		return fmt.Errorf("shell: %w", err)
 	}
 	return nil
@@ -47,20 +50,23 @@ func shellBanner(why string) string {
 	return fmt.Sprintf(`klptest shell: %s
   klptest's modules are loaded (klpt_target, klpt_probe); the others are in %s.
   /proc/klpt_tasks: every task's patch state; /sys/kernel/livepatch: the patches.
-  exit (or ^D) to leave: %s`, why, ModuleDir, map[bool]string{true: "klptest then goes on with the remaining cases.", false: "the VM powers off."}[strings.Contains(why, "failed")])
+  exit (or ^D) to leave: %s
+  Ctrl-A x kills the VM from outside.`, why, ModuleDir, map[bool]string{true: "klptest then goes on with the remaining cases.", false: "the VM powers off."}[strings.Contains(why, "failed")])
 }
 
 // askShell asks the host to judge the case, now that it ended; on a
-// failure not yet shown in a shell it opens one, after the cleanup.
+// failure not yet shown in a shell it opens one, after the cleanup. The
+// case is closed: errors from here on belong to the boot.
 func (r *caseRun) askShell() {
 	r.ev(cases.Event{Type: cases.EvAsk})
+	bootErr := func(err error) { r.e.emit(cases.Event{Type: cases.EvError, Error: err.Error()}) }
 	reply, err := r.e.reply(10 * time.Minute)
 	switch {
 	case err != nil:
-		r.fail(fmt.Errorf("shell-on-fail: %w", err))
+		bootErr(fmt.Errorf("shell-on-fail: %w", err))
 	case reply == "shell" && !r.shellOpened:
 		if err := shell(shellBanner("case " + r.c.Name + " failed; its cleanup has run, its kernel log is in dmesg")); err != nil {
-			r.fail(err)
+			bootErr(err)
 		}
 	}
 }
