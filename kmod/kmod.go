@@ -95,13 +95,21 @@ func makeCommand(ctx context.Context, k *kernels.Spec, work string, argv []strin
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		return nil, &kernels.MissingToolError{Tool: "bwrap", Package: "bubblewrap", For: "building modules in the " + k.CC + " toolchain root"}
 	}
+	return exec.CommandContext(ctx, "bwrap", bwrapArgs(k, work, argv)...), nil
+}
+
+// bwrapArgs runs argv in k's toolchain root. Order matters: bwrap mounts in
+// argument order, so the fresh /tmp comes before the binds, which may lie
+// under /tmp themselves (a cache in $XDG_CACHE_HOME=/tmp/...) and would
+// otherwise be hidden by it.
+func bwrapArgs(k *kernels.Spec, work string, argv []string) []string {
 	bw := []string{"--bind", k.Toolchain, "/",
+		"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
 		"--ro-bind", k.Root, k.Root,
 		"--bind", work, work,
-		"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
 		"--unshare-net", "--die-with-parent", "--chdir", work,
 		"--setenv", "PATH", "/usr/bin:/bin", "--"}
-	return exec.CommandContext(ctx, "bwrap", append(bw, argv...)...), nil
+	return append(bw, argv...)
 }
 
 // BuildError is a failed module build; its message holds the compiler's
