@@ -57,6 +57,17 @@ func (p *ptyOutput) waitFor(t *testing.T, text string, within time.Duration) {
 	}
 }
 
+func (p *ptyOutput) waitForCount(t *testing.T, text string, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for strings.Count(p.String(), text) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not shown %d times on the terminal after %v; it shows:\n%s", text, n, within, p.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // klptest shell through a terminal, as a person uses it: the guest's shell
 // runs a command and shows its output, exit returns, and no QEMU is left.
 // Kernel: debian:6.1 amd64.
@@ -102,6 +113,11 @@ func TestE2EShell(t *testing.T) {
 	tty.WriteString("cat /proc/sys/kernel/osrelease /proc/cmdline\r")
 	out.waitFor(t, "6.1.0-", time.Minute)
 	out.waitFor(t, "klptest.shell=1", time.Second)
+	// Type the next command at the next prompt, as a person does: typed
+	// ahead, it lands in the terminal's cooked mode between the shell's
+	// raw reads, and its Enter arrives as a newline the line editor does
+	// not take for Enter.
+	out.waitForCount(t, "toggle key help", 2, time.Minute)
 	tty.WriteString("exit\r")
 	select {
 	case err := <-done:
