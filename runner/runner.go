@@ -8,6 +8,7 @@ package runner
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -94,8 +95,25 @@ type Boot struct {
 	ConsoleLog string       `json:"console_log,omitempty"`
 	QEMU       string       `json:"qemu_cmdline,omitempty"`
 	// Vmcores are the guest memory dumps taken at stalls (--vmcore).
-	Vmcores    []string `json:"vmcores,omitempty"`
+	Vmcores    []Vmcore `json:"vmcores,omitempty"`
 	Incomplete string   `json:"incomplete,omitempty"`
+}
+
+// Vmcore is one guest memory dump (an ELF core) and the case that stalled.
+type Vmcore struct {
+	Case string `json:"case"`
+	Path string `json:"path"`
+}
+
+// UnmarshalJSON reads the object, and the bare path that the first
+// version-1 documents with dumps held (the case unknown).
+func (v *Vmcore) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*v = Vmcore{}
+		return json.Unmarshal(b, &v.Path)
+	}
+	type plain Vmcore
+	return json.Unmarshal(b, (*plain)(v))
 }
 
 // BootTimeout bounds the boot, from QEMU's start to the agent's hello:
@@ -443,7 +461,9 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		case cases.EvForensics:
 			progress("forensics", fmt.Sprintf("%s: %s", ev.Case, ev.Forensics.Reason))
 			if ev.Forensics.Paused {
-				b.Vmcores = append(b.Vmcores, dumpVmcore(m, consoleLog, ev.Case, len(b.Vmcores), progress))
+				if path := dumpVmcore(m, consoleLog, ev.Case, len(b.Vmcores), progress); path != "" {
+					b.Vmcores = append(b.Vmcores, Vmcore{Case: ev.Case, Path: path})
+				}
 			}
 		}
 	})

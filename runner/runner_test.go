@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -57,5 +58,18 @@ func TestVerdictsWithoutDone(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no violation quotes the panic: %+v", vs[0].Violations)
+	}
+}
+
+// A dump reads as an object, and as the bare path of the first documents
+// that held dumps.
+func TestVmcoreDecodes(t *testing.T) {
+	var got []Vmcore
+	if err := json.Unmarshal([]byte(`[{"case":"demo-stall","path":"/r/vmcore-demo-stall-0.elf"},"/r/old.elf"]`), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := []Vmcore{{Case: "demo-stall", Path: "/r/vmcore-demo-stall-0.elf"}, {Path: "/r/old.elf"}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

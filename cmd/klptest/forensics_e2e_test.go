@@ -53,7 +53,12 @@ func TestE2EStallForensics(t *testing.T) {
 	}
 	var cores []string
 	for _, bt := range d.Result.Boots {
-		cores = append(cores, bt.Vmcores...)
+		for _, v := range bt.Vmcores {
+			if v.Case != "demo-stall" {
+				t.Errorf("vmcore %s of case %q", v.Path, v.Case)
+			}
+			cores = append(cores, v.Path)
+		}
 		for _, ct := range bt.Trace.Cases {
 			if len(ct.Forensics) != 1 {
 				t.Errorf("%s: %d forensics records, want 1", ct.Name, len(ct.Forensics))

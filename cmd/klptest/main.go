@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -163,8 +162,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "klptest run: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	if *arch != "x86_64" && *arch != "arm64" {
-		fmt.Fprintf(stderr, "klptest run: unknown --arch %q (known: x86_64, arm64)\n", *arch)
+	if !archOK("klptest run", *arch, stderr) {
 		return exitUsage
 	}
 	if *stormTasks < 0 || *stormSeconds < 0 {
@@ -281,6 +279,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return exitPass
 }
 
+// archOK checks an --arch flag, saying what is known when it is not.
+func archOK(cmd, arch string, stderr io.Writer) bool {
+	if arch != "x86_64" && arch != "arm64" {
+		fmt.Fprintf(stderr, "%s: unknown --arch %q (known: x86_64, arm64)\n", cmd, arch)
+		return false
+	}
+	return true
+}
+
 // printForensics prints the evidence of the case's stalls, and where its
 // memory dumps are.
 func printForensics(w io.Writer, res *runner.Result, caseName string) {
@@ -296,9 +303,9 @@ func printForensics(w io.Writer, res *runner.Result, caseName string) {
 				fmt.Fprint(w, report.ForensicsText(b.Trace, f, "    "))
 			}
 		}
-		for _, p := range b.Vmcores {
-			if strings.Contains(filepath.Base(p), "-"+caseName+"-") {
-				fmt.Fprintf(w, "    guest memory dump: %s\n", p)
+		for _, v := range b.Vmcores {
+			if v.Case == caseName {
+				fmt.Fprintf(w, "    guest memory dump: %s\n", v.Path)
 			}
 		}
 	}

@@ -33,8 +33,7 @@ func cmdShell(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "klptest shell: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	if *arch != "x86_64" && *arch != "arm64" {
-		fmt.Fprintf(stderr, "klptest shell: unknown --arch %q (known: x86_64, arm64)\n", *arch)
+	if !archOK("klptest shell", *arch, stderr) {
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
