@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/klptest/klptest/pgroup"
 )
 
 // Verdict is what one commit's test found.
@@ -228,7 +230,7 @@ func onlySkipped(out string) ([]string, bool) {
 type gitRepo struct{ dir string }
 
 func (g gitRepo) run(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", g.dir}, args...)...)
+	cmd := pgroup.Command(ctx, "git", append([]string{"-C", g.dir}, args...)...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "GIT_TERMINAL_PROMPT=0")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

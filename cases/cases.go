@@ -20,6 +20,10 @@ type Case struct {
 	// Demo cases break the kernel on purpose and must FAIL with the rule
 	// in Demo; they run only when named.
 	Demo string
+	// Fault cases fail the guest itself (a hang, a panic) for klptest's
+	// own fault tests, which check what klptest does then; they run only
+	// when named, and are not demos of a rule.
+	Fault bool
 	// CPUs of the guest, when the case needs a number of its own (it then
 	// runs in its own boot); 0 means the default.
 	CPUs  int
@@ -62,9 +66,13 @@ const (
 	DoWorkers    = "workers"     // start workers calling Module's functions too
 	// DoInject breaks the kernel on purpose (demo cases only): Module is
 	// "set-pending" or "clear-pending", applied to the parked task Park, or
-	// to a sleeper when Park is ""; or "warn", a kernel WARNING.
+	// to a sleeper when Park is ""; or "warn", a kernel WARNING; or, in
+	// fault cases, "hang" (the agent never returns) or "panic".
 	DoInject    = "inject"
 	DoStormWait = "storm-wait" // wait for the storm to end
+	// DoBreakPort breaks the agent's result port (fault cases only):
+	// Module "truncate" sends half a line and stops, "close" closes it.
+	DoBreakPort = "break-port"
 )
 
 // Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h.
@@ -98,7 +106,7 @@ func register(c Case) {
 func All() []Case {
 	var out []Case
 	for _, c := range registry {
-		if c.Demo == "" {
+		if c.Demo == "" && !c.Fault {
 			out = append(out, c)
 		}
 	}
@@ -111,6 +119,18 @@ func Demos() []Case {
 	var out []Case
 	for _, c := range registry {
 		if c.Demo != "" {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Faults lists the fault cases by name.
+func Faults() []Case {
+	var out []Case
+	for _, c := range registry {
+		if c.Fault {
 			out = append(out, c)
 		}
 	}

@@ -52,3 +52,36 @@ func init() {
 		}),
 	})
 }
+
+// Fault cases: the guest fails under klptest (its agent hangs in the
+// kernel, the kernel panics), for the fault tests of klptest itself.
+func init() {
+	register(Case{
+		Name:    "fault-hang",
+		Doc:     "fault, must FAIL: the agent hangs in the kernel (uninterruptible, for ever) while a patch is applied; the host's timeout collects evidence and kills QEMU",
+		Fault:   true,
+		OwnBoot: true,
+		Steps:   seq(patchSteps, []Step{{Do: DoInject, Module: "hang"}}),
+	})
+	register(Case{
+		Name:    "fault-panic",
+		Doc:     "fault, must FAIL: the kernel panics while a patch is applied; the verdict quotes the panic",
+		Fault:   true,
+		OwnBoot: true,
+		Steps:   seq(patchSteps, []Step{{Do: DoInject, Module: "panic"}}),
+	})
+	register(Case{
+		Name:    "fault-result-truncated",
+		Doc:     "fault, must FAIL: the result port delivers half an event line, then nothing; klptest names the last event it got",
+		Fault:   true,
+		OwnBoot: true,
+		Steps:   seq(patchSteps, []Step{{Do: DoBreakPort, Module: "truncate"}}, unpatchSteps),
+	})
+	register(Case{
+		Name:    "fault-result-closed",
+		Doc:     "fault, must FAIL: the result port closes early, the guest running on; klptest names the last event it got",
+		Fault:   true,
+		OwnBoot: true,
+		Steps:   seq(patchSteps, []Step{{Do: DoBreakPort, Module: "close"}}, unpatchSteps),
+	})
+}

@@ -87,6 +87,10 @@ type Hello struct {
 	CPUs    int      `json:"cpus"`
 	Taint   uint64   `json:"taint"` // /proc/sys/kernel/tainted at start
 	Cases   []string `json:"cases"` // what the agent was asked to run
+	// KernelText is _text's address in /proc/kallsyms, in hex: with the
+	// System.map's, it gives the KASLR offset the host needs to name
+	// the addresses it reads from the vCPUs.
+	KernelText string `json:"kernel_text,omitempty"`
 }
 
 // Op is one action of the agent on the livepatch, or one observation that

@@ -2,6 +2,8 @@ package check
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/klptest/klptest/cases"
@@ -70,4 +72,56 @@ func StackFrame(line string) string {
 		}
 	}
 	return line
+}
+
+var sysrqTaskRE = regexp.MustCompile(`^task:(.*?)\s+state:(\S+).*?\bpid:\s*([0-9]+)`)
+
+// SysrqTaskHeader parses the first line of a task in a sysrq-t or sysrq-w
+// dump, "task:NAME state:D stack:0 pid:1 ...".
+func SysrqTaskHeader(line string) (comm, state string, pid int, ok bool) {
+	m := sysrqTaskRE.FindStringSubmatch(line)
+	if m == nil {
+		return "", "", 0, false
+	}
+	pid, _ = strconv.Atoi(m[3])
+	return m[1], m[2], pid, true
+}
+
+// consoleTimeRE is printk's time prefix on a console line.
+var consoleTimeRE = regexp.MustCompile(`^\[\s*[0-9]+\.[0-9]+\] ?`)
+
+// SysrqBlocked summarises the uninterruptible (D) tasks of a sysrq dump
+// read off the console: "NAME[PID] in f1 < f2 < ...", the scheduler's own
+// frames and unreliable ("?") frames left out.
+func SysrqBlocked(console []string) []string {
+	var out []string
+	seen := map[int]bool{}
+	for i := 0; i < len(console); i++ {
+		comm, state, pid, ok := SysrqTaskHeader(consoleTimeRE.ReplaceAllString(console[i], ""))
+		if !ok || state != "D" || seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		var frames []string
+		for _, l := range console[i+1:] {
+			l = strings.TrimSpace(consoleTimeRE.ReplaceAllString(l, ""))
+			if _, _, _, next := SysrqTaskHeader(l); next || l == "</TASK>" || strings.HasPrefix(l, "task:") {
+				break
+			}
+			if l == "" || l == "Call Trace:" || l == "<TASK>" || strings.HasPrefix(l, "? ") ||
+				strings.HasPrefix(l, "__schedule+") || strings.HasPrefix(l, "schedule+") || strings.HasPrefix(l, "schedule_timeout+") {
+				continue
+			}
+			if len(frames) == summaryFrames {
+				break
+			}
+			frames = append(frames, l)
+		}
+		s := fmt.Sprintf("%s[%d]", comm, pid)
+		if len(frames) > 0 {
+			s += " in " + strings.Join(frames, " < ")
+		}
+		out = append(out, s)
+	}
+	return out
 }

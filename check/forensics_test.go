@@ -1,6 +1,8 @@
 package check
 
 import (
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -114,6 +116,33 @@ func TestKernelLogExcerpt(t *testing.T) {
 	for _, reg := range []string{"RAX:", "RSP:", "CR2:", "Code:"} {
 		if strings.Contains(msg, reg) {
 			t.Errorf("excerpt holds the register dump (%s):\n%s", reg, msg)
+		}
+	}
+}
+
+// The console after sysrq-9, -w, -l, -t in a real hang (debian:6.1, the
+// fault-hang case): one blocked task, the agent, stuck in the probe.
+func TestSysrqBlocked(t *testing.T) {
+	b, err := os.ReadFile("testdata/sysrq-hang-debian-6.1.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := SysrqBlocked(strings.Split(string(b), "\n"))
+	want := []string{"uinit[94] in klpt_inject_hang+0x1d/0x1f [klpt_probe] < klpt_inject_write+0x202/0x250 [klpt_probe] < proc_reg_write+0x56/0xa0 < vfs_write+0xc7/0x3f0"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("SysrqBlocked = %q, want %q", got, want)
+	}
+	for _, tc := range []struct {
+		in   []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"[ 1.0] task:sleeper state:S stack:0 pid:5 ppid:1 flags:0x0", "[ 1.0]  schedule+0x1/0x2"}, nil},
+		{[]string{"task:kworker/0:1 state:D stack:0 pid:7 ppid:2 flags:0x0", "Call Trace:", " <TASK>", " __schedule+0x1/0x2", " ? foo+0x1/0x2", " io_schedule+0x1/0x2", " </TASK>"},
+			[]string{"kworker/0:1[7] in io_schedule+0x1/0x2"}},
+	} {
+		if got := SysrqBlocked(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("SysrqBlocked(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -15,11 +15,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/klptest/klptest/pgroup"
 
 	"github.com/u-root/mkuimage/cpio"
 	"github.com/u-root/mkuimage/uimage"
@@ -74,7 +75,7 @@ func Build(ctx context.Context, spec Spec, cacheDir string) (path string, built 
 		pkgs = append(pkgs, urootCmds+c)
 	}
 	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin + "/"}, pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := pgroup.Command(ctx, "go", args...)
 	cmd.Dir = spec.Src
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+spec.GOARCH, "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

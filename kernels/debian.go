@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/klptest/klptest/pgroup"
+
 	"pault.ag/go/debian/control"
 	"pault.ag/go/debian/dependency"
 	"pault.ag/go/debian/version"
@@ -131,7 +133,7 @@ func atomicWrite(path string, b []byte) error {
 }
 
 func (d *Debian) apt(ctx context.Context, conf, dir string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd := pgroup.Command(ctx, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "APT_CONFIG="+conf, "LC_ALL=C")
 	cmd.Dir = dir
 	var stderr bytes.Buffer
@@ -535,7 +537,7 @@ func (d *Debian) fetchDebs(ctx context.Context, conf, debs, fs string, pkgs []Pa
 			// layout lacks, so the test that follows is what counts.
 			script = `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards --no-wildcards-match-slash './boot/*' './usr/lib/modules/*/vmlinuz' ` + strings.Join(driverGlobs, " ") + ` 2>/dev/null; for f in "$2"/boot/vmlinuz* "$2"/usr/lib/modules/*/vmlinuz; do test -e "$f" && exit 0; done; exit 1`
 		}
-		if out, err := exec.CommandContext(ctx, "sh", "-c", script, "sh", files[0], fs).CombinedOutput(); err != nil {
+		if out, err := pgroup.Command(ctx, "sh", "-c", script, "sh", files[0], fs).CombinedOutput(); err != nil {
 			return fmt.Errorf("extract %s: %w: %s", filepath.Base(files[0]), err, out)
 		}
 	}

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+
+	"github.com/klptest/klptest/pgroup"
 )
 
 // Source fetches Debian's linux-source-SERIES (apt verifies it against the
@@ -61,7 +62,7 @@ func (d *Debian) Source(ctx context.Context, series string) (dir, id string, err
 	tree := filepath.Join(tmp, "tree")
 	os.MkdirAll(tree, 0o755)
 	script := `dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/src/$2.tar.xz" | xz -dc -T0 | tar -x -C "$3" --strip-components=1`
-	if out, err := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", script, "sh", debs[0], name, tree).CombinedOutput(); err != nil {
+	if out, err := pgroup.Command(ctx, "bash", "-o", "pipefail", "-c", script, "sh", debs[0], name, tree).CombinedOutput(); err != nil {
 		return "", "", fmt.Errorf("unpack %s: %w: %s", filepath.Base(debs[0]), err, lastLines(string(out), 3))
 	}
 	if err := CheckSourceTree(tree, "src:debian:"+series); err != nil {

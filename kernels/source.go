@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klptest/klptest/pgroup"
 )
 
 // Source builds livepatch-capable kernels from source: src:PATH (a kernel
@@ -192,7 +194,7 @@ func (s *Source) configure(ctx context.Context, mk *makeRun, a Arch, frags []Fra
 		}
 		args = append(args, p)
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(mk.src, "scripts/kconfig/merge_config.sh"), args...)
+	cmd := pgroup.Command(ctx, filepath.Join(mk.src, "scripts/kconfig/merge_config.sh"), args...)
 	cmd.Dir = mk.src
 	cmd.Env = append(os.Environ(), mk.vars...)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -234,7 +236,7 @@ func (m *makeRun) run(ctx context.Context, report bool, targets ...string) error
 	}
 	defer log.Close()
 	fmt.Fprintf(log, "\n$ make %s\n", strings.Join(args, " "))
-	cmd := exec.CommandContext(ctx, "make", args...)
+	cmd := pgroup.Command(ctx, "make", args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "KBUILD_BUILD_TIMESTAMP=klptest", "KBUILD_BUILD_USER=klptest", "KBUILD_BUILD_HOST=klptest")
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -389,7 +391,7 @@ func TreeState(ctx context.Context, dir string) (string, error) {
 }
 
 func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	cmd := pgroup.Command(ctx, "git", append([]string{"-C", dir}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

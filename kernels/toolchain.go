@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+
+	"github.com/klptest/klptest/pgroup"
 )
 
 // A toolchain root is a minimal Debian root filesystem holding the compiler
@@ -111,7 +113,7 @@ func (d *Debian) toolchain(ctx context.Context, cc, ccText string, buildDeps []s
 			mirror = s.URI
 		}
 	}
-	cmd := exec.CommandContext(ctx, "mmdebstrap", "--variant=minbase",
+	cmd := pgroup.Command(ctx, "mmdebstrap", "--variant=minbase",
 		"--include="+strings.Join(include, ","),
 		"--keyring="+Keyring,
 		`--aptopt=Acquire::Check-Valid-Until "false"`,

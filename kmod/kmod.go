@@ -27,6 +27,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/klptest/klptest/pgroup"
+
 	"github.com/klptest/klptest/kernels"
 )
 
@@ -90,12 +92,12 @@ func Build(ctx context.Context, k *kernels.Spec, cacheDir string) ([]string, boo
 // the paths in the headers and in make's output stay the host's.
 func makeCommand(ctx context.Context, k *kernels.Spec, work string, argv []string) (*exec.Cmd, error) {
 	if k.Toolchain == "" {
-		return exec.CommandContext(ctx, argv[0], argv[1:]...), nil
+		return pgroup.Command(ctx, argv[0], argv[1:]...), nil
 	}
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		return nil, &kernels.MissingToolError{Tool: "bwrap", Package: "bubblewrap", For: "building modules in the " + k.CC + " toolchain root"}
 	}
-	return exec.CommandContext(ctx, "bwrap", bwrapArgs(k, work, argv)...), nil
+	return pgroup.Command(ctx, "bwrap", bwrapArgs(k, work, argv)...), nil
 }
 
 // bwrapArgs runs argv in k's toolchain root. Order matters: bwrap mounts in

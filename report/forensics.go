@@ -2,12 +2,11 @@ package report
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/check"
 )
 
 // SysrqDump returns the sysrq-t task dump a forensics record points at:
@@ -32,19 +31,16 @@ func SysrqDump(tr *cases.Trace, f cases.Forensics) []string {
 	return out
 }
 
-var sysrqTaskRE = regexp.MustCompile(`^task:(.*?)\s+state:(\S+).*?\bpid:\s*([0-9]+)`)
-
 // SysrqTask returns the lines of the sysrq-t dump that describe task pid:
 // its header and its call trace.
 func SysrqTask(dump []string, pid int) []string {
 	for i, l := range dump {
-		m := sysrqTaskRE.FindStringSubmatch(l)
-		if m == nil || m[3] != strconv.Itoa(pid) {
+		if _, _, p, ok := check.SysrqTaskHeader(l); !ok || p != pid {
 			continue
 		}
 		out := []string{l}
 		for _, s := range dump[i+1:] {
-			if sysrqTaskRE.MatchString(s) || !(strings.HasPrefix(s, " ") || strings.HasPrefix(s, "Call Trace") || strings.HasPrefix(s, "\t")) {
+			if _, _, _, next := check.SysrqTaskHeader(s); next || !(strings.HasPrefix(s, " ") || strings.HasPrefix(s, "Call Trace") || strings.HasPrefix(s, "\t")) {
 				break
 			}
 			out = append(out, s)

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/klptest/klptest/pgroup"
 
 	"github.com/klptest/klptest/check"
 	"github.com/klptest/klptest/kernels"
@@ -58,7 +59,7 @@ func newDecoder(k *kernels.Spec, moduleDir string) *decoder {
 func (d *decoder) decode(ctx context.Context, lines []string) string {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", d.script, d.vmlinux, d.base, d.modules)
+	cmd := pgroup.Command(ctx, "bash", d.script, d.vmlinux, d.base, d.modules)
 	cmd.Env = d.env
 	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
 	var out bytes.Buffer

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -95,8 +96,11 @@ type Boot struct {
 	ConsoleLog string       `json:"console_log,omitempty"`
 	QEMU       string       `json:"qemu_cmdline,omitempty"`
 	// Vmcores are the guest memory dumps taken at stalls (--vmcore).
-	Vmcores    []Vmcore `json:"vmcores,omitempty"`
-	Incomplete string   `json:"incomplete,omitempty"`
+	Vmcores []Vmcore `json:"vmcores,omitempty"`
+	// HostForensics is what the host collected before killing a VM that
+	// outlived its bound or never reached the agent.
+	HostForensics *HostForensics `json:"host_forensics,omitempty"`
+	Incomplete    string         `json:"incomplete,omitempty"`
 }
 
 // Vmcore is one guest memory dump (an ELF core) and the case that stalled.
@@ -245,6 +249,13 @@ func FindSrc() (string, error) {
 // and keeps whatever was gathered before a failure.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Arch: o.Arch, Steps: map[string]time.Duration{}}
+	defer func() {
+		// Interrupted in any step (a download, a build), the result
+		// says so, not only during a boot.
+		if ctx.Err() != nil && res.Incomplete == "" {
+			res.Incomplete = "interrupted"
+		}
+	}()
 	progress := func(step, detail string) {
 		if o.Progress != nil {
 			o.Progress(step, detail)
@@ -413,14 +424,7 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 			}
 		}
 	}
-	var vctx context.Context
-	var cancel context.CancelFunc
-	if o.Shell || o.ShellOnFail {
-		// A person at the shell sets the pace.
-		vctx, cancel = context.WithCancel(ctx)
-	} else {
-		vctx, cancel = context.WithTimeout(ctx, timeout)
-	}
+	vctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	progress("boot", fmt.Sprintf("%s on %s (%s): %s", k.Release, o.Arch, accel, strings.Join(names, ", ")))
 	t0 := time.Now()
@@ -434,26 +438,48 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		o.Verbose("qemu: " + b.QEMU)
 	}
 
+	// At a timeout the host takes what evidence QEMU's monitor gives
+	// before it kills the VM: the agent may be what hangs. The timers'
+	// goroutine hands it over through hostF.
+	var helloSeen, bootTimedOut, timedOut atomic.Bool
+	var kernelText, running atomic.Value
+	kernelText.Store("")
+	running.Store("")
+	hostF := make(chan *HostForensics, 1)
+	var once sync.Once
+	expire := func(flag *atomic.Bool, reason string) {
+		once.Do(func() {
+			flag.Store(true)
+			hostF <- collectHostForensics(m, reason, running.Load().(string), consoleLog, k, kernelText.Load().(string), o.Vmcore, progress)
+			cancel()
+		})
+	}
 	// A kernel that does not boot (a bad image, a hang before init) would
 	// otherwise hold the VM for its whole bound.
-	var helloSeen, bootTimedOut atomic.Bool
 	bootTimer := time.AfterFunc(BootTimeout, func() {
 		if !helloSeen.Load() {
-			bootTimedOut.Store(true)
-			cancel()
+			expire(&bootTimedOut, fmt.Sprintf("the guest agent did not start within %v", BootTimeout))
 		}
 	})
 	defer bootTimer.Stop()
+	if !o.Shell && !o.ShellOnFail { // a person at the shell sets the pace
+		vmTimer := time.AfterFunc(timeout, func() { expire(&timedOut, fmt.Sprintf("the VM did not finish within %v", timeout)) })
+		defer vmTimer.Stop()
+	}
 
 	tr := &cases.Trace{}
 	b.Trace = tr
 	streamErr := read(m.Results(), tr, func(ev cases.Event) {
 		switch ev.Type {
+		case cases.EvCaseEnd:
+			running.Store("")
 		case cases.EvHello:
+			kernelText.Store(ev.Hello.KernelText)
 			helloSeen.Store(true)
 			res.Steps["boot"] += time.Since(t0)
 			progress("boot", "agent ready")
 		case cases.EvCaseStart:
+			running.Store(ev.Case)
 			// Earlier boots' cases have their verdicts already.
 			progress("case", fmt.Sprintf("%s (%d/%d)", ev.Case, len(res.Verdicts)+len(tr.Cases), len(res.Cases)))
 		case cases.EvAsk:
@@ -470,15 +496,18 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	exit, werr := m.Wait()
 	b.Exit = exit
 	res.Steps["vm"] += time.Since(t0)
+	if bootTimedOut.Load() || timedOut.Load() {
+		b.HostForensics = <-hostF
+	}
 	if bootTimedOut.Load() && ctx.Err() == nil {
 		b.Incomplete = fmt.Sprintf("the guest agent did not start within %v", BootTimeout)
-		return b, infra("boot", fmt.Errorf("the kernel did not boot to the guest agent within %v; %s", BootTimeout, consoleTail(exit)))
+		return b, infra("boot", fmt.Errorf("the kernel did not boot to the guest agent within %v; %s; %s", BootTimeout, b.HostForensics.Summary(), consoleTail(exit)))
 	}
 	if werr != nil && exit == nil {
 		return b, infra("vm", werr)
 	}
-	if vctx.Err() != nil && ctx.Err() == nil {
-		b.Incomplete = fmt.Sprintf("the VM did not finish within %v", timeout)
+	if timedOut.Load() && ctx.Err() == nil {
+		b.Incomplete = fmt.Sprintf("the VM did not finish within %v; %s", timeout, b.HostForensics.Summary())
 	}
 	if ctx.Err() != nil {
 		b.Incomplete = "interrupted"
@@ -495,6 +524,29 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	}
 	progress("check", strings.Join(names, ", "))
 	t1 := time.Now()
+	if exit != nil && exit.Outside() {
+		// Not the kernel's doing: the cases that ended keep their
+		// verdicts, the run is incomplete, and bisect skips it.
+		b.Incomplete = "QEMU " + exit.String() + ", not by klptest or its guest"
+		res.Incomplete = b.Incomplete
+		var ended []cases.Case
+		for _, c := range cs {
+			for _, ct := range tr.Cases {
+				if ct.Name == c.Name && ct.End != nil {
+					ended = append(ended, c)
+				}
+			}
+		}
+		vs := verdicts(tr, ended, exit, streamErr, b.Incomplete)
+		res.Verdicts = append(res.Verdicts, vs...)
+		res.Steps["check"] += time.Since(t1)
+		last := "none"
+		if tr.Last != "" {
+			last = fmt.Sprintf("%q", tr.Last)
+		}
+		return b, infra("vm", fmt.Errorf("QEMU ended from outside during %s: %s (last event from the guest: %s; %d of %d cases had finished)\n%s",
+			strings.Join(names, ", "), exit, last, len(ended), len(cs), consoleTail(exit)))
+	}
 	vs := verdicts(tr, cs, exit, streamErr, b.Incomplete)
 	decodeViolations(ctx, dec, vs)
 	res.Verdicts = append(res.Verdicts, vs...)
@@ -550,7 +602,7 @@ func read(r io.Reader, tr *cases.Trace, onEvent func(cases.Event)) error {
 	for sc.Scan() {
 		ev, err := cases.DecodeLine(sc.Bytes())
 		if err != nil {
-			return err
+			return fmt.Errorf("result stream broken after event %q: %w", tr.Last, err)
 		}
 		if err := tr.Apply(ev); err != nil {
 			return err
@@ -589,7 +641,18 @@ func verdicts(tr *cases.Trace, cs []cases.Case, exit *vm.Exit, streamErr error, 
 		} else {
 			v.Violations = check.Violations(check.Case(tr, ct, c))
 			if ct.End == nil {
-				v.Violations = append(v.Violations, check.Violation{Case: c.Name, Rule: check.RuleTrace, Msg: "the VM ended during the case: " + vmEnd(exit, streamErr, incomplete)})
+				// One violation, with the reason, for the check's bare one.
+				for i, x := range v.Violations {
+					if x.Rule == check.RuleTrace && x.Msg == check.MsgNoCaseEnd {
+						v.Violations = append(v.Violations[:i], v.Violations[i+1:]...)
+						break
+					}
+				}
+				what := "the VM ended during the case: "
+				if streamErr != nil && exit != nil && exit.Reason == vm.ReasonShutdown {
+					what = "the result stream broke during the case (the guest ran on, and powered off): "
+				}
+				v.Violations = append(v.Violations, check.Violation{Case: c.Name, Rule: check.RuleTrace, Msg: what + vmEnd(exit, streamErr, incomplete)})
 			}
 		}
 		for _, e := range tr.Errors {
@@ -623,11 +686,7 @@ func panicExcerpt(console string) string {
 	lines := strings.Split(console, "\n")
 	for i, l := range lines {
 		if strings.Contains(l, "Kernel panic") || strings.Contains(l, "BUG:") || strings.Contains(l, "Oops") {
-			start := i
-			if start > 5 {
-				start -= 5
-			}
-			end := i + 40
+			start, end := i, i+40
 			if end > len(lines) {
 				end = len(lines)
 			}

@@ -64,6 +64,7 @@ type archSpec struct {
 	tcgAccel   string // -accel for tcg, when not plain "tcg"
 	console    string // serial console tty
 	pvpanic    string // pvpanic device model
+	keyboard   bool   // the machine has a PS/2 keyboard (i8042), for SysRq
 }
 
 var archs = map[string]archSpec{
@@ -83,6 +84,7 @@ var archs = map[string]archSpec{
 		tcgAccel:   "tcg,thread=single",
 		console:    "ttyS0",
 		pvpanic:    "pvpanic",
+		keyboard:   true,
 	},
 	// pauth-impdef: the architected QARMA pointer-auth algorithm is very
 	// slow under TCG. gic-version=max under KVM: the host GIC may lack v2

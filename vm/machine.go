@@ -44,6 +44,15 @@ type Exit struct {
 	Status         string // e.g. "exit status 0", "signal: killed"
 	Stderr         string // tail of QEMU's stderr (and stdout)
 	Console        string // tail of the serial console log
+	// ByHost: klptest itself stopped QEMU (Stop, a timeout, an interrupt).
+	ByHost bool `json:"by_host,omitempty"`
+}
+
+// Outside reports a QEMU that died of something other than its guest or
+// klptest: a signal from someone else, or QEMU's own error. That is no
+// verdict on the kernel.
+func (e *Exit) Outside() bool {
+	return !e.ByHost && (e.Reason == ReasonCrashed || e.Reason == ReasonKilled)
 }
 
 func (e *Exit) String() string {
@@ -314,8 +323,17 @@ func (m *Machine) startError(err error) error {
 
 // run sends a QMP command without arguments and waits for the reply, at
 // most qmpTimeout or until QEMU is gone.
-func (m *Machine) run(command string) ([]byte, error) {
-	b, _ := json.Marshal(qmp.Command{Execute: command})
+func (m *Machine) run(command string) ([]byte, error) { return m.runArgs(command, nil) }
+
+// runArgs is run with the command's arguments.
+func (m *Machine) runArgs(command string, args map[string]any) ([]byte, error) {
+	cmd := any(qmp.Command{Execute: command, Args: args})
+	if args == nil { // QMP refuses "arguments": null
+		cmd = struct {
+			Execute string `json:"execute"`
+		}{command}
+	}
+	b, _ := json.Marshal(cmd)
 	type reply struct {
 		b   []byte
 		err error
@@ -369,6 +387,51 @@ func (m *Machine) DumpGuestMemory(path string, timeout time.Duration) error {
 	case <-time.After(timeout):
 		return fmt.Errorf("vm: dump-guest-memory: not done after %s", timeout)
 	}
+}
+
+// SendSysrq presses Alt-SysRq-key on the guest's PS/2 keyboard, through
+// QMP send-key, for each key in turn: the host's way into a kernel whose
+// user space no longer answers. Only machines with an i8042 have one (x86;
+// arm64 virt has no keyboard), and the kernel must have its driver and
+// allow the key (kernel.sysrq).
+func (m *Machine) SendSysrq(keys ...string) error {
+	<-m.setupDone
+	if m.mon == nil {
+		return errors.New("vm: send-key: no QMP connection")
+	}
+	if !archs[normArch(m.cfg.Arch)].keyboard {
+		return fmt.Errorf("vm: %s guests have no keyboard to send SysRq on", m.cfg.Arch)
+	}
+	for _, k := range keys {
+		args := map[string]any{"keys": []map[string]string{
+			{"type": "qcode", "data": "alt"}, {"type": "qcode", "data": "sysrq"}, {"type": "qcode", "data": k},
+		}}
+		if _, err := m.runArgs("send-key", args); err != nil {
+			return fmt.Errorf("vm: sysrq-%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// HMP runs a human monitor command (through QMP human-monitor-command) and
+// returns its output: for what QMP has no command of its own for, such as
+// every vCPU's registers ("info registers -a").
+func (m *Machine) HMP(command string) (string, error) {
+	<-m.setupDone
+	if m.mon == nil {
+		return "", errors.New("vm: hmp: no QMP connection")
+	}
+	b, err := m.runArgs("human-monitor-command", map[string]any{"command-line": command})
+	if err != nil {
+		return "", err
+	}
+	var r struct {
+		Return string `json:"return"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return "", fmt.Errorf("vm: hmp %q: %w", command, err)
+	}
+	return r.Return, nil
 }
 
 // Reply writes a line to the guest agent on the result port: the agent
@@ -466,6 +529,7 @@ func (m *Machine) finish() {
 	m.mu.Lock()
 	e.ShutdownReason = m.shutdown
 	e.Reason = exitReason(m.shutdown, m.panicked, m.killCause != nil)
+	e.ByHost = m.killCause != nil
 	killCause, panicInfo := m.killCause, m.panicInfo
 	m.mu.Unlock()
 

@@ -109,7 +109,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%-16s %s\n", c.Name, c.Doc)
 		}
 		if len(args) > 1 && args[1] == "--demos" {
-			for _, c := range cases.Demos() {
+			for _, c := range append(cases.Demos(), cases.Faults()...) {
 				fmt.Fprintf(stdout, "%-22s %s\n", c.Name, c.Doc)
 			}
 		}
@@ -307,6 +307,9 @@ func printForensics(w io.Writer, res *runner.Result, caseName string) {
 			if v.Case == caseName {
 				fmt.Fprintf(w, "    guest memory dump: %s\n", v.Path)
 			}
+		}
+		if h := b.HostForensics; h != nil && h.Case == caseName {
+			fmt.Fprint(w, h.Text("    "))
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -195,6 +196,26 @@ func TestE2ESourceKernel(t *testing.T) {
 		// the decoded trace names the writer's path through the kernel.
 		if !strings.Contains(strings.ToLower(out), "call trace:") || !strings.Contains(out, "klpt_inject_write (") {
 			t.Errorf("the excerpt lacks the decoded call trace")
+		}
+	})
+
+	// The agent hangs: arm64 virt has no keyboard for SysRq, so the host's
+	// evidence is where each vCPU was, named with the build's System.map
+	// and the KASLR base the agent reported.
+	t.Run("hang", func(t *testing.T) {
+		git("checkout", "-q", "--detach", base)
+		defer git("checkout", "-q", "main")
+		var stdout, stderr bytes.Buffer
+		code := Main([]string{"run", "--kernel", "src:" + repo, "--arch", arch, "--case", "fault-hang", "--timeout", "60s"}, &stdout, &stderr)
+		t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		if code != exitFail {
+			t.Fatalf("exit %d, want %d", code, exitFail)
+		}
+		if !regexp.MustCompile(`vCPU 0 at [A-Za-z_][A-Za-z0-9_.]*\+0x[0-9a-f]+`).MatchString(stdout.String()) {
+			t.Errorf("no vCPU named by symbol")
+		}
+		if arch == "arm64" && !strings.Contains(stdout.String(), "arm64 guests have no keyboard") {
+			t.Errorf("no word on why there is no SysRq dump")
 		}
 	})
 

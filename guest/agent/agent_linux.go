@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -95,6 +96,9 @@ func readTaint() uint64 {
 func run() error {
 	mounts()
 	cmdline() // before any livepatch replaces what /proc/cmdline shows
+	// Every SysRq function, for the host's keys when the agent hangs:
+	// Debian's default mask (0x1b6) leaves out the task dumps.
+	os.WriteFile("/proc/sys/kernel/sysrq", []byte("1"), 0)
 	boot, _ := filepath.Glob(filepath.Join(BootModuleDir, "*.ko"))
 	sort.Strings(boot)
 	for _, m := range boot {
@@ -115,11 +119,12 @@ func run() error {
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	e.emit(cases.Event{Type: cases.EvHello, Hello: &cases.Hello{
-		Release: unix.ByteSliceToString(uts.Release[:]),
-		Machine: unix.ByteSliceToString(uts.Machine[:]),
-		CPUs:    runtime.NumCPU(),
-		Taint:   readTaint(),
-		Cases:   names,
+		Release:    unix.ByteSliceToString(uts.Release[:]),
+		Machine:    unix.ByteSliceToString(uts.Machine[:]),
+		CPUs:       runtime.NumCPU(),
+		Taint:      readTaint(),
+		Cases:      names,
+		KernelText: kernelText(),
 	}})
 
 	km, err := openKmsg()
@@ -171,4 +176,21 @@ func run() error {
 	drain("")
 	e.emit(cases.Event{Type: cases.EvDone})
 	return e.close()
+}
+
+// kernelText returns _text's address from /proc/kallsyms, or "". It is
+// among the first lines, after the per-CPU symbols, so the scan is short.
+func kernelText() string {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 0; sc.Scan() && n < 100000; n++ {
+		if fs := strings.Fields(sc.Text()); len(fs) == 3 && fs[2] == "_text" {
+			return fs[0]
+		}
+	}
+	return ""
 }

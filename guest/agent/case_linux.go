@@ -375,6 +375,8 @@ func (r *caseRun) step(st cases.Step) error {
 		return r.op(cases.Op{Kind: cases.OpInject, Goal: r.goal, Park: st.Park, TID: pid, Patch: st.Module}, func() error {
 			return os.WriteFile("/proc/klpt_inject", []byte(fmt.Sprintf("%s %d", st.Module, pid)), 0)
 		})
+	case cases.DoBreakPort:
+		return r.e.breakPort(st.Module)
 	case cases.DoUnload:
 		return r.op(cases.Op{Kind: cases.OpUnload, Goal: r.goal, Patch: patch}, func() error { return unloadModule(patch, 10*time.Second) })
 	case cases.DoUnloadBusy:

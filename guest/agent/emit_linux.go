@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -113,4 +114,26 @@ func (e *emitter) close() error {
 	// No fsync: a virtio port has none (EINVAL); written is delivered.
 	e.f.Close()
 	return e.err
+}
+
+// errPortBroken: a fault case broke the result port on purpose.
+var errPortBroken = errors.New("result port broken by a fault case")
+
+// breakPort breaks the stream for the lost-result-channel fault tests:
+// "truncate" sends half an event line, then nothing more; "close" closes
+// the port. The agent runs on, as after a real fault, with nobody told.
+func (e *emitter) breakPort(how string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.w.Flush()
+	switch how {
+	case "truncate":
+		e.f.Write([]byte(`{"v":1,"type":"snapshot","case":"fault-res`))
+	case "close":
+	default:
+		return fmt.Errorf("unknown port fault %q (truncate, close)", how)
+	}
+	e.f.Close()
+	e.err = errPortBroken
+	return nil
 }

@@ -299,11 +299,21 @@ static const struct proc_ops klpt_forks_ops = {
  * sets or clears that task's TIF_PATCH_PENDING behind livepatch's back;
  *   warn PID
  * raises a kernel WARNING (with its call trace) in the writer, which the
- * kernel-log rule must report.
+ * kernel-log rule must report;
+ *   hang PID | panic PID
+ * never return (the writer sleeps uninterruptibly, for ever) or panic the
+ * kernel: the fault tests' guest hang and guest panic.
  */
 static noinline void klpt_inject_warning(int pid)
 {
 	WARN(1, "klptest: injected warning (pid %d)\n", pid);
+}
+
+static noinline void klpt_inject_hang(int pid)
+{
+	pr_info("injected hang into pid %d\n", pid);
+	for (;;)
+		schedule_timeout_uninterruptible(HZ);
 }
 
 static ssize_t klpt_inject_write(struct file *f, const char __user *ubuf, size_t n, loff_t *pos)
@@ -328,6 +338,10 @@ static ssize_t klpt_inject_write(struct file *f, const char __user *ubuf, size_t
 		return -ESRCH;
 	if (!strcmp(what, "warn"))
 		klpt_inject_warning(pid);
+	else if (!strcmp(what, "hang"))
+		klpt_inject_hang(pid);
+	else if (!strcmp(what, "panic"))
+		panic("klptest: injected panic (pid %d)", pid);
 	else if (!strcmp(what, "set-pending"))
 		set_tsk_thread_flag(t, TIF_PATCH_PENDING);
 	else if (!strcmp(what, "clear-pending"))

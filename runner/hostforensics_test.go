@@ -1,0 +1,46 @@
+package runner
+
+import (
+	"os"
+	"reflect"
+	"testing"
+)
+
+// QEMU's "info registers -a", recorded: a hung Debian 6.1 guest in long
+// mode, and fresh x86 and arm64 machines at reset (EIP, PC).
+func TestParseRegisters(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []CPUState
+	}{
+		{"registers-debian-6.1-x86_64.txt", []CPUState{{CPU: 0, PC: "ffffffff8c65a170"}, {CPU: 1, PC: "ffffffff8bc7c40d"}}},
+		{"registers-reset-x86_64.txt", []CPUState{{CPU: 0, PC: "000efbbf"}, {CPU: 1, PC: "0000fff0"}}},
+		{"registers-reset-arm64.txt", []CPUState{{CPU: 0, PC: "0000000000000200"}, {CPU: 1, PC: "0000000000000000"}}},
+	} {
+		b, err := os.ReadFile("testdata/" + tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := parseRegisters(string(b)); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %+v, want %+v", tc.file, got, tc.want)
+		}
+	}
+}
+
+func TestHostForensicsSummary(t *testing.T) {
+	for _, tc := range []struct {
+		h    HostForensics
+		want string
+	}{
+		{HostForensics{Blocked: []string{"uinit[94] in f+0x1/0x2"}, Sysrq: []string{"x"}, CPUs: []CPUState{{CPU: 0, PC: "ffff1", Symbol: "default_idle+0x4"}, {CPU: 1, PC: "ffff2"}}},
+			"host forensics: blocked tasks (sysrq-w): uinit[94] in f+0x1/0x2; vCPU 0 at default_idle+0x4, vCPU 1 at ffff2"},
+		{HostForensics{Sysrq: []string{"x"}, Vmcore: "/r/vmcore-host-x.elf"},
+			"host forensics: sysrq-w showed no blocked task; guest memory dump: /r/vmcore-host-x.elf"},
+		{HostForensics{Notes: []string{"sysrq: no keyboard", "registers: qemu exited"}},
+			"host forensics: nothing collected (sysrq: no keyboard; registers: qemu exited)"},
+	} {
+		if got := tc.h.Summary(); got != tc.want {
+			t.Errorf("Summary() = %q, want %q", got, tc.want)
+		}
+	}
+}
