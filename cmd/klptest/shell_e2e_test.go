@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,17 @@ func (p *ptyOutput) waitFor(t *testing.T, text string, within time.Duration) {
 	}
 }
 
+func (p *ptyOutput) waitForRE(t *testing.T, re *regexp.Regexp, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !re.MatchString(strings.ReplaceAll(p.String(), "\r", "")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing matching %s on the terminal after %v; it shows:\n%s", re, within, p.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func (p *ptyOutput) waitForCount(t *testing.T, text string, n int, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -68,25 +80,22 @@ func (p *ptyOutput) waitForCount(t *testing.T, text string, n int, within time.D
 	}
 }
 
-// klptest shell through a terminal, as a person uses it: the guest's shell
-// runs a command and shows its output, exit returns, and no QEMU is left.
-// Kernel: debian:6.1 amd64.
-func TestE2EShell(t *testing.T) {
-	requireQEMU(t)
+// startInPty builds klptest and starts it with args on a fresh pty; it
+// returns the terminal, what it shows, and the exit status's channel.
+func startInPty(t *testing.T, args ...string) (*os.File, *ptyOutput, *exec.Cmd, chan error) {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "klptest")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	src, _ := filepath.Abs("../..")
-	before := qemuPids(t)
-	cmd := exec.Command(bin, "shell", "--kernel", "debian:6.1")
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KLPTEST_SRC="+src)
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tty.Close()
-	var out ptyOutput
+	out := &ptyOutput{}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -99,12 +108,60 @@ func TestE2EShell(t *testing.T) {
 	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	defer func() {
+	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
+			<-done
 		}
+		tty.Close()
 		t.Logf("terminal:\n%s", out.String())
-	}()
+	})
+	return tty, out, cmd, done
+}
+
+// klptest run --shell-on-fail through a terminal: the passing case gets no
+// shell; the stalled one opens it at the failed step, before the cleanup,
+// where the parked task still shows in the probe; exit lets the run end
+// with its verdicts, and no QEMU is left. Kernel: debian:6.1 amd64.
+func TestE2EShellOnFail(t *testing.T) {
+	requireQEMU(t)
+	before := qemuPids(t)
+	tty, out, _, done := startInPty(t, "run", "--kernel", "debian:6.1", "--case", "patch", "--case", "demo-stall", "--shell-on-fail")
+	out.waitFor(t, "case demo-stall failed at step", 5*time.Minute)
+	if strings.Count(out.String(), "exit (or ^D) to leave") != 1 {
+		t.Errorf("a shell opened before demo-stall failed")
+	}
+	out.waitFor(t, "toggle key help", time.Minute)
+	// The probe's view, as it failed: the parked task still unpatched
+	// (state 0) and pending (1): "PID TGID STATE PENDING KTHREAD IDLE CPU
+	// COMM".
+	tty.WriteString("cat /proc/klpt_tasks\r") // the initramfs has no grep
+	out.waitForRE(t, regexp.MustCompile(`(?m)^[0-9]+ [0-9]+ 0 1 0 0 -1 klpt-parker`), time.Minute)
+	out.waitForCount(t, "toggle key help", 2, time.Minute)
+	tty.WriteString("exit\r")
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("klptest run did not end 3 minutes after exit")
+	}
+	out.waitFor(t, "FAIL demo-stall", time.Second)
+	if !strings.Contains(out.String(), "PASS patch") {
+		t.Errorf("no PASS for patch")
+	}
+	for pid := range qemuPids(t) {
+		if !before[pid] {
+			t.Errorf("QEMU pid %s outlived klptest run", pid)
+		}
+	}
+}
+
+// klptest shell through a terminal, as a person uses it: the guest's shell
+// runs a command and shows its output, exit returns, and no QEMU is left.
+// Kernel: debian:6.1 amd64.
+func TestE2EShell(t *testing.T) {
+	requireQEMU(t)
+	before := qemuPids(t)
+	tty, out, _, done := startInPty(t, "shell", "--kernel", "debian:6.1")
 
 	out.waitFor(t, "exit (or ^D) to leave", 3*time.Minute)
 	// u-root's shell asks the terminal for the cursor position, which a
