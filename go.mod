@@ -10,6 +10,7 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/mod v0.29.0
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.37.0
 	pault.ag/go/debian v0.19.0
 )
 
@@ -56,7 +57,6 @@ require (
 	golang.org/x/crypto v0.45.0 // indirect
 	golang.org/x/exp v0.0.0-20250305212735-054e65f0b394 // indirect
 	golang.org/x/sync v0.20.0 // indirect
-	golang.org/x/term v0.37.0 // indirect
 	golang.org/x/text v0.31.0 // indirect
 	golang.org/x/tools v0.38.0 // indirect
 	mvdan.cc/sh/v3 v3.11.0 // indirect

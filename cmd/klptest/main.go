@@ -26,6 +26,7 @@ import (
 	"github.com/klptest/klptest/progress"
 	"github.com/klptest/klptest/report"
 	"github.com/klptest/klptest/runner"
+	"golang.org/x/term"
 )
 
 const (
@@ -168,6 +169,31 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *stormTasks < 0 || *stormSeconds < 0 {
 		fmt.Fprintln(stderr, "klptest run: --storm-tasks and --storm-seconds must not be negative")
 		return exitUsage
+	}
+	if *timeout < 0 {
+		fmt.Fprintf(stderr, "klptest run: --timeout %v is negative; give a bound such as 5m, or leave it out for one derived from the cases\n", *timeout)
+		return exitUsage
+	}
+	if *shellOnFail {
+		switch {
+		case *ktap:
+			fmt.Fprintln(stderr, "klptest run: --shell-on-fail and --ktap both want stdout (the console, the KTAP stream); drop one, or use --junit FILE")
+			return exitUsage
+		case *timeout != 0:
+			fmt.Fprintln(stderr, "klptest run: --timeout does not apply with --shell-on-fail (a person at the shell sets the pace); drop one")
+			return exitUsage
+		case !term.IsTerminal(int(os.Stdin.Fd())):
+			fmt.Fprintln(stderr, "klptest run: --shell-on-fail needs a terminal on stdin for the shell; run it from one, or drop the flag")
+			return exitUsage
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range caseNames {
+		if seen[c] {
+			fmt.Fprintf(stderr, "klptest run: case %q named twice; each case runs once per run (see --repeat for more)\n", c)
+			return exitUsage
+		}
+		seen[c] = true
 	}
 	if _, err := cases.Lookup(caseNames); err != nil {
 		fmt.Fprintf(stderr, "klptest run: %v\n", err)

@@ -24,6 +24,13 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--kernel", "fedora:40"}, exitInfra, `unknown kind "fedora"`},
 		{[]string{"run", "--kernel", "debian:6"}, exitInfra, "not MAJOR.MINOR"},
 		{[]string{"run", "--kernel", "tree:/nonexistent"}, exitInfra, "is not a built kernel tree"},
+		{[]string{"run", "--timeout", "-5s"}, exitUsage, "--timeout -5s is negative"},
+		{[]string{"run", "--storm-tasks", "-3"}, exitUsage, "must not be negative"},
+		{[]string{"run", "--case", "patch", "--case", "patch"}, exitUsage, `case "patch" named twice`},
+		{[]string{"run", "--shell-on-fail", "--ktap"}, exitUsage, "both want stdout"},
+		{[]string{"run", "--shell-on-fail", "--timeout", "5m"}, exitUsage, "--timeout does not apply with --shell-on-fail"},
+		{[]string{"run", "--shell-on-fail"}, exitUsage, "--shell-on-fail needs a terminal on stdin"}, // go test's stdin is none
+		{[]string{"run", "--kernel", "debian:bogus"}, exitInfra, `series "bogus" is not MAJOR.MINOR`},
 		{[]string{"kernel"}, exitUsage, "usage: klptest kernel build|info"},
 		{[]string{"kernel", "info"}, exitUsage, "usage: klptest kernel build|info"},
 		{[]string{"kernel", "info", "tree:/nonexistent"}, exitInfra, "is not a built kernel tree"},
