@@ -278,6 +278,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, c := range cs {
 		res.Cases = append(res.Cases, c.Name)
 	}
+	// Before any download or build: a missing QEMU is found in a second.
+	if _, err := vm.FindQEMU(o.Arch); err != nil {
+		return res, infra("qemu", err)
+	}
 	if o.Src == "" {
 		if o.Src, err = FindSrc(); err != nil {
 			return res, infra("find source", err)

@@ -111,13 +111,9 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 		_, err := cfg.Args() // reports the bad arch
 		return nil, err
 	}
-	path, err := exec.LookPath(qemu)
+	path, err := lookQEMU(qemu)
 	if err != nil {
-		pkg := map[string]string{"qemu-system-x86_64": "qemu-system-x86", "qemu-system-aarch64": "qemu-system-arm"}[qemu]
-		if pkg == "" {
-			return nil, fmt.Errorf("vm: qemu binary: %w", err)
-		}
-		return nil, fmt.Errorf("vm: %s not found: install Debian's %s", qemu, pkg)
+		return nil, err
 	}
 	for _, f := range []string{cfg.Kernel, cfg.Initrd} {
 		if f == "" {
@@ -676,3 +672,28 @@ func (m *Machine) CommandLine() string { return shellQuote(m.argv) }
 
 // Pid returns QEMU's process id.
 func (m *Machine) Pid() int { return m.cmd.Process.Pid }
+
+// FindQEMU returns the path of the arch's default QEMU binary, or an error
+// naming the Debian package that has it: runs check it before they fetch
+// or build anything.
+func FindQEMU(arch string) (string, error) {
+	c := Config{Arch: arch}
+	qemu := c.qemuBinary()
+	if qemu == "" {
+		_, err := c.Args() // reports the bad arch
+		return "", err
+	}
+	return lookQEMU(qemu)
+}
+
+func lookQEMU(qemu string) (string, error) {
+	path, err := exec.LookPath(qemu)
+	if err != nil {
+		pkg := map[string]string{"qemu-system-x86_64": "qemu-system-x86", "qemu-system-aarch64": "qemu-system-arm"}[qemu]
+		if pkg == "" {
+			return "", fmt.Errorf("vm: qemu binary: %w", err)
+		}
+		return "", fmt.Errorf("vm: %s not found on PATH: install Debian's %s (apt-get install %s)", qemu, pkg, pkg)
+	}
+	return path, nil
+}

@@ -64,3 +64,16 @@ func TestList(t *testing.T) {
 		}
 	}
 }
+
+// No QEMU for the arch: one line naming the Debian package, before any
+// download or build.
+func TestMissingQEMU(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for arch, pkg := range map[string]string{"x86_64": "qemu-system-x86", "arm64": "qemu-system-arm"} {
+		var out, errb bytes.Buffer
+		code := Main([]string{"run", "--arch", arch, "--kernel", "debian:6.1"}, &out, &errb)
+		if code != exitInfra || !strings.Contains(errb.String(), "install Debian's "+pkg) || strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 {
+			t.Errorf("--arch %s without QEMU: exit %d, stderr %q; want 125 and one line naming %s", arch, code, errb.String(), pkg)
+		}
+	}
+}
