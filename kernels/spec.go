@@ -9,11 +9,14 @@ package kernels
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spec is a kernel ready to test: everything klptest needs to know of it.
@@ -154,4 +157,41 @@ func (r Resolver) Resolve(ctx context.Context, ref Ref, arch string) (*Spec, err
 		return s.Build(ctx, ref, arch)
 	}
 	return nil, fmt.Errorf("kernel spec %s: unknown kind", ref)
+}
+
+// cacheMinFree is what a first run needs in the cache: a Debian kernel
+// package and its headers, the private apt lists, modules and initramfs.
+const cacheMinFree = 2 << 30
+
+// CheckCache makes sure dir can hold a run's downloads and builds: that it
+// exists or can be made, takes a file, and has cacheMinFree bytes free.
+// Each failure says what to do, instead of apt's or make's words halfway
+// through a download.
+func CheckCache(dir string) error {
+	fix := "set KLPTEST_CACHE to a writable dir with room"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cache dir %s cannot be made: %v; %s", dir, unwrapPath(err), fix)
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("cache dir %s is not writable: %v; %s", dir, unwrapPath(err), fix)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil {
+		if free := st.Bavail * uint64(st.Bsize); free < cacheMinFree {
+			return fmt.Errorf("cache dir %s has %d MiB free, and a first run needs about %d MiB; free some space or %s", dir, free>>20, cacheMinFree>>20, fix)
+		}
+	}
+	return nil
+}
+
+// unwrapPath drops the *PathError's repetition of the path.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

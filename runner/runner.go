@@ -293,6 +293,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return res, infra("cache", err)
 		}
 	}
+	if err := kernels.CheckCache(o.Cache); err != nil {
+		return res, infra("cache", err)
+	}
 
 	ref, err := kernels.ParseRef(o.Kernel)
 	if err != nil {

@@ -283,3 +283,30 @@ func alive(pid int) bool {
 		}
 	}
 }
+
+// A read-only or full cache dir: one line with the cause and the fix, exit
+// 125, before any download. Needs root, for the tmpfs mounts.
+func TestE2EBadCache(t *testing.T) {
+	for _, tc := range []struct{ opts, want string }{
+		{"ro,size=1m", "cannot be made: read-only file system; set KLPTEST_CACHE"},
+		{"size=2m", "MiB free, and a first run needs about 2048 MiB"},
+	} {
+		dir := t.TempDir()
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", tc.opts, "tmpfs", dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount tmpfs -o %s (the test needs root): %v: %s", tc.opts, err, out)
+		}
+		t.Setenv("KLPTEST_CACHE", filepath.Join(dir, "cache"))
+		var stdout, stderr bytes.Buffer
+		code := Main([]string{"run", "--kernel", "debian:6.1", "--case", "patch"}, &stdout, &stderr)
+		exec.Command("umount", dir).Run()
+		var lines []string
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.HasPrefix(l, "klptest: ") {
+				lines = append(lines, l)
+			}
+		}
+		if code != exitInfra || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("cache on tmpfs -o %s: exit %d, stderr %q; want 125 and one line with %q", tc.opts, code, stderr.String(), tc.want)
+		}
+	}
+}
