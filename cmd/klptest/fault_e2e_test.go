@@ -310,3 +310,40 @@ func TestE2EBadCache(t *testing.T) {
 		}
 	}
 }
+
+// Hostile names (spaces, ;, $(), ../) in kernel specs and case names are
+// data, never shell: each is refused with its own message, and nothing
+// they spell runs. Needs the Debian mirror for the version row.
+func TestE2EHostileNames(t *testing.T) {
+	requireQEMU(t)
+	src, _ := filepath.Abs("../..")
+	t.Setenv("KLPTEST_SRC", src)
+	dir := t.TempDir()
+	t.Chdir(dir) // where a stray "touch PWNED" would land
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--kernel", "tree:/tmp/a b;$(touch PWNED)"}, exitInfra, "is not a built kernel tree"},
+		{[]string{"--kernel", "debian:6.1;touch PWNED"}, exitInfra, "is not MAJOR.MINOR"},
+		{[]string{"--kernel", "debian:6.1@$(touch PWNED)"}, exitInfra, "Debian serves no amd64 kernel $(touch PWNED)"},
+		{[]string{"--kernel", "debian:../6.1"}, exitInfra, "is not MAJOR.MINOR"},
+		{[]string{"--kernel", "src:$(touch PWNED)"}, exitInfra, "is not a kernel source tree"},
+		{[]string{"--kernel", "src:../../.."}, exitInfra, "is not a kernel source tree"},
+		{[]string{"--case", "$(touch PWNED)"}, exitUsage, `unknown case "$(touch PWNED)"`},
+		{[]string{"--case", "../patch"}, exitUsage, `unknown case "../patch"`},
+		{[]string{"--out", filepath.Join(dir, "a b;$(touch PWNED)"), "--kernel", "tree:/nonexistent"}, exitInfra, "is not a built kernel tree"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Main(append([]string{"run"}, tc.args...), &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("run %q: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.want)
+		}
+	}
+	for _, d := range []string{dir, "/tmp", "/"} {
+		if _, err := os.Stat(filepath.Join(d, "PWNED")); err == nil {
+			t.Errorf("%s/PWNED exists: a name reached a shell", d)
+		}
+	}
+}
