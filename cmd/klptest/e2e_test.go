@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/report"
 )
 
 // requireQEMU fails rather than skips: whoever asked for the e2e tier must
@@ -208,5 +209,37 @@ func TestE2EDebian72(t *testing.T) {
 		if !strings.Contains(stdout.String(), "PASS "+c+" (debian:7.2 7.2.") {
 			t.Errorf("no PASS line for %s on 7.2", c)
 		}
+	}
+}
+
+// --repeat runs the cases in fresh boots N times and counts per case: a
+// case that fails every time is counted with its runs. Kernel: debian:6.1.
+func TestE2ERepeat(t *testing.T) {
+	requireQEMU(t)
+	doc := filepath.Join(t.TempDir(), "repeat.json")
+	var stdout, stderr bytes.Buffer
+	code := Main([]string{"run", "--kernel", "debian:6.1", "--case", "patch", "--case", "demo-warn", "--repeat", "2", "--json", doc}, &stdout, &stderr)
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	if code != exitFail {
+		t.Fatalf("exit %d, want %d", code, exitFail)
+	}
+	for _, want := range []string{"REPEAT patch: 2/2 passed\n", "REPEAT demo-warn: 0/2 passed, 2 failed (runs 1, 2)\n", "# run 1/2\n", "# run 2/2\n"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout lacks %q", want)
+		}
+	}
+	if n := strings.Count(stderr.String(), "] boot      "); n < 2 {
+		t.Errorf("%d boots for 2 runs", n)
+	}
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d report.RepeatDocument
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Schema != report.RepeatSchema || len(d.Runs) != 2 || len(d.Tallies) != 2 || d.Tallies[1].Fail != 2 {
+		t.Errorf("document: schema %q, %d runs, tallies %+v", d.Schema, len(d.Runs), d.Tallies)
 	}
 }

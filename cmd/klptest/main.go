@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -64,7 +65,7 @@ commands:
 
 klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [--junit FILE] [--html FILE]
             [--ktap] [-v] [--storm-tasks N] [--storm-seconds S] [--timeout D]
-            [--fragment F]... [--out DIR] [--vmcore] [--shell-on-fail]
+            [--fragment F]... [--out DIR] [--vmcore] [--shell-on-fail] [--repeat N]
   SPEC: debian:SERIES[@VERSION], e.g. debian:6.12 (default), debian:6.1;
         tree:PATH, a kernel tree built in place (or its O= build dir);
         src:PATH, a kernel source tree klptest configures and builds;
@@ -155,6 +156,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	stormSeconds := fs.Int("storm-seconds", 0, "fork-storm: upper bound on the storm's duration (default 40)")
 	vmcore := fs.Bool("vmcore", false, "on a stalled transition, also dump guest memory (ELF core, for crash or drgn) into the --out dir")
 	outDir := fs.String("out", "", "keep the console logs and memory dumps in this dir (default: a new temp dir)")
+	repeat := fs.Int("repeat", 1, "run the cases N times, each run in fresh boots, and report pass counts per case")
 	shellOnFail := fs.Bool("shell-on-fail", false, "after a case fails, open a shell in its VM on this terminal (the console is shown throughout; no VM deadline; Ctrl-A x kills the VM)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -174,8 +176,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "klptest run: --timeout %v is negative; give a bound such as 5m, or leave it out for one derived from the cases\n", *timeout)
 		return exitUsage
 	}
+	if *repeat < 1 {
+		fmt.Fprintf(stderr, "klptest run: --repeat %d: give a number of runs, 1 or more\n", *repeat)
+		return exitUsage
+	}
 	if *shellOnFail {
 		switch {
+		case *repeat > 1:
+			fmt.Fprintln(stderr, "klptest run: --shell-on-fail waits for a person, --repeat runs unattended; drop one")
+			return exitUsage
 		case *ktap:
 			fmt.Fprintln(stderr, "klptest run: --shell-on-fail and --ktap both want stdout (the console, the KTAP stream); drop one, or use --junit FILE")
 			return exitUsage
@@ -237,54 +246,98 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		o.Verbose = func(line string) { pr.Note("%s", line) }
 	}
-	res, err := runner.Run(ctx, o)
+	n := *repeat
+	name := strings.ReplaceAll(*kernel, ":", "-") + "-" + *arch
+	var (
+		cells   []report.Cell
+		docs    []runner.Document
+		infraOK = true
+		failed  bool
+		lastErr error
+	)
+	for i := 1; i <= n; i++ {
+		oi, cname := o, name
+		if n > 1 {
+			// Fresh boots each time; each run's logs in a dir of its own.
+			cname = fmt.Sprintf("%s-run%d", name, i)
+			if *outDir != "" {
+				oi.RunDir = filepath.Join(*outDir, fmt.Sprintf("run-%d", i))
+				if err := os.MkdirAll(oi.RunDir, 0o700); err != nil {
+					fmt.Fprintf(stderr, "klptest: --out: %v\n", err)
+					return exitInfra
+				}
+			}
+			pr.Step("", "repeat", fmt.Sprintf("run %d/%d", i, n))
+		}
+		res, err := runner.Run(ctx, oi)
+		cell := report.Cell{Name: cname, Result: res, Cases: caseNames}
+		if err != nil {
+			cell.Skip = err.Error()
+			infraOK, lastErr = false, err
+		}
+		failed = failed || res.Failed()
+		cells = append(cells, cell)
+		docs = append(docs, runner.NewDocument(res, err))
+		if *verbose {
+			for _, b := range res.Boots {
+				if out, rerr := os.ReadFile(b.ConsoleLog); rerr == nil {
+					fmt.Fprintf(stderr, "klptest: guest console (%s):\n%s\n", b.ConsoleLog, out)
+				}
+			}
+		}
+		if !*ktap {
+			if n > 1 && (err != nil || res.Failed()) {
+				fmt.Fprintf(stdout, "# run %d/%d\n", i, n)
+			}
+			if n == 1 {
+				fmt.Fprintf(stdout, "# %s\n", labels(cell))
+			}
+			printVerdicts(stdout, res, n == 1)
+			if n > 1 && err != nil {
+				fmt.Fprintf(stdout, "    cannot test: %s\n", report.FirstLine(err.Error()))
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
 	pr.Close()
 	signal.Stop(sigs)
 	close(sigs)
 
 	if *jsonOut != "" {
-		if werr := writeJSON(*jsonOut, res, err); werr != nil {
+		var werr error
+		if n == 1 {
+			werr = writeDocument(*jsonOut, docs[0])
+		} else {
+			werr = writeDocument(*jsonOut, report.NewRepeatDocument(docs, report.Tallies(cells)))
+		}
+		if werr != nil {
 			fmt.Fprintf(stderr, "klptest: %v\n", werr)
 		}
 	}
-	if *verbose {
-		for _, b := range res.Boots {
-			if out, rerr := os.ReadFile(b.ConsoleLog); rerr == nil {
-				fmt.Fprintf(stderr, "klptest: guest console (%s):\n%s\n", b.ConsoleLog, out)
-			}
-		}
-	}
-	cell := report.Cell{Name: strings.ReplaceAll(*kernel, ":", "-") + "-" + *arch, Result: res, Cases: caseNames}
-	if err != nil {
-		cell.Skip = err.Error()
-	}
 	if *junitOut != "" {
-		if werr := writeJUnit(*junitOut, []report.Cell{cell}); werr != nil {
+		if werr := writeJUnit(*junitOut, cells); werr != nil {
 			fmt.Fprintf(stderr, "klptest: %v\n", werr)
 		}
 	}
 	if *htmlOut != "" {
-		if werr := writeHTML(*htmlOut, "klptest run "+cell.Name, []report.Cell{cell}); werr != nil {
+		if werr := writeHTML(*htmlOut, "klptest run "+name, cells); werr != nil {
 			fmt.Fprintf(stderr, "klptest: %v\n", werr)
 		}
 	}
 	if *ktap {
-		fmt.Fprint(stdout, report.KTAP([]report.Cell{cell}))
-	} else {
-		fmt.Fprintf(stdout, "# %s\n", labels(cell))
-		for _, v := range res.Verdicts {
-			status := "PASS"
-			if !v.Pass {
-				status = "FAIL"
-			}
-			fmt.Fprintf(stdout, "%s %s (%s, %s)\n", status, v.Case, kernelName(res), res.Arch)
-			for _, x := range v.Violations {
-				fmt.Fprintf(stdout, "    %s\n", strings.ReplaceAll(x.Error(), "\n", "\n    "))
-			}
-			if !v.Pass {
-				printForensics(stdout, res, v.Case)
-			}
+		fmt.Fprint(stdout, report.KTAP(cells))
+	} else if n > 1 {
+		fmt.Fprintf(stdout, "# %s; %d runs of %s\n", labels(cells[0]), len(cells), name)
+		for _, t := range report.Tallies(cells) {
+			fmt.Fprintf(stdout, "REPEAT %s\n", t)
 		}
+	}
+	err := lastErr
+	res := cells[len(cells)-1].Result
+	if n > 1 && !infraOK && failed {
+		err = nil // the failures decide the exit status; the skips are listed
 	}
 	switch {
 	case got == syscall.SIGINT:
@@ -296,7 +349,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		fmt.Fprintf(stderr, "klptest: cannot test: %v\n", err)
 		return exitInfra
-	case res.Failed():
+	case failed:
 		return exitFail
 	case len(res.Verdicts) == 0:
 		fmt.Fprintln(stderr, "klptest: no case ran")
@@ -382,7 +435,11 @@ func kernelName(r *runner.Result) string {
 }
 
 func writeJSON(path string, res *runner.Result, runErr error) error {
-	d := runner.NewDocument(res, runErr)
+	return writeDocument(path, runner.NewDocument(res, runErr))
+}
+
+// writeDocument writes a --json document.
+func writeDocument(path string, d any) error {
 	// Compact: a whole suite's trace holds thousands of snapshots.
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -445,4 +502,25 @@ func cmdKernel(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "driver    %s\n", m)
 	}
 	return exitPass
+}
+
+// printVerdicts prints a run's verdicts: every case's, or with all false
+// (a repeated run) only the failures.
+func printVerdicts(w io.Writer, res *runner.Result, all bool) {
+	for _, v := range res.Verdicts {
+		if v.Pass && !all {
+			continue
+		}
+		status := "PASS"
+		if !v.Pass {
+			status = "FAIL"
+		}
+		fmt.Fprintf(w, "%s %s (%s, %s)\n", status, v.Case, kernelName(res), res.Arch)
+		for _, x := range v.Violations {
+			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(x.Error(), "\n", "\n    "))
+		}
+		if !v.Pass {
+			printForensics(w, res, v.Case)
+		}
+	}
 }

@@ -1,0 +1,85 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/runner"
+)
+
+// Tally is one case's outcomes over repeated runs (klptest run --repeat).
+type Tally struct {
+	Case string `json:"case"`
+	Pass int    `json:"pass"`
+	Fail int    `json:"fail"`
+	Skip int    `json:"skip"` // the run could not test, or stopped first
+	// FailedRuns and SkippedRuns are 1-based run numbers.
+	FailedRuns  []int `json:"failed_runs,omitempty"`
+	SkippedRuns []int `json:"skipped_runs,omitempty"`
+}
+
+func (t Tally) String() string {
+	s := fmt.Sprintf("%s: %d/%d passed", t.Case, t.Pass, t.Pass+t.Fail+t.Skip)
+	if t.Fail > 0 {
+		s += fmt.Sprintf(", %d failed (runs %s)", t.Fail, ints(t.FailedRuns))
+	}
+	if t.Skip > 0 {
+		s += fmt.Sprintf(", %d not tested (runs %s)", t.Skip, ints(t.SkippedRuns))
+	}
+	return s
+}
+
+func ints(xs []int) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, fmt.Sprint(x))
+	}
+	return strings.Join(s, ", ")
+}
+
+// Tallies counts each case's outcomes over the runs, one cell per run, in
+// the order the cases first appear.
+func Tallies(runs []Cell) []Tally {
+	var out []Tally
+	idx := map[string]int{}
+	for i, c := range runs {
+		for _, o := range c.Outcomes() {
+			j, ok := idx[o.Case]
+			if !ok {
+				j = len(out)
+				idx[o.Case] = j
+				out = append(out, Tally{Case: o.Case})
+			}
+			t := &out[j]
+			switch o.Status {
+			case "pass":
+				t.Pass++
+			case "fail":
+				t.Fail++
+				t.FailedRuns = append(t.FailedRuns, i+1)
+			default:
+				t.Skip++
+				t.SkippedRuns = append(t.SkippedRuns, i+1)
+			}
+		}
+	}
+	return out
+}
+
+// RepeatSchema names the --json document of klptest run --repeat.
+const RepeatSchema = "klptest/repeat"
+
+// RepeatDocument is --repeat's --json file: every run's document, and the
+// tallies.
+type RepeatDocument struct {
+	Schema  string            `json:"schema"`
+	Version int               `json:"version"`
+	Tallies []Tally           `json:"tallies"`
+	Runs    []runner.Document `json:"runs"`
+}
+
+// NewRepeatDocument wraps the runs' documents and their tallies.
+func NewRepeatDocument(runs []runner.Document, t []Tally) RepeatDocument {
+	return RepeatDocument{Schema: RepeatSchema, Version: cases.TraceVersion, Tallies: t, Runs: runs}
+}
