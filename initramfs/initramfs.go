@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/klptest/klptest/cachefs"
+
 	"github.com/klptest/klptest/pgroup"
 
 	"github.com/u-root/mkuimage/cpio"
@@ -50,18 +52,33 @@ type Spec struct {
 }
 
 // Build returns the path of the cpio for spec, building it into cacheDir
-// only when no image with the same content exists. built is false on a hit.
-func Build(ctx context.Context, spec Spec, cacheDir string) (path string, built bool, err error) {
+// only when no sound image with the same content exists. built is false on
+// a hit; notice, if set, hears of a corrupt image being rebuilt.
+func Build(ctx context.Context, spec Spec, cacheDir string, notice func(string)) (path string, built bool, err error) {
 	key, err := Key(spec)
 	if err != nil {
 		return "", false, err
 	}
 	path = filepath.Join(cacheDir, "initramfs", fmt.Sprintf("%s-%s.cpio", spec.GOARCH, key[:24]))
-	if _, err := os.Stat(path); err == nil {
-		return path, false, nil
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", false, fmt.Errorf("initramfs cache: %w", err)
+	}
+	unlock, err := cachefs.Lock(cachefs.LockPath(path))
+	if err != nil {
+		return "", false, err
+	}
+	defer unlock()
+	if _, err := os.Stat(path); err == nil {
+		err := cachefs.Verify(path)
+		if err == nil {
+			return path, false, nil
+		}
+		if notice != nil {
+			notice(err.Error() + ": rebuilding")
+		}
+		if err := cachefs.Remove(path); err != nil {
+			return "", false, fmt.Errorf("initramfs cache: %w", err)
+		}
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(path), ".build-")
 	if err != nil {
@@ -115,7 +132,14 @@ func Build(ctx context.Context, spec Spec, cacheDir string) (path string, built 
 	}); err != nil {
 		return "", false, fmt.Errorf("write initramfs: %w", err)
 	}
-	// Atomic: a reader never sees a half-written image.
+	// Atomic: a reader never sees a half-written image. Sealed first: an
+	// image without its sum is never used.
+	if err := cachefs.Seal(out, "."); err != nil {
+		return "", false, err
+	}
+	if err := os.Rename(cachefs.SumPath(out), cachefs.SumPath(path)); err != nil {
+		return "", false, fmt.Errorf("initramfs cache: %w", err)
+	}
 	if err := os.Rename(out, path); err != nil {
 		return "", false, fmt.Errorf("initramfs cache: %w", err)
 	}

@@ -14,8 +14,9 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/klptest/klptest/cachefs"
 
 	"github.com/klptest/klptest/pgroup"
 
@@ -155,17 +156,7 @@ func lastLines(s string, n int) string {
 
 // lock takes an exclusive file lock, so that klptest processes sharing the
 // cache do not update or extract the same thing at once.
-func lock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-}
+func lock(path string) (func(), error) { return cachefs.Lock(path) }
 
 // update refreshes the package lists when they are missing or old.
 func (d *Debian) update(ctx context.Context, conf string, force bool) error {
@@ -412,8 +403,12 @@ func (d *Debian) install(ctx context.Context, conf string, ref Ref, c Candidate,
 
 	spec := &Spec{}
 	if b, err := os.ReadFile(manifest); err == nil && json.Unmarshal(b, spec) == nil {
-		spec.Name = ref.String()
-		return spec, d.finish(ctx, spec)
+		if err := cachefs.Verify(root); err != nil {
+			d.progress("%v: fetching it again", err)
+		} else {
+			spec.Name = ref.String()
+			return spec, d.finish(ctx, spec)
+		}
 	}
 
 	tmp := root + ".part"
@@ -483,8 +478,17 @@ func (d *Debian) install(ctx context.Context, conf string, ref Ref, c Candidate,
 	if err := os.WriteFile(filepath.Join(tmp, "klptest-kernel.json"), b, 0o644); err != nil {
 		return nil, err
 	}
-	os.RemoveAll(root)
+	// What a run reads of the entry on every use: the manifest, the image
+	// and the config (the headers tree is too big to hash every time).
+	rel := func(p string) string { r, _ := filepath.Rel(root, p); return r }
+	if err := cachefs.Seal(tmp, "klptest-kernel.json", rel(spec.Image), rel(spec.Config)); err != nil {
+		return nil, err
+	}
+	cachefs.Remove(root)
 	if err := os.Rename(tmp, root); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	if err := os.Rename(cachefs.SumPath(tmp), cachefs.SumPath(root)); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	spec.Name = ref.String()

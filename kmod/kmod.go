@@ -27,6 +27,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/klptest/klptest/cachefs"
+
 	"github.com/klptest/klptest/pgroup"
 
 	"github.com/klptest/klptest/kernels"
@@ -39,22 +41,41 @@ var sources embed.FS
 var Modules = []string{"klpt_target", "klpt_target2", "klpt_target3", "klpt_probe", "klpt_patch", "klpt_patch2", "klpt_patch3"}
 
 // Build returns the built .ko paths for kernel k (in Modules order), building
-// them only when the cache has no build of the same sources for k.
-func Build(ctx context.Context, k *kernels.Spec, cacheDir string) ([]string, bool, error) {
+// them only when the cache has no sound build of the same sources for k.
+// notice, if set, hears of a corrupt entry being rebuilt.
+func Build(ctx context.Context, k *kernels.Spec, cacheDir string, notice func(string)) ([]string, bool, error) {
 	key, err := key(k)
 	if err != nil {
 		return nil, false, err
 	}
 	dir := filepath.Join(cacheDir, "kmod", k.Release+"-"+key[:24])
 	kos := make([]string, len(Modules))
+	names := make([]string, len(Modules))
 	for i, m := range Modules {
 		kos[i] = filepath.Join(dir, m+".ko")
-	}
-	if _, err := os.Stat(dir); err == nil {
-		return kos, false, nil
+		names[i] = m + ".ko"
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, false, fmt.Errorf("kmod cache: %w", err)
+	}
+	// One build per entry across klptest processes: the second waits, then
+	// finds it made.
+	unlock, err := cachefs.Lock(cachefs.LockPath(dir))
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
+	if _, err := os.Stat(dir); err == nil {
+		err := cachefs.Verify(dir)
+		if err == nil {
+			return kos, false, nil
+		}
+		if notice != nil {
+			notice(err.Error() + ": rebuilding")
+		}
+		if err := cachefs.Remove(dir); err != nil {
+			return nil, false, fmt.Errorf("kmod cache: %w", err)
+		}
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-")
 	if err != nil {
@@ -80,7 +101,13 @@ func Build(ctx context.Context, k *kernels.Spec, cacheDir string) ([]string, boo
 		}
 	}
 	os.RemoveAll(src)
+	if err := cachefs.Seal(tmp, names...); err != nil {
+		return nil, false, err
+	}
 	if err := os.Rename(tmp, dir); err != nil {
+		return nil, false, fmt.Errorf("kmod cache: %w", err)
+	}
+	if err := os.Rename(cachefs.SumPath(tmp), cachefs.SumPath(dir)); err != nil {
 		return nil, false, fmt.Errorf("kmod cache: %w", err)
 	}
 	return kos, true, nil

@@ -321,7 +321,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	progress("modules", "build against "+k.BuildDir)
 	err = timed("modules", func() error {
 		var built bool
-		kos, built, err = kmod.Build(ctx, k, o.Cache)
+		kos, built, err = kmod.Build(ctx, k, o.Cache, func(s string) { progress("modules", s) })
 		if err == nil && !built {
 			progress("modules", "cached")
 		}
@@ -340,7 +340,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	progress("initramfs", "build for "+goarch)
 	err = timed("initramfs", func() error {
 		var built bool
-		initrd, built, err = initramfs.Build(ctx, initramfs.Spec{GOARCH: goarch, Modules: kos, BootModules: k.GuestModules, Src: o.Src}, o.Cache)
+		initrd, built, err = initramfs.Build(ctx, initramfs.Spec{GOARCH: goarch, Modules: kos, BootModules: k.GuestModules, Src: o.Src}, o.Cache, func(s string) { progress("initramfs", s) })
 		if err == nil && !built {
 			progress("initramfs", "cached")
 		}

@@ -60,6 +60,8 @@ commands:
          find the commit that broke a case: build, boot and test each bisection step
   shell  [--kernel SPEC] [--arch A]
          boot the test VM with klptest's modules loaded and get its shell; exit powers it off
+  cache  ls | prune --older-than D
+         list the cache's entries (size, last use), or remove those unused for D (30d, 12h)
   report RUN.json [--html FILE] [--junit FILE] [--ktap]
          render the reports of a saved run (klptest run --json) again
 
@@ -124,6 +126,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdMatrix(args[1:], stdout, stderr)
 	case "kernel":
 		return cmdKernel(args[1:], stdout, stderr)
+	case "cache":
+		return cmdCache(args[1:], stdout, stderr)
 	case "report":
 		return cmdReport(args[1:], stdout, stderr)
 	case "shell":
