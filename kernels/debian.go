@@ -359,6 +359,9 @@ func (d *Debian) resolvedSpec(path string) (*Spec, bool) {
 	if err != nil || json.Unmarshal(b, spec) != nil {
 		return nil, false
 	}
+	if cachefs.Verify(string(root)) != nil {
+		return nil, false // install says so, and fetches it again
+	}
 	return spec, true
 }
 
