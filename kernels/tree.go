@@ -3,6 +3,7 @@ package kernels
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -98,7 +99,20 @@ func CheckImageArch(path, arch string) error {
 	isX86 := len(head) >= 0x206 && bytes.Equal(head[0x202:0x206], []byte("HdrS"))
 	isArm64 := len(head) >= 0x3c && bytes.Equal(head[0x38:0x3c], []byte("ARM\x64"))
 	switch {
-	case arch == "x86_64" && isX86, arch == "arm64" && isArm64:
+	case arch == "x86_64" && isX86:
+		// The setup sectors and the protected-mode part (syssize, in
+		// 16-byte units) must both be there: a cut-off image would
+		// otherwise boot into a decompressor error or a hang.
+		setup := int64(head[0x1f1])
+		if setup == 0 {
+			setup = 4
+		}
+		want := (setup+1)*512 + int64(binary.LittleEndian.Uint32(head[0x1f4:0x1f8]))*16
+		if st, err := f.Stat(); err == nil && st.Size() < want {
+			return fmt.Errorf("image %s is truncated: %d bytes, and its header says %d; fetch or build it again", path, st.Size(), want)
+		}
+		return nil
+	case arch == "arm64" && isArm64:
 		return nil
 	case isX86:
 		return fmt.Errorf("image %s is an x86 bzImage, not an %s kernel: use --arch x86_64", path, arch)

@@ -1,6 +1,8 @@
 package kernels
 
 import (
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +80,42 @@ func TestTree(t *testing.T) {
 				t.Errorf("err = %v, want one line with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestCheckImageArch(t *testing.T) {
+	dir := t.TempDir()
+	bz := func(size int) string {
+		b := make([]byte, size)
+		copy(b[0x202:], "HdrS")
+		b[0x1f1] = 1                                   // one setup sector
+		binary.LittleEndian.PutUint32(b[0x1f4:], 0x40) // 1 KiB of kernel
+		p := filepath.Join(dir, fmt.Sprintf("bz-%d", size))
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	arm := func() string {
+		b := make([]byte, 4096)
+		copy(b[0x38:], "ARM\x64")
+		p := filepath.Join(dir, "Image")
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	junk := filepath.Join(dir, "junk")
+	os.WriteFile(junk, []byte("not a kernel"), 0o644)
+	for _, tc := range []struct {
+		path, arch, want string
+	}{
+		{bz(2048), "x86_64", ""},
+		{bz(2000), "x86_64", "is truncated: 2000 bytes, and its header says 2048"},
+		{bz(2048), "arm64", "is an x86 bzImage, not an arm64 kernel: use --arch x86_64"},
+		{arm(), "arm64", ""},
+		{arm(), "x86_64", "is an arm64 Image, not an x86_64 kernel: use --arch arm64"},
+		{junk, "x86_64", "neither an x86 bzImage nor an arm64 Image"},
+	} {
+		err := CheckImageArch(tc.path, tc.arch)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("CheckImageArch(%s, %s) = %v, want %q", filepath.Base(tc.path), tc.arch, err, tc.want)
+		}
 	}
 }

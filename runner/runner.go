@@ -316,6 +316,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, infra("kernel", err)
 	}
 	progress("kernel", fmt.Sprintf("%s (%s)", k.Release, k.Version))
+	// A wrong-arch or cut-off image fails here, not as a boot timeout.
+	if err := kernels.CheckImageArch(k.Image, o.Arch); err != nil {
+		return res, infra("kernel", err)
+	}
 
 	var kos []string
 	progress("modules", "build against "+k.BuildDir)
