@@ -38,6 +38,7 @@ func fakeTree(t *testing.T, config, image string, imageBytes []byte) string {
 func bzImage() []byte {
 	b := make([]byte, 0x400)
 	copy(b[0x202:], "HdrS")
+	b[0x1f1] = 1 // one setup sector and no more: the header says 1 KiB
 	return b
 }
 
