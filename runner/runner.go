@@ -525,16 +525,6 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		res.Incomplete = b.Incomplete
 		return b, ctx.Err()
 	}
-	if tr.Hello == nil {
-		// Nothing ran: the kernel or the agent never came up.
-		why := "the kernel did not boot to the guest agent: it never reported"
-		if streamErr != nil {
-			why += ": " + streamErr.Error()
-		}
-		return b, infra("boot", fmt.Errorf("%s; QEMU: %v\n%s", why, exit, consoleTail(exit)))
-	}
-	progress("check", strings.Join(names, ", "))
-	t1 := time.Now()
 	if exit != nil && exit.Outside() {
 		// Not the kernel's doing: the cases that ended keep their
 		// verdicts, the run is incomplete, and bisect skips it.
@@ -550,7 +540,6 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		}
 		vs := verdicts(tr, ended, exit, streamErr, b.Incomplete)
 		res.Verdicts = append(res.Verdicts, vs...)
-		res.Steps["check"] += time.Since(t1)
 		last := "none"
 		if tr.Last != "" {
 			last = fmt.Sprintf("%q", tr.Last)
@@ -558,6 +547,16 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		return b, infra("vm", fmt.Errorf("QEMU ended from outside during %s: %s (last event from the guest: %s; %d of %d cases had finished)\n%s",
 			strings.Join(names, ", "), exit, last, len(ended), len(cs), consoleTail(exit)))
 	}
+	if tr.Hello == nil {
+		// Nothing ran: the kernel or the agent never came up.
+		why := "the kernel did not boot to the guest agent: it never reported"
+		if streamErr != nil {
+			why += ": " + streamErr.Error()
+		}
+		return b, infra("boot", fmt.Errorf("%s; QEMU: %v\n%s", why, exit, consoleTail(exit)))
+	}
+	progress("check", strings.Join(names, ", "))
+	t1 := time.Now()
 	vs := verdicts(tr, cs, exit, streamErr, b.Incomplete)
 	decodeViolations(ctx, dec, vs)
 	res.Verdicts = append(res.Verdicts, vs...)
