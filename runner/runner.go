@@ -359,6 +359,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if runDir, err = os.MkdirTemp("", "klptest-run-"); err != nil {
 			return res, infra("run dir", err)
 		}
+	} else if err := os.MkdirAll(runDir, 0o700); err != nil {
+		// Private, like the temp dir: consoles and memory dumps hold the
+		// guest's memory.
+		return res, infra("run dir", fmt.Errorf("--out %s: %w", runDir, err))
 	}
 	accel := o.Accel
 	if accel == "" {

@@ -61,7 +61,12 @@ func wantAll(t *testing.T, what, s string, wants ...string) {
 // and every vCPU's registers through QEMU's monitor, and kills QEMU.
 func TestE2EFaultHang(t *testing.T) {
 	t0 := time.Now()
-	code, out, res := runFault(t, "--case", "fault-hang", "--timeout", "45s")
+	outDir := filepath.Join(t.TempDir(), "new", "out")
+	code, out, res := runFault(t, "--case", "fault-hang", "--timeout", "45s", "--out", outDir)
+	// The run dir is made private: consoles and dumps hold guest memory.
+	if st, err := os.Stat(outDir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("--out dir: %v, mode %v; want it made 0700", err, st.Mode().Perm())
+	}
 	if code != exitFail {
 		t.Fatalf("exit %d, want %d", code, exitFail)
 	}
