@@ -64,8 +64,10 @@ func TestE2EFaultHang(t *testing.T) {
 	outDir := filepath.Join(t.TempDir(), "new", "out")
 	code, out, res := runFault(t, "--case", "fault-hang", "--timeout", "45s", "--out", outDir)
 	// The run dir is made private: consoles and dumps hold guest memory.
-	if st, err := os.Stat(outDir); err != nil || st.Mode().Perm() != 0o700 {
-		t.Errorf("--out dir: %v, mode %v; want it made 0700", err, st.Mode().Perm())
+	if st, err := os.Stat(outDir); err != nil {
+		t.Errorf("--out dir not made: %v", err)
+	} else if st.Mode().Perm() != 0o700 {
+		t.Errorf("--out dir mode %v, want 0700", st.Mode().Perm())
 	}
 	if code != exitFail {
 		t.Fatalf("exit %d, want %d", code, exitFail)
