@@ -51,8 +51,10 @@ func Read(r io.Reader) (*Map, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	if m.text == 0 || len(m.syms) == 0 {
-		return nil, fmt.Errorf("no _text or no text symbol: a placeholder, not a symbol table (Debian ships the real one in its -dbg package)")
+	// _etext bounds the core kernel's text: without it, module and other
+	// addresses would take the last symbol's name.
+	if m.text == 0 || m.end == 0 || len(m.syms) == 0 {
+		return nil, fmt.Errorf("no _text, _etext or text symbol: a placeholder, not a symbol table (Debian ships the real one in its -dbg package)")
 	}
 	sort.SliceStable(m.syms, func(i, j int) bool { return m.syms[i].addr < m.syms[j].addr })
 	return m, nil
@@ -81,7 +83,7 @@ func (m *Map) Offset(runningText uint64) uint64 { return runningText - m.text }
 // user space).
 func (m *Map) Name(addr, offset uint64) string {
 	a := addr - offset
-	if a < m.syms[0].addr || (m.end != 0 && a >= m.end) {
+	if a < m.text || a < m.syms[0].addr || a >= m.end {
 		return ""
 	}
 	i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].addr > a }) - 1

@@ -45,6 +45,9 @@ type CPUState struct {
 
 // Summary is the evidence in one line, for a violation.
 func (h *HostForensics) Summary() string {
+	if h == nil {
+		return "no host forensics"
+	}
 	var parts []string
 	if len(h.Blocked) > 0 {
 		parts = append(parts, "blocked tasks (sysrq-w): "+strings.Join(h.Blocked, "; "))
@@ -148,7 +151,7 @@ func collectHostForensics(m *vm.Machine, reason, caseName, consoleLog string, k 
 		text, err := strconv.ParseUint(kernelText, 16, 64)
 		switch {
 		case syms == nil:
-		case err != nil:
+		case err != nil || text == 0: // 0: kallsyms hid the addresses
 			h.Notes = append(h.Notes, "vCPU symbols: the agent never reported the kernel's base (KASLR)")
 			syms = nil
 		default:

@@ -477,10 +477,11 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		}
 	})
 	defer bootTimer.Stop()
-	if !o.Shell && !o.ShellOnFail { // a person at the shell sets the pace
-		vmTimer := time.AfterFunc(timeout, func() { expire(&timedOut, fmt.Sprintf("the VM did not finish within %v", timeout)) })
-		defer vmTimer.Stop()
+	vmTimer := time.AfterFunc(timeout, func() { expire(&timedOut, fmt.Sprintf("the VM did not finish within %v", timeout)) })
+	if o.Shell || o.ShellOnFail { // a person at the shell sets the pace
+		vmTimer.Stop()
 	}
+	defer vmTimer.Stop()
 
 	tr := &cases.Trace{}
 	b.Trace = tr
@@ -489,7 +490,9 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		case cases.EvCaseEnd:
 			running.Store("")
 		case cases.EvHello:
-			kernelText.Store(ev.Hello.KernelText)
+			if ev.Hello != nil {
+				kernelText.Store(ev.Hello.KernelText)
+			}
 			helloSeen.Store(true)
 			res.Steps["boot"] += time.Since(t0)
 			progress("boot", "agent ready")
@@ -511,8 +514,14 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	exit, werr := m.Wait()
 	b.Exit = exit
 	res.Steps["vm"] += time.Since(t0)
-	if bootTimedOut.Load() || timedOut.Load() {
-		b.HostForensics = <-hostF
+	// No collection after the VM is gone: stop the timers, wait for one
+	// under way, and bar later ones. Only then are the flags final.
+	bootTimer.Stop()
+	vmTimer.Stop()
+	once.Do(func() {})
+	select {
+	case b.HostForensics = <-hostF:
+	default:
 	}
 	if bootTimedOut.Load() && ctx.Err() == nil {
 		b.Incomplete = fmt.Sprintf("the guest agent did not start within %v", BootTimeout)

@@ -48,11 +48,23 @@ type Exit struct {
 	ByHost bool `json:"by_host,omitempty"`
 }
 
-// Outside reports a QEMU that died of something other than its guest or
-// klptest: a signal from someone else, or QEMU's own error. That is no
-// verdict on the kernel.
+// Outside reports a QEMU that died of something other than its guest,
+// klptest or the person at its console: a signal from someone else, or
+// QEMU's own error. That is no verdict on the kernel.
 func (e *Exit) Outside() bool {
-	return !e.ByHost && (e.Reason == ReasonCrashed || e.Reason == ReasonKilled)
+	if e.ByHost {
+		return false
+	}
+	switch e.ShutdownReason {
+	case "host-signal", "host-error":
+		return true
+	case "":
+		// Killed or aborted with no word to QMP. A clean exit 0 is the
+		// console's Ctrl-A x on an older QEMU: the person's choice.
+		return e.Reason == ReasonCrashed && e.ExitCode != 0
+	}
+	// host-ui (Ctrl-A x), host-qmp-quit, and the guest's own reasons.
+	return false
 }
 
 func (e *Exit) String() string {

@@ -422,3 +422,27 @@ func TestResultBuffer(t *testing.T) {
 		t.Errorf("ReadAll = %d bytes, %v", len(b), err)
 	}
 }
+
+// Which ends say nothing about the kernel: someone else's signal, QEMU's
+// own error; not klptest's kill, the guest's doing, or Ctrl-A x.
+func TestExitOutside(t *testing.T) {
+	for _, tc := range []struct {
+		e    Exit
+		want bool
+	}{
+		{Exit{Reason: ReasonCrashed, ExitCode: -1, Status: "signal: killed"}, true},
+		{Exit{Reason: ReasonKilled, ShutdownReason: "host-signal"}, true},
+		{Exit{Reason: ReasonCrashed, ShutdownReason: "host-error", ExitCode: 1}, true},
+		{Exit{Reason: ReasonKilled, ExitCode: -1, ByHost: true}, false},
+		{Exit{Reason: ReasonKilled, ShutdownReason: "host-signal", ByHost: true}, false},
+		{Exit{Reason: ReasonKilled, ShutdownReason: "host-ui"}, false},
+		{Exit{Reason: ReasonKilled, ShutdownReason: "host-qmp-quit"}, false},
+		{Exit{Reason: ReasonCrashed, ExitCode: 0}, false},
+		{Exit{Reason: ReasonGuestReset, ShutdownReason: "guest-reset"}, false},
+		{Exit{Reason: ReasonShutdown, ShutdownReason: "guest-shutdown"}, false},
+	} {
+		if got := tc.e.Outside(); got != tc.want {
+			t.Errorf("%+v: Outside() = %v, want %v", tc.e, got, tc.want)
+		}
+	}
+}

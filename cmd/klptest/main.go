@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -252,12 +253,21 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	n := *repeat
 	name := strings.ReplaceAll(*kernel, ":", "-") + "-" + *arch
+	// The reports wait for the progress printer to close: its redraws
+	// would erase lines written under it.
+	realStdout := stdout
+	var reports bytes.Buffer
+	if !*shellOnFail {
+		stdout = &reports
+	}
 	var (
 		cells   []report.Cell
 		docs    []runner.Document
 		infraOK = true
 		failed  bool
 		lastErr error
+		// -v: each run's guest consoles, printed once progress is done
+		consoles []string
 	)
 	for i := 1; i <= n; i++ {
 		oi, cname := o, name
@@ -285,7 +295,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if *verbose {
 			for _, b := range res.Boots {
 				if out, rerr := os.ReadFile(b.ConsoleLog); rerr == nil {
-					fmt.Fprintf(stderr, "klptest: guest console (%s):\n%s\n", b.ConsoleLog, out)
+					consoles = append(consoles, fmt.Sprintf("klptest: guest console (%s):\n%s\n", b.ConsoleLog, out))
 				}
 			}
 		}
@@ -304,10 +314,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if ctx.Err() != nil {
 			break
 		}
+		if err != nil && len(res.Boots) == 0 {
+			// Failed before any boot (no QEMU, no kernel, a build):
+			// every further run would fail the same way.
+			break
+		}
 	}
 	pr.Close()
 	signal.Stop(sigs)
 	close(sigs)
+	stdout = realStdout
+	for _, c := range consoles {
+		fmt.Fprint(stderr, c)
+	}
+	stdout.Write(reports.Bytes())
 
 	if *jsonOut != "" {
 		var werr error
