@@ -46,6 +46,30 @@ func tryLock(path string) (unlock func(), ok bool) {
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, true
 }
 
+// usePath is the cache-wide lock: every klptest process using the cache
+// holds it shared, prune exclusive.
+func usePath(root string) string { return filepath.Join(root, "klptest-in-use.lock") }
+
+// Use marks the cache at root in use until release is called: prune then
+// leaves it alone, including the entries a run reads without locking them.
+func Use(root string) (release func(), err error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(usePath(root), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", usePath(root), err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", usePath(root), err)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// ErrInUse: prune found a klptest process using the cache.
+var ErrInUse = errors.New("a klptest process is using the cache; prune once it is done")
+
 // LockPath is the lock file of an entry.
 func LockPath(entry string) string { return entry + ".lock" }
 
@@ -209,10 +233,18 @@ func du(path string) int64 {
 // lock someone holds (a run using or making them). It returns what it
 // removed and what it skipped as in use.
 func Prune(root string, cutoff time.Time) (removed, busy []Entry, err error) {
+	// No run may be under way: a run reads entries (a kernel's headers,
+	// a toolchain root) without holding their locks.
+	unlock, ok := tryLock(usePath(root))
+	if !ok {
+		return nil, nil, ErrInUse
+	}
+	defer unlock()
 	es, err := List(root)
 	if err != nil {
 		return nil, nil, err
 	}
+	sweepTemporaries(root)
 	for _, e := range es {
 		if !e.LastUsed.Before(cutoff) {
 			continue
@@ -222,13 +254,35 @@ func Prune(root string, cutoff time.Time) (removed, busy []Entry, err error) {
 			busy = append(busy, e)
 			continue
 		}
+		// The lock file stays: unlinked, a waiter on the old file and a
+		// newcomer on a new one could both hold "the" lock.
 		rerr := Remove(e.Path)
 		unlock()
-		os.Remove(LockPath(e.Path))
 		if rerr != nil {
 			return removed, busy, fmt.Errorf("prune %s: %w", e.Path, rerr)
 		}
 		removed = append(removed, e)
 	}
 	return removed, busy, nil
+}
+
+// sweepTemporaries removes what interrupted work left: half-made entries
+// (.build-*, *.part) and half-removed ones (.trash-*), with their stray
+// sums. Prune calls it with the cache to itself, so none is in progress.
+func sweepTemporaries(root string) {
+	for _, kind := range Kinds {
+		des, _ := os.ReadDir(filepath.Join(root, kind))
+		for _, de := range des {
+			n := de.Name()
+			if strings.HasPrefix(n, ".build-") || strings.HasPrefix(n, ".trash-") || strings.HasSuffix(n, ".part") || strings.HasSuffix(n, ".part.sum") || strings.HasSuffix(n, ".tmp") {
+				os.RemoveAll(filepath.Join(root, kind, n))
+			}
+		}
+	}
+}
+
+// Touch marks an entry without a checksum file used now, for prune.
+func Touch(entry string) {
+	now := time.Now()
+	os.Chtimes(entry, now, now)
 }

@@ -80,7 +80,19 @@ func TestListPrune(t *testing.T) {
 		t.Errorf("List = %v", names)
 	}
 
-	unlock, err := Lock(LockPath(held)) // a run is using it
+	os.MkdirAll(filepath.Join(root, "kmod", ".trash-x-1"), 0o755) // a crash in Remove
+
+	// A run using the cache: prune refuses.
+	release, err := Use(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Prune(root, time.Now()); !errors.Is(err, ErrInUse) {
+		t.Errorf("Prune during a run: %v, want ErrInUse", err)
+	}
+	release()
+
+	unlock, err := Lock(LockPath(held)) // being made again
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +104,8 @@ func TestListPrune(t *testing.T) {
 	if len(removed) != 1 || removed[0].Path != old || len(busy) != 1 || busy[0].Path != held {
 		t.Errorf("Prune removed %v, busy %v", removed, busy)
 	}
-	for p, want := range map[string]bool{old: false, SumPath(old): false, recent: true, held: true} {
+	for p, want := range map[string]bool{old: false, SumPath(old): false, recent: true, held: true,
+		filepath.Join(root, "kmod", ".build-123"): false, filepath.Join(root, "kmod", ".trash-x-1"): false} {
 		if _, err := os.Stat(p); (err == nil) != want {
 			t.Errorf("%s exists = %v, want %v", p, err == nil, want)
 		}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/klptest/klptest/cachefs"
+
 	"github.com/klptest/klptest/pgroup"
 )
 
@@ -42,6 +44,7 @@ func (d *Debian) Source(ctx context.Context, series string) (dir, id string, err
 	id = fmt.Sprintf("%s %s %s", p.Package, p.Version, p.SHA256)
 	dir = filepath.Join(d.Cache, "src", name+"_"+p.Version)
 	if _, err := os.Stat(filepath.Join(dir, "Makefile")); err == nil {
+		cachefs.Touch(dir) // used: prune keeps it
 		return dir, id, nil
 	}
 	tmp := dir + ".part"

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klptest/klptest/cachefs"
+
 	"github.com/klptest/klptest/pgroup"
 )
 
@@ -120,6 +122,7 @@ func (s *Source) Build(ctx context.Context, ref Ref, arch string) (*Spec, error)
 	if b, err := os.ReadFile(stamp); err == nil && state != "" && string(b) == state {
 		if spec, err := s.spec(ref, out, a, state); err == nil {
 			s.progress("%s: built already (%s)", ref, out)
+			cachefs.Touch(out) // used: prune keeps it
 			return spec, nil
 		}
 	}

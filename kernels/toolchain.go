@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/klptest/klptest/cachefs"
+
 	"github.com/klptest/klptest/pgroup"
 )
 
@@ -77,6 +79,7 @@ func (d *Debian) toolchain(ctx context.Context, cc, ccText string, buildDeps []s
 	include := append([]string{pkg, "make", "libc6-dev"}, buildDeps...)
 	dir := d.toolchainDir(include)
 	if toolchainReady(dir, cc) {
+		cachefs.Touch(dir) // used: prune keeps it
 		return dir, nil
 	}
 	for _, t := range []struct{ tool, pkg string }{{"mmdebstrap", "mmdebstrap"}, {"bwrap", "bubblewrap"}} {

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/klptest/klptest/cachefs"
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/check"
 	"github.com/klptest/klptest/initramfs"
@@ -296,6 +297,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := kernels.CheckCache(o.Cache); err != nil {
 		return res, infra("cache", err)
 	}
+	release, err := cachefs.Use(o.Cache)
+	if err != nil {
+		return res, infra("cache", err)
+	}
+	defer release()
 
 	ref, err := kernels.ParseRef(o.Kernel)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,13 +72,17 @@ func cmdCache(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	removed, busy, err := cachefs.Prune(root, time.Now().Add(-age))
+	if errors.Is(err, cachefs.ErrInUse) {
+		fmt.Fprintf(stderr, "klptest cache prune: %s: %v\n", root, err)
+		return exitInfra
+	}
 	var freed int64
 	for _, e := range removed {
 		freed += e.Size
 		fmt.Fprintf(stdout, "removed %s/%s (%s)\n", e.Kind, e.Name, human(e.Size))
 	}
 	for _, e := range busy {
-		fmt.Fprintf(stdout, "kept %s/%s: in use by a running klptest\n", e.Kind, e.Name)
+		fmt.Fprintf(stdout, "kept %s/%s: being made by a klptest process\n", e.Kind, e.Name)
 	}
 	fmt.Fprintf(stdout, "# freed %s\n", human(freed))
 	if err != nil {

@@ -23,12 +23,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/klptest/klptest/cachefs"
+
+	"golang.org/x/term"
+
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/progress"
 	"github.com/klptest/klptest/report"
 	"github.com/klptest/klptest/runner"
-	"golang.org/x/term"
 )
 
 const (
@@ -503,6 +506,12 @@ func cmdKernel(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "klptest: %v\n", err)
 		return exitInfra
 	}
+	release, err := cachefs.Use(cache)
+	if err != nil {
+		fmt.Fprintf(stderr, "klptest: cannot test: %v\n", err)
+		return exitInfra
+	}
+	defer release()
 	start := time.Now()
 	r := kernels.Resolver{Cache: cache, Fragments: frags, Progress: func(f string, a ...any) {
 		fmt.Fprintf(stderr, "klptest: [%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(f, a...))
