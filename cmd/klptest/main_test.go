@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -29,12 +30,22 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--case", "patch", "--case", "patch"}, exitUsage, `case "patch" named twice`},
 		{[]string{"run", "--shell-on-fail", "--ktap"}, exitUsage, "both want stdout"},
 		{[]string{"run", "--shell-on-fail", "--timeout", "5m"}, exitUsage, "--timeout does not apply with --shell-on-fail"},
-		{[]string{"run", "--shell-on-fail"}, exitUsage, "--shell-on-fail needs a terminal on stdin"}, // go test's stdin is none
+		{[]string{"run", "--shell-on-fail"}, exitUsage, "--shell-on-fail needs a terminal on stdin"},
 		{[]string{"run", "--kernel", "debian:bogus"}, exitInfra, `series "bogus" is not MAJOR.MINOR`},
 		{[]string{"kernel"}, exitUsage, "usage: klptest kernel build|info"},
 		{[]string{"kernel", "info"}, exitUsage, "usage: klptest kernel build|info"},
 		{[]string{"kernel", "info", "tree:/nonexistent"}, exitInfra, "is not a built kernel tree"},
 	}
+	// Not a terminal, whatever go test was started from (the
+	// --shell-on-fail row).
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	stdin := os.Stdin
+	os.Stdin = devnull
+	defer func() { os.Stdin = stdin }()
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
 		code := Main(tt.args, &out, &errb)
