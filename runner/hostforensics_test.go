@@ -3,7 +3,10 @@ package runner
 import (
 	"os"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/klptest/klptest/cases"
 )
 
 // QEMU's "info registers -a", recorded: a hung Debian 6.1 guest in long
@@ -41,6 +44,26 @@ func TestHostForensicsSummary(t *testing.T) {
 	} {
 		if got := tc.h.Summary(); got != tc.want {
 			t.Errorf("Summary() = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+// An agent that came up but could not load the test modules: no verdict
+// on the kernel, and a hint at the usual cause.
+func TestAgentStartError(t *testing.T) {
+	for _, tc := range []struct {
+		tr   cases.Trace
+		want string
+	}{
+		{cases.Trace{Errors: []string{"finit_module klpt_target.ko: exec format error"}}, "were they built against headers of another build"},
+		{cases.Trace{Errors: []string{"open /lib/klptest/klpt_target.ko: no such file or directory"}}, "symbols or files this kernel lacks"},
+		{cases.Trace{Errors: []string{"something"}}, "could not start the cases: something"},
+		{cases.Trace{Errors: []string{"x"}, Cases: []*cases.CaseTrace{{Name: "patch"}}}, ""},
+		{cases.Trace{}, ""},
+	} {
+		err := agentStartError(&tc.tr)
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc.tr, err, tc.want)
 		}
 	}
 }

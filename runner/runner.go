@@ -574,6 +574,9 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		}
 		return b, infra("boot", fmt.Errorf("%s; QEMU: %v\n%s", why, exit, consoleTail(exit)))
 	}
+	if err := agentStartError(tr); err != nil && len(cs) > 0 {
+		return b, infra("guest", err)
+	}
 	progress("check", strings.Join(names, ", "))
 	t1 := time.Now()
 	vs := verdicts(tr, cs, exit, streamErr, b.Incomplete)
@@ -723,4 +726,22 @@ func panicExcerpt(console string) string {
 		}
 	}
 	return console
+}
+
+// agentStartError reports an agent that came up but could not start a
+// case (the test modules refused by the kernel): klptest could not test,
+// which says nothing about livepatch.
+func agentStartError(tr *cases.Trace) error {
+	if len(tr.Cases) > 0 || len(tr.Errors) == 0 {
+		return nil
+	}
+	msg := strings.Join(tr.Errors, "; ")
+	hint := ""
+	switch {
+	case strings.Contains(msg, "exec format error"), strings.Contains(msg, "invalid module format"):
+		hint = ": the kernel refused the test modules' format; were they built against headers of another build than the booted image (see the kernel log for the vermagic)?"
+	case strings.Contains(msg, "unknown symbol"), strings.Contains(msg, "no such file or directory"):
+		hint = ": the test modules need symbols or files this kernel lacks"
+	}
+	return fmt.Errorf("the guest agent could not start the cases: %s%s", msg, hint)
 }
