@@ -354,3 +354,31 @@ func TestE2EHostileNames(t *testing.T) {
 		}
 	}
 }
+
+// Bad input that needs Debian's package lists: one line with the cause and
+// the fix, exit 125, no stack trace. (TestUsage has the rows that need
+// nothing; TestE2ENoLivepatch, TestE2EBadCache and TestE2EHostileNames
+// theirs.)
+func TestE2EBadInput(t *testing.T) {
+	requireQEMU(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--kernel", "debian:5.10"}, "Debian serves no amd64 kernel of series 5.10"},
+		{[]string{"--kernel", "debian:6.1@6.1.0-1"}, "Debian serves no amd64 kernel 6.1.0-1 of series 6.1; it serves: 6.1.0-"},
+		{[]string{"--kernel", "debian:6.1", "--arch", "arm64"}, "its config lacks CONFIG_LIVEPATCH=y"}, // Debian arm64
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Main(append([]string{"run", "--case", "patch"}, tc.args...), &stdout, &stderr)
+		var lines []string
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.HasPrefix(l, "klptest: ") {
+				lines = append(lines, l)
+			}
+		}
+		if code != exitInfra || len(lines) != 1 || !strings.Contains(lines[0], tc.want) || strings.Contains(stderr.String(), "goroutine ") {
+			t.Errorf("run %q: exit %d, stderr:\n%s\nwant 125 and one line with %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
