@@ -36,15 +36,22 @@ func runFault(t *testing.T, args ...string) (int, string, *runner.Result) {
 			t.Errorf("QEMU pid %s outlived klptest", pid)
 		}
 	}
-	var res struct {
+	return code, stdout.String(), readResult(t, doc)
+}
+
+// readResult reads a run's --json document; an empty Result when there is
+// none (an error is reported).
+func readResult(t *testing.T, path string) *runner.Result {
+	t.Helper()
+	var d struct {
 		Result runner.Result `json:"result"`
 	}
-	if b, err := os.ReadFile(doc); err != nil {
+	if b, err := os.ReadFile(path); err != nil {
 		t.Errorf("no result document: %v", err)
-	} else if err := json.Unmarshal(b, &res); err != nil {
+	} else if err := json.Unmarshal(b, &d); err != nil {
 		t.Errorf("result document: %v", err)
 	}
-	return code, stdout.String(), &res.Result
+	return &d.Result
 }
 
 func wantAll(t *testing.T, what, s string, wants ...string) {
@@ -250,15 +257,8 @@ func TestE2EFaultSignals(t *testing.T) {
 					t.Errorf("child %d (%s) outlived klptest", pid, comm)
 				}
 			}
-			var res struct {
-				Result runner.Result `json:"result"`
-			}
-			if b, err := os.ReadFile(doc); err != nil {
-				t.Errorf("no result document: %v", err)
-			} else if err := json.Unmarshal(b, &res); err != nil {
-				t.Errorf("result document: %v", err)
-			} else if res.Result.Incomplete != "interrupted" {
-				t.Errorf("result incomplete = %q, want interrupted", res.Result.Incomplete)
+			if res := readResult(t, doc); res.Incomplete != "interrupted" {
+				t.Errorf("result incomplete = %q, want interrupted", res.Incomplete)
 			}
 		})
 	}
