@@ -96,6 +96,54 @@ func Seal(entry string, files ...string) error {
 	return os.Rename(tmp, SumPath(entry))
 }
 
+// Open locks an entry for its maker (one build per entry across klptest
+// processes: the second waits, then finds it made) and reports whether a
+// sound entry is there. A corrupt or unsealed one is removed, and notice,
+// if set, hears why, so that the caller makes it again.
+func Open(entry string, notice func(string)) (unlock func(), ok bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(entry), 0o755); err != nil {
+		return nil, false, fmt.Errorf("cache: %w", err)
+	}
+	unlock, err = Lock(LockPath(entry))
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := os.Stat(entry); err != nil {
+		return unlock, false, nil
+	}
+	verr := Verify(entry)
+	if verr == nil {
+		return unlock, true, nil
+	}
+	if notice != nil {
+		notice(verr.Error() + ": making it again")
+	}
+	if err := Remove(entry); err != nil {
+		unlock()
+		return nil, false, fmt.Errorf("cache: %w", err)
+	}
+	return unlock, false, nil
+}
+
+// Commit seals tmp, a finished entry made beside its place, with the sums
+// of files, and moves it and its sums into place: a reader sees the whole
+// entry or none, and an entry that lost its sums in a crash is made again.
+func Commit(tmp, entry string, files ...string) error {
+	if err := Seal(tmp, files...); err != nil {
+		return err
+	}
+	if err := Remove(entry); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	if err := os.Rename(tmp, entry); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	if err := os.Rename(SumPath(tmp), SumPath(entry)); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return nil
+}
+
 // CorruptError says which file of an entry no longer matches its sum.
 type CorruptError struct {
 	Entry, File string

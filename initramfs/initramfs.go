@@ -60,25 +60,13 @@ func Build(ctx context.Context, spec Spec, cacheDir string, notice func(string))
 		return "", false, err
 	}
 	path = filepath.Join(cacheDir, "initramfs", fmt.Sprintf("%s-%s.cpio", spec.GOARCH, key[:24]))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", false, fmt.Errorf("initramfs cache: %w", err)
-	}
-	unlock, err := cachefs.Lock(cachefs.LockPath(path))
+	unlock, ok, err := cachefs.Open(path, notice)
 	if err != nil {
-		return "", false, err
+		return "", false, fmt.Errorf("initramfs %w", err)
 	}
 	defer unlock()
-	if _, err := os.Stat(path); err == nil {
-		err := cachefs.Verify(path)
-		if err == nil {
-			return path, false, nil
-		}
-		if notice != nil {
-			notice(err.Error() + ": rebuilding")
-		}
-		if err := cachefs.Remove(path); err != nil {
-			return "", false, fmt.Errorf("initramfs cache: %w", err)
-		}
+	if ok {
+		return path, false, nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(path), ".build-")
 	if err != nil {
@@ -132,16 +120,8 @@ func Build(ctx context.Context, spec Spec, cacheDir string, notice func(string))
 	}); err != nil {
 		return "", false, fmt.Errorf("write initramfs: %w", err)
 	}
-	// Atomic: a reader never sees a half-written image. Sealed first: an
-	// image without its sum is never used.
-	if err := cachefs.Seal(out, "."); err != nil {
-		return "", false, err
-	}
-	if err := os.Rename(cachefs.SumPath(out), cachefs.SumPath(path)); err != nil {
-		return "", false, fmt.Errorf("initramfs cache: %w", err)
-	}
-	if err := os.Rename(out, path); err != nil {
-		return "", false, fmt.Errorf("initramfs cache: %w", err)
+	if err := cachefs.Commit(out, path, "."); err != nil {
+		return "", false, fmt.Errorf("initramfs %w", err)
 	}
 	return path, true, nil
 }

@@ -484,15 +484,8 @@ func (d *Debian) install(ctx context.Context, conf string, ref Ref, c Candidate,
 	// What a run reads of the entry on every use: the manifest, the image
 	// and the config (the headers tree is too big to hash every time).
 	rel := func(p string) string { r, _ := filepath.Rel(root, p); return r }
-	if err := cachefs.Seal(tmp, "klptest-kernel.json", rel(spec.Image), rel(spec.Config)); err != nil {
+	if err := cachefs.Commit(tmp, root, "klptest-kernel.json", rel(spec.Image), rel(spec.Config)); err != nil {
 		return nil, err
-	}
-	cachefs.Remove(root)
-	if err := os.Rename(tmp, root); err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
-	}
-	if err := os.Rename(cachefs.SumPath(tmp), cachefs.SumPath(root)); err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
 	}
 	spec.Name = ref.String()
 	return spec, d.finish(ctx, spec)

@@ -55,27 +55,13 @@ func Build(ctx context.Context, k *kernels.Spec, cacheDir string, notice func(st
 		kos[i] = filepath.Join(dir, m+".ko")
 		names[i] = m + ".ko"
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return nil, false, fmt.Errorf("kmod cache: %w", err)
-	}
-	// One build per entry across klptest processes: the second waits, then
-	// finds it made.
-	unlock, err := cachefs.Lock(cachefs.LockPath(dir))
+	unlock, ok, err := cachefs.Open(dir, notice)
 	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("kmod %w", err)
 	}
 	defer unlock()
-	if _, err := os.Stat(dir); err == nil {
-		err := cachefs.Verify(dir)
-		if err == nil {
-			return kos, false, nil
-		}
-		if notice != nil {
-			notice(err.Error() + ": rebuilding")
-		}
-		if err := cachefs.Remove(dir); err != nil {
-			return nil, false, fmt.Errorf("kmod cache: %w", err)
-		}
+	if ok {
+		return kos, false, nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-")
 	if err != nil {
@@ -101,14 +87,8 @@ func Build(ctx context.Context, k *kernels.Spec, cacheDir string, notice func(st
 		}
 	}
 	os.RemoveAll(src)
-	if err := cachefs.Seal(tmp, names...); err != nil {
-		return nil, false, err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return nil, false, fmt.Errorf("kmod cache: %w", err)
-	}
-	if err := os.Rename(cachefs.SumPath(tmp), cachefs.SumPath(dir)); err != nil {
-		return nil, false, fmt.Errorf("kmod cache: %w", err)
+	if err := cachefs.Commit(tmp, dir, names...); err != nil {
+		return nil, false, fmt.Errorf("kmod %w", err)
 	}
 	return kos, true, nil
 }
