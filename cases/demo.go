@@ -24,7 +24,9 @@ func init() {
 			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
 			{Do: DoEnable}, {Do: DoWaitStall},
 			{Do: DoInject, Park: "A", Module: "clear-pending"},
-			{Do: DoSettle}, {Do: DoSettle}, {Do: DoSettle},
+			// Held 1.5 s, well past check.PersistNS even when a loaded
+			// host stretches the gaps between snapshots.
+			{Do: DoSettle}, {Do: DoSettle}, {Do: DoSettle}, {Do: DoSettle}, {Do: DoSettle},
 			{Do: DoRelease, Park: "A"}, {Do: DoWait}, {Do: DoSettle},
 		}, unpatchSteps),
 	})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,22 +47,25 @@ func procSnapshot() cases.Snapshot {
 	return s
 }
 
-// sampler takes snapshots in a loop: fast while a transition may be under
-// way, slow otherwise. Every procEvery-th probe snapshot is paired with a
-// /proc walk. Taking a snapshot only copies the probe's text; parsing and
-// sending happen in a second goroutine, so that the sampling rate does not
-// pay for JSON.
+// sampler takes snapshots in two loops: the probe's, fast while a
+// transition may be under way and slow otherwise, and the /proc walk's, at
+// its own pace. The walk takes 100-400 ms on TCG with a hundred tasks and
+// busy workers; run in the probe's loop it left holes that long in the
+// probe's sampling, right where a transition needs it. Taking a snapshot
+// only copies the probe's text; parsing and sending happen in a third
+// goroutine, so that the sampling rate does not pay for JSON.
 type sampler struct {
 	fast atomic.Bool
 	// paused: no snapshots while a person is in the shell, which would
 	// otherwise pile up for as long as they stay.
 	paused  atomic.Bool
 	stop    chan struct{}
-	done    sync.WaitGroup
+	loops   sync.WaitGroup
+	sent    sync.WaitGroup
 	raw     chan rawSnap
 	emit    func(cases.Snapshot)
 	onError func(error)
-	// tick, if set, runs in the sending goroutine every tickEvery loops.
+	// tick, if set, runs in the sending goroutine every tickEvery snapshots.
 	tick func()
 }
 
@@ -74,50 +78,59 @@ type rawSnap struct {
 const (
 	fastPeriod = 2 * time.Millisecond
 	slowPeriod = 50 * time.Millisecond
-	procEvery  = 8
-	tickEvery  = 32
+	// procPause between /proc walks keeps the walk's share of the guest's
+	// CPU near what it was when every eighth probe read paired with one.
+	procPause = 200 * time.Millisecond
+	tickEvery = 32
+	// samplerNice: the probe loop's nice value.
+	samplerNice = -10
 )
 
 func startSampler(emit func(cases.Snapshot), onError func(error)) *sampler {
 	s := &sampler{stop: make(chan struct{}), raw: make(chan rawSnap, 1<<14), emit: emit, onError: onError}
-	s.done.Add(2)
+	s.loops.Add(2)
 	go func() {
-		defer s.done.Done()
-		defer close(s.raw)
+		defer s.loops.Done()
+		// The workers keep every vCPU busy. A higher weight for this
+		// thread lets the scheduler run it as soon as its sleep ends,
+		// instead of after the workers' slices.
+		runtime.LockOSThread()
+		unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), samplerNice)
 		failed := false
-		for i := 0; ; i++ {
-			if s.paused.Load() {
-				select {
-				case <-s.stop:
-					return
-				case <-time.After(slowPeriod):
+		for {
+			if !s.paused.Load() {
+				b, err := os.ReadFile("/proc/klpt_tasks")
+				if err != nil && !failed {
+					failed = true // report once, keep /proc going
+					s.onError(fmt.Errorf("probe: %w", err))
+				} else if err == nil {
+					s.raw <- rawSnap{probe: b}
 				}
-				continue
-			}
-			b, err := os.ReadFile("/proc/klpt_tasks")
-			if err != nil && !failed {
-				failed = true // report once, keep /proc going
-				s.onError(fmt.Errorf("probe: %w", err))
-			} else if err == nil {
-				s.raw <- rawSnap{probe: b}
-			}
-			if i%procEvery == 0 {
-				p := procSnapshot()
-				s.raw <- rawSnap{proc: &p}
 			}
 			p := slowPeriod
-			if s.fast.Load() {
+			if s.fast.Load() && !s.paused.Load() {
 				p = fastPeriod
 			}
-			select {
-			case <-s.stop:
+			if !s.sleep(p) {
 				return
-			case <-time.After(p):
 			}
 		}
 	}()
 	go func() {
-		defer s.done.Done()
+		defer s.loops.Done()
+		for {
+			if !s.paused.Load() {
+				p := procSnapshot()
+				s.raw <- rawSnap{proc: &p}
+			}
+			if !s.sleep(procPause) {
+				return
+			}
+		}
+	}()
+	s.sent.Add(1)
+	go func() {
+		defer s.sent.Done()
 		n := 0
 		for r := range s.raw {
 			if n++; n%tickEvery == 0 && s.tick != nil {
@@ -138,8 +151,20 @@ func startSampler(emit func(cases.Snapshot), onError func(error)) *sampler {
 	return s
 }
 
+// sleep waits d, or returns false once the sampler is stopped.
+func (s *sampler) sleep(d time.Duration) bool {
+	select {
+	case <-s.stop:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
 // shutdown stops the loop and waits until every snapshot was sent.
 func (s *sampler) shutdown() {
 	close(s.stop)
-	s.done.Wait()
+	s.loops.Wait()
+	close(s.raw)
+	s.sent.Wait()
 }
