@@ -56,6 +56,9 @@ const (
 	EvAsk   = "ask"
 	EvError = "error"
 	EvDone  = "done"
+	// EvBench carries one measurement of klptest bench's guest half
+	// (klptest.bench_snapshots): no case runs in such a boot.
+	EvBench = "bench"
 )
 
 // Event is one JSON line from the guest. Exactly one payload field is set,
@@ -78,6 +81,19 @@ type Event struct {
 	Forensics *Forensics `json:"forensics,omitempty"`
 	Error     string     `json:"error,omitempty"`
 	Dropped   int        `json:"dropped,omitempty"` // forks event: records lost
+	// SnapshotCost is a bench event's payload.
+	SnapshotCost *SnapshotCost `json:"snapshot_cost,omitempty"`
+}
+
+// SnapshotCost is how long whole snapshots of every task took, through
+// one source, with Tasks live tasks in the guest (those the bench started
+// and everything else).
+type SnapshotCost struct {
+	Source string `json:"source"` // SourceProbe or SourceProc
+	Tasks  int    `json:"tasks"`  // tasks in the first snapshot
+	// Durations of consecutive snapshots, in ns of guest CLOCK_MONOTONIC.
+	Durations []int64 `json:"durations_ns"`
+	Err       string  `json:"err,omitempty"`
 }
 
 // Hello opens the stream: what the guest runs on.
@@ -354,8 +370,10 @@ type Trace struct {
 	Cases   []*CaseTrace `json:"cases"`
 	Kmsg    []KmsgLine   `json:"kmsg,omitempty"`
 	Errors  []string     `json:"errors,omitempty"` // agent-level errors
-	Done    bool         `json:"done"`
-	Last    string       `json:"last_event,omitempty"` // type of the last event seen
+	// Bench holds a bench boot's snapshot costs.
+	Bench []SnapshotCost `json:"bench,omitempty"`
+	Done  bool           `json:"done"`
+	Last  string         `json:"last_event,omitempty"` // type of the last event seen
 }
 
 // CaseTrace is what one case saw.
@@ -420,6 +438,11 @@ func (t *Trace) Apply(ev Event) error {
 		c.Errors = append(c.Errors, ev.Error)
 	case EvDone:
 		t.Done = true
+	case EvBench:
+		if ev.SnapshotCost == nil {
+			return fmt.Errorf("bench event without payload")
+		}
+		t.Bench = append(t.Bench, *ev.SnapshotCost)
 	case EvAsk:
 	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvForks, EvCaseEnd, EvForensics:
 		c, err := cur()

@@ -79,12 +79,8 @@ func Build(ctx context.Context, spec Spec, cacheDir string, notice func(string))
 	for _, c := range Commands {
 		pkgs = append(pkgs, urootCmds+c)
 	}
-	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin + "/"}, pkgs...)
-	cmd := pgroup.Command(ctx, "go", args...)
-	cmd.Dir = spec.Src
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+spec.GOARCH, "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", false, fmt.Errorf("go build guest binaries for %s: %w\n%s", spec.GOARCH, err, out)
+	if err := goBuild(ctx, spec.Src, spec.GOARCH, bin, pkgs); err != nil {
+		return "", false, err
 	}
 
 	files := initramfs.NewFiles()
@@ -126,29 +122,106 @@ func Build(ctx context.Context, spec Spec, cacheDir string, notice func(string))
 	return path, true, nil
 }
 
+// goBuild builds Go packages of the module at src, static, for the guest.
+func goBuild(ctx context.Context, src, goarch, bin string, pkgs []string) error {
+	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin + "/"}, pkgs...)
+	cmd := pgroup.Command(ctx, "go", args...)
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build guest binaries for %s: %w\n%s", goarch, err, out)
+	}
+	return nil
+}
+
+// BareSources are the directories that build the bare init.
+var BareSources = []string{"cmd/klptest-bareinit", "guest/bare"}
+
+// BuildBare returns the path of klptest bench's bare image for goarch: the
+// kernel's console device and cmd/klptest-bareinit as /init, no more.
+func BuildBare(ctx context.Context, goarch, src, cacheDir string) (string, error) {
+	key, err := sourceKey("klptest-bare v1", goarch, src, BareSources)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(cacheDir, "initramfs", fmt.Sprintf("bare-%s-%s.cpio", goarch, key[:24]))
+	unlock, ok, err := cachefs.Open(path, nil)
+	if err != nil {
+		return "", fmt.Errorf("bare initramfs %w", err)
+	}
+	defer unlock()
+	if ok {
+		return path, nil
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".build-")
+	if err != nil {
+		return "", fmt.Errorf("initramfs cache: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "bin")
+	if err := goBuild(ctx, src, goarch, bin, []string{"./cmd/klptest-bareinit"}); err != nil {
+		return "", err
+	}
+	files := initramfs.NewFiles()
+	if err := files.AddFile(filepath.Join(bin, "klptest-bareinit"), "init"); err != nil {
+		return "", fmt.Errorf("bare initramfs: %w", err)
+	}
+	out := filepath.Join(tmp, "out.cpio")
+	if err := initramfs.Write(&initramfs.Opts{
+		Files:      files,
+		OutputFile: &initramfs.CPIOFile{Path: out},
+		// The base holds /dev/console, which the kernel opens for init.
+		BaseArchive: &initramfs.Archive{Archive: uimage.DefaultRamfs()},
+	}); err != nil {
+		return "", fmt.Errorf("write bare initramfs: %w", err)
+	}
+	if err := cachefs.Commit(out, path, "."); err != nil {
+		return "", fmt.Errorf("bare initramfs %w", err)
+	}
+	return path, nil
+}
+
 // Key hashes everything that goes into the image: the Go toolchain, go.mod
 // and go.sum, the guest sources, the module files and the arch.
 func Key(spec Spec) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "klptest-initramfs v1\n%s\n%s\n%s\n", runtime.Version(), spec.GOARCH, strings.Join(Commands, ","))
-	hashFile := func(p, name string) error {
-		f, err := os.Open(p)
-		if err != nil {
-			return err
+	src, err := sourceKey("klptest-initramfs v1\n"+strings.Join(Commands, ","), spec.GOARCH, spec.Src, GuestSources)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(h, "%s\n", src)
+	for _, m := range append(append([]string{}, spec.Modules...), spec.BootModules...) {
+		if err := hashFile(h, m, filepath.Base(m)); err != nil {
+			return "", fmt.Errorf("initramfs key: %w", err)
 		}
-		defer f.Close()
-		fmt.Fprintf(h, "file %s\n", name)
-		_, err = io.Copy(h, f)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashFile(h io.Writer, p, name string) error {
+	f, err := os.Open(p)
+	if err != nil {
 		return err
 	}
+	defer f.Close()
+	fmt.Fprintf(h, "file %s\n", name)
+	_, err = io.Copy(h, f)
+	return err
+}
+
+// sourceKey hashes the Go toolchain, go.mod and go.sum, the Go files under
+// dirs of the module at src, and the arch.
+func sourceKey(label, goarch, src string, dirs []string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n", label, runtime.Version(), goarch)
 	for _, f := range []string{"go.mod", "go.sum"} {
-		if err := hashFile(filepath.Join(spec.Src, f), f); err != nil {
-			return "", fmt.Errorf("initramfs key: %w (is %s klptest's source tree?)", err, spec.Src)
+		if err := hashFile(h, filepath.Join(src, f), f); err != nil {
+			return "", fmt.Errorf("initramfs key: %w (is %s klptest's source tree?)", err, src)
 		}
 	}
 	var srcs []string
-	for _, d := range GuestSources {
-		err := filepath.WalkDir(filepath.Join(spec.Src, d), func(p string, e fs.DirEntry, err error) error {
+	for _, d := range dirs {
+		err := filepath.WalkDir(filepath.Join(src, d), func(p string, e fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -163,13 +236,8 @@ func Key(spec Spec) (string, error) {
 	}
 	sort.Strings(srcs)
 	for _, p := range srcs {
-		rel, _ := filepath.Rel(spec.Src, p)
-		if err := hashFile(p, rel); err != nil {
-			return "", fmt.Errorf("initramfs key: %w", err)
-		}
-	}
-	for _, m := range append(append([]string{}, spec.Modules...), spec.BootModules...) {
-		if err := hashFile(m, filepath.Base(m)); err != nil {
+		rel, _ := filepath.Rel(src, p)
+		if err := hashFile(h, p, rel); err != nil {
 			return "", fmt.Errorf("initramfs key: %w", err)
 		}
 	}

@@ -62,7 +62,22 @@ type Options struct {
 	// its forensics while klptest dumps guest memory (an ELF core) into
 	// the run dir.
 	Vmcore bool
+	// Bare boots the kernel once with klptest bench's bare init instead of
+	// the agent: no modules, no cases, only the boot's timing.
+	Bare bool
+	// BenchSnapshots, if set (task counts, "100,1000"), boots the agent
+	// once to measure snapshot costs instead of running cases.
+	BenchSnapshots string
 }
+
+// benchMemoryMB is the guest memory of a snapshot-cost boot: ten thousand
+// threads, each with its kernel stack and the Go runtime's stacks, do not
+// fit beside the image in the default 1 GiB.
+const benchMemoryMB = 3072
+
+// benchTimeout bounds a snapshot-cost boot: per task count, starting the
+// threads and up to the agent's budget per source, on TCG.
+const benchTimeout = 10 * time.Minute
 
 // Verdict is one case's outcome.
 type Verdict struct {
@@ -102,6 +117,24 @@ type Boot struct {
 	// outlived its bound or never reached the agent.
 	HostForensics *HostForensics `json:"host_forensics,omitempty"`
 	Incomplete    string         `json:"incomplete,omitempty"`
+	Timing        Timing         `json:"timing"`
+}
+
+// Timing is when the host saw a boot's milestones, in ns since it started
+// QEMU: what klptest bench splits a run's wall time with.
+type Timing struct {
+	// Ready: the agent's hello, or the bare init's line on the console.
+	Ready int64        `json:"ready_ns,omitempty"`
+	Cases []CaseTiming `json:"cases,omitempty"`
+	Done  int64        `json:"done_ns,omitempty"` // the agent's done event
+	Exit  int64        `json:"exit_ns,omitempty"` // QEMU gone
+}
+
+// CaseTiming is when the host got a case's start and end events.
+type CaseTiming struct {
+	Case  string `json:"case"`
+	Start int64  `json:"start_ns"`
+	End   int64  `json:"end_ns,omitempty"`
 }
 
 // Vmcore is one guest memory dump (an ELF core) and the case that stalled.
@@ -327,6 +360,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, infra("kernel", err)
 	}
 
+	if o.Bare {
+		return res, bareBoot(ctx, o, k, res, progress)
+	}
+
 	var kos []string
 	progress("modules", "build against "+k.BuildDir)
 	err = timed("modules", func() error {
@@ -376,7 +413,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Accel = accel
 	res.QEMU, _ = vm.QEMUVersion("", o.Arch)
-	if o.Shell {
+	if o.Shell || o.BenchSnapshots != "" {
 		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, "console-shell.log"), nil, res, nil, progress)
 		if b != nil {
 			res.Boots = append(res.Boots, b)
@@ -428,6 +465,10 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	if o.Vmcore {
 		cfg.Cmdline = append(cfg.Cmdline, "klptest.vmcore=1")
 	}
+	if o.BenchSnapshots != "" {
+		cfg.Cmdline = append(cfg.Cmdline, "klptest.bench_snapshots="+o.BenchSnapshots)
+		cfg.MemoryMB = benchMemoryMB
+	}
 	if o.Shell || o.ShellOnFail {
 		if o.Stdin == nil || o.Stdout == nil {
 			return b, infra("shell", errors.New("no terminal to connect the console to"))
@@ -436,6 +477,9 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		cfg.Cmdline = append(cfg.Cmdline, map[bool]string{true: "klptest.shell=1", false: "klptest.shell_on_fail=1"}[o.Shell])
 	}
 	timeout := o.Timeout
+	if timeout == 0 && o.BenchSnapshots != "" {
+		timeout = benchTimeout
+	}
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 		for _, c := range cs {
@@ -491,19 +535,27 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 
 	tr := &cases.Trace{}
 	b.Trace = tr
+	since := func() int64 { return int64(time.Since(t0)) }
 	streamErr := read(m.Results(), tr, func(ev cases.Event) {
 		switch ev.Type {
 		case cases.EvCaseEnd:
 			running.Store("")
+			if n := len(b.Timing.Cases); n > 0 {
+				b.Timing.Cases[n-1].End = since()
+			}
+		case cases.EvDone:
+			b.Timing.Done = since()
 		case cases.EvHello:
 			if ev.Hello != nil {
 				kernelText.Store(ev.Hello.KernelText)
 			}
 			helloSeen.Store(true)
+			b.Timing.Ready = since()
 			res.Steps["boot"] += time.Since(t0)
 			progress("boot", "agent ready")
 		case cases.EvCaseStart:
 			running.Store(ev.Case)
+			b.Timing.Cases = append(b.Timing.Cases, CaseTiming{Case: ev.Case, Start: since()})
 			// Earlier boots' cases have their verdicts already.
 			progress("case", fmt.Sprintf("%s (%d/%d)", ev.Case, len(res.Verdicts)+len(tr.Cases), len(res.Cases)))
 		case cases.EvAsk:
@@ -519,6 +571,7 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	})
 	exit, werr := m.Wait()
 	b.Exit = exit
+	b.Timing.Exit = since()
 	res.Steps["vm"] += time.Since(t0)
 	// No collection after the VM is gone: stop the timers, wait for one
 	// under way, and bar later ones. Only then are the flags final.

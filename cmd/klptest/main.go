@@ -68,6 +68,9 @@ commands:
          list the cache's entries (size, last use), or remove those unused for D (30d, 12h)
   report RUN.json [--html FILE] [--junit FILE] [--ktap]
          render the reports of a saved run (klptest run --json) again
+  bench  [--kernel SPEC] [--arch A] [--runs N] [--case NAME]... [--snapshot-tasks LIST] [--cold] [--json FILE]
+         measure where the time goes: a bare boot against the agent's, the suite split into the
+         kernel's waits, the agent's and the host's time, the warm loop, snapshot costs
 
 klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [--junit FILE] [--html FILE]
             [--ktap] [-v] [--storm-tasks N] [--storm-seconds S] [--timeout D]
@@ -134,6 +137,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdCache(args[1:], stdout, stderr)
 	case "report":
 		return cmdReport(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
 	case "shell":
 		return cmdShell(args[1:], os.Stdin, stdout, stderr)
 	case "-h", "--help", "help":

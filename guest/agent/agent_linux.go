@@ -40,6 +40,8 @@ func Main() {
 			os.Exit(Storm(os.Args[2:]))
 		case StormChildArg:
 			os.Exit(StormChild(os.Args[2:]))
+		case TasksArg:
+			os.Exit(Tasks(os.Args[2:]))
 		}
 	}
 	err := run()
@@ -153,6 +155,14 @@ func run() error {
 		if err != nil {
 			e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
 		}
+		e.emit(cases.Event{Type: cases.EvDone})
+		return e.close()
+	}
+	if spec := param("klptest.bench_snapshots"); spec != "" {
+		if err := benchSnapshotCost(e, spec); err != nil {
+			e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+		}
+		drain("")
 		e.emit(cases.Event{Type: cases.EvDone})
 		return e.close()
 	}

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -193,6 +194,33 @@ func startChildLine(ready func(string) error, args ...string) (*child, error) {
 	return c, nil
 }
 
+// startChildren starts children with each argv at once and waits until
+// every one is ready: on TCG each start of the agent's binary takes a
+// good part of a second, one after another a case's first seconds.
+func startChildren(argvs [][]string) ([]*child, error) {
+	kids := make([]*child, len(argvs))
+	errs := make([]error, len(argvs))
+	var wg sync.WaitGroup
+	for i, a := range argvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kids[i], errs[i] = startChild(a...)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, k := range kids {
+			if k != nil {
+				k.cmd.Process.Kill()
+				k.cmd.Wait()
+			}
+		}
+		return nil, err
+	}
+	return kids, nil
+}
+
 // stop closes stdin and reads the worker's result, if any.
 func (c *child) stop() (workerResult, error) {
 	var res workerResult
@@ -235,18 +263,16 @@ func runCase(r *caseRun) {
 	r.t = t
 	r.parked = map[string]*parker{}
 	r.stack = []applied{{"", cases.VersionOld}}
-	if err := r.startWorkers("klpt_target"); err != nil {
+	argvs := workerArgvs("klpt_target")
+	for i := 0; i < sleepers; i++ {
+		argvs = append(argvs, []string{SleeperArg})
+	}
+	started, err := startChildren(argvs)
+	if err != nil {
 		r.fail(err)
 		return
 	}
-	for i := 0; i < sleepers; i++ {
-		k, err := startChild(SleeperArg)
-		if err != nil {
-			r.fail(err)
-			return
-		}
-		kids = append(kids, k)
-	}
+	r.workers, kids = started[:workerProcs], started[workerProcs:]
 	r.sleeper = kids[0].cmd.Process.Pid
 
 	r.drainForks() // forks before the case belong to no case
@@ -279,20 +305,38 @@ func runCase(r *caseRun) {
 
 // startWorkers starts the worker processes calling module's functions.
 func (r *caseRun) startWorkers(module string) error {
+	ws, err := startChildren(workerArgvs(module))
+	r.workers = append(r.workers, ws...)
+	return err
+}
+
+func workerArgvs(module string) [][]string {
+	var out [][]string
 	for i := 0; i < workerProcs; i++ {
-		k, err := startChild(WorkerArg, strconv.Itoa(workerThreads), module)
-		if err != nil {
-			return err
-		}
-		r.workers = append(r.workers, k)
+		out = append(out, []string{WorkerArg, strconv.Itoa(workerThreads), module})
 	}
-	return nil
+	return out
 }
 
 // stopWorkers stops every worker and emits their calls.
 func (r *caseRun) stopWorkers() {
-	for _, w := range r.workers {
-		res, err := w.stop()
+	// All at once, then their results in order.
+	type stopped struct {
+		res workerResult
+		err error
+	}
+	out := make([]stopped, len(r.workers))
+	var wg sync.WaitGroup
+	for i, w := range r.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].res, out[i].err = w.stop()
+		}()
+	}
+	wg.Wait()
+	for _, o := range out {
+		res, err := o.res, o.err
 		if len(res.Calls) > 0 {
 			r.ev(cases.Event{Type: cases.EvCalls, Calls: res.Calls})
 		}

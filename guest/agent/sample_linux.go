@@ -79,8 +79,9 @@ const (
 	fastPeriod = 2 * time.Millisecond
 	slowPeriod = 50 * time.Millisecond
 	// procPause between /proc walks keeps the walk's share of the guest's
-	// CPU near what it was when every eighth probe read paired with one.
-	procPause = 200 * time.Millisecond
+	// CPU under about a third (a walk takes 100-400 ms): the cases'
+	// workers and the kernel's transition work need the rest.
+	procPause = 500 * time.Millisecond
 	tickEvery = 32
 	// samplerNice: the probe loop's nice value.
 	samplerNice = -10

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteTable prints the report as the table klptest bench shows: median
+// [min-max] of every measurement, and each goal's ratio against it.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(f string, a ...any) { fmt.Fprintf(tw, f+"\n", a...) }
+	p("# klptest bench: %s (%s), %s, %s, %s; %d runs; median [min-max]", r.Kernel, r.Release, r.Arch, r.Accel, r.QEMU, r.Runs)
+	p("boot\t\t")
+	bare, ready := Summarize(r.Bare), Summarize(r.FirstReady())
+	p("  bare boot: QEMU start to a static init's line\t%s\t", stat(bare))
+	p("  agent ready: QEMU start to the agent's hello\t%s\tratio %.2f (goal <= %.2f)%s", stat(ready), r.BootRatio(), GoalBootRatio, met(r.BootRatio() <= GoalBootRatio))
+
+	if len(r.Suite) > 0 {
+		var wall, prep, vm, kernel, agent, check, own []time.Duration
+		for _, s := range r.Suite {
+			wall = append(wall, s.Wall)
+			prep = append(prep, s.Prepare)
+			var v, a time.Duration
+			for _, d := range s.VM {
+				v += d
+			}
+			for _, c := range s.Cases {
+				a += c.Agent()
+			}
+			vm = append(vm, v)
+			kernel = append(kernel, s.Kernel())
+			agent = append(agent, a)
+			check = append(check, s.Check)
+			own = append(own, s.Wall-s.Prepare-v-s.Check)
+		}
+		s0 := r.Suite[0]
+		p("suite: %d cases in %d boots\t\t", len(s0.Cases), s0.Boots)
+		p("  wall, call to every verdict\t%s\t", stat(Summarize(wall)))
+		p("  host: kernel, modules, image (cache)\t%s\t", stat(Summarize(prep)))
+		p("  host: VMs, QEMU start to exit\t%s\t", stat(Summarize(vm)))
+		p("    guest: kernel's inherent waits\t%s\t", stat(Summarize(kernel)))
+		p("    guest: agent's own time in cases\t%s\t", stat(Summarize(agent)))
+		p("  host: check\t%s\t", stat(Summarize(check)))
+		p("  host: the rest\t%s\t", stat(Summarize(own)))
+		p("  overhead: wall / (inherent waits + %d bare boots)\t%.2f\t(goal <= %.2f)%s", s0.Boots, r.OverheadRatio(), GoalOverheadRatio, met(r.OverheadRatio() <= GoalOverheadRatio))
+		p("per case\twall\tkernel waits / agent / host")
+		for _, name := range caseOrder(r.Suite) {
+			var wl, k, a, h []time.Duration
+			for _, s := range r.Suite {
+				for _, c := range s.Cases {
+					if c.Case == name {
+						wl, k, a, h = append(wl, c.Wall), append(k, c.Kernel), append(a, c.Agent()), append(h, c.Host())
+					}
+				}
+			}
+			p("  %s\t%s\t%s / %s / %s", name, stat(Summarize(wl)), Seconds(Summarize(k).Median), Seconds(Summarize(a).Median), Seconds(Summarize(h).Median))
+		}
+	}
+	if len(r.Warm) > 0 {
+		ws := Summarize(r.Warm)
+		p("warm loop: klptest run --case patch, command to verdict\t%s\t(goal <= %s)%s", stat(ws), Seconds(GoalWarmLoop), met(ws.Median <= GoalWarmLoop))
+	}
+	if len(r.Snapshots) > 0 {
+		p("snapshot of every task\tmedian [min-max]\trate")
+		for _, s := range r.Snapshots {
+			if s.Err != "" {
+				p("  %s, %d tasks\tfailed: %s\t", s.Source, s.Tasks, s.Err)
+				continue
+			}
+			goal := ""
+			if s.Tasks >= 10000 {
+				goal = fmt.Sprintf(" (goal >= %.0f Hz)%s", GoalSnapshotHz, met(s.Hz() >= GoalSnapshotHz))
+			}
+			p("  %s, %d tasks\t%s\t%.1f Hz%s", s.Source, s.Tasks, stat(s.Stat), s.Hz(), goal)
+		}
+	}
+	if r.Cold != nil {
+		var parts []string
+		for _, k := range []string{"kernel", "modules", "initramfs", "boot", "vm", "check"} {
+			if d, ok := r.Cold.Steps[k]; ok {
+				parts = append(parts, fmt.Sprintf("%s %s", k, Seconds(d)))
+			}
+		}
+		p("cold start: empty cache to first verdict\t%s\t%s", Seconds(r.Cold.Wall), strings.Join(parts, ", "))
+	}
+	for _, e := range r.Errors {
+		p("not measured: %s\t\t", e)
+	}
+	return tw.Flush()
+}
+
+func stat(s Stat) string {
+	if s.N == 0 {
+		return "-"
+	}
+	if s.N == 1 {
+		return Seconds(s.Median)
+	}
+	return fmt.Sprintf("%s [%s-%s]", Seconds(s.Median), Seconds(s.Min), Seconds(s.Max))
+}
+
+func met(ok bool) string {
+	if ok {
+		return ", met"
+	}
+	return ", NOT met"
+}
+
+// caseOrder is the cases in the order the first run ran them.
+func caseOrder(runs []Run) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range runs {
+		for _, c := range r.Cases {
+			if !seen[c.Case] {
+				seen[c.Case] = true
+				out = append(out, c.Case)
+			}
+		}
+	}
+	return out
+}

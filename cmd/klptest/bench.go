@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/klptest/klptest/bench"
+	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/pgroup"
+	"github.com/klptest/klptest/progress"
+	"github.com/klptest/klptest/runner"
+)
+
+// cmdBench measures where a run's time goes: a bare boot against the
+// agent's, the suite split into the kernel's waits, the agent's time and
+// the host's, the warm single-case loop, snapshot costs and, with --cold,
+// a start from an empty cache.
+func cmdBench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("klptest bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kernel := fs.String("kernel", DefaultKernel, "kernel spec, as for klptest run")
+	arch := fs.String("arch", "x86_64", "guest architecture")
+	var frags multiFlag
+	fs.Var(&frags, "fragment", "src: kernels: an extra config fragment (repeatable)")
+	runs := fs.Int("runs", 5, "measure each quantity N times")
+	var caseNames multiFlag
+	fs.Var(&caseNames, "case", "the suite to time (repeatable; default: all, see `klptest list`)")
+	snapTasks := fs.String("snapshot-tasks", "100,1000,10000", "task counts to time snapshots at (\"\" to skip)")
+	warm := fs.Bool("warm", true, "time the warm loop, klptest run --case patch, as a command")
+	cold := fs.Bool("cold", false, "also time one run from an empty cache (downloads and builds) to its first verdict")
+	jsonOut := fs.String("json", "", "write every sample to this file (schema klptest/bench)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "klptest bench: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if !archOK("klptest bench", *arch, stderr) {
+		return exitUsage
+	}
+	if *runs < 1 {
+		fmt.Fprintf(stderr, "klptest bench: --runs %d: give a number of runs, 1 or more\n", *runs)
+		return exitUsage
+	}
+	if _, err := cases.Lookup(caseNames); err != nil {
+		fmt.Fprintf(stderr, "klptest bench: %v\n", err)
+		return exitUsage
+	}
+	if *snapTasks != "" {
+		for _, f := range strings.Split(*snapTasks, ",") {
+			if n, err := strconv.Atoi(f); err != nil || n <= 0 {
+				fmt.Fprintf(stderr, "klptest bench: --snapshot-tasks %q: give task counts, such as 100,1000,10000\n", *snapTasks)
+				return exitUsage
+			}
+		}
+	}
+	self, err := os.Executable()
+	if err != nil && (*warm || *cold) {
+		fmt.Fprintf(stderr, "klptest bench: cannot find klptest's own binary for the command-line runs: %v\n", err)
+		return exitInfra
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	pr := progress.New(stderr)
+	o := runner.Options{Kernel: *kernel, Fragments: frags, Arch: *arch, Cases: caseNames,
+		Progress: func(step, detail string) { pr.Step("", step, detail) }}
+	rep := &bench.Report{Schema: bench.Schema, Version: 1, Kernel: *kernel, Arch: *arch, Runs: *runs}
+	code := runBench(ctx, o, rep, benchPlan{runs: *runs, snapTasks: *snapTasks, warm: *warm, cold: *cold, self: self},
+		func(f string, a ...any) { pr.Step("", "bench", fmt.Sprintf(f, a...)) })
+	pr.Close()
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "klptest: interrupted")
+		return exitSIGINT
+	}
+	rep.WriteTable(stdout)
+	if *jsonOut != "" {
+		if err := writeDocument(*jsonOut, rep); err != nil {
+			fmt.Fprintf(stderr, "klptest: %v\n", err)
+		}
+	}
+	return code
+}
+
+type benchPlan struct {
+	runs      int
+	snapTasks string
+	warm      bool
+	cold      bool
+	self      string // klptest's binary, for the command-line runs
+}
+
+// runBench takes the measurements into rep and returns the exit status:
+// 125 when a measurement's machinery failed, 1 when a case failed (its
+// timing then is of a failing run), else 0.
+func runBench(ctx context.Context, o runner.Options, rep *bench.Report, p benchPlan, note func(string, ...any)) int {
+	code := exitPass
+	infraFail := func(what string, err error) {
+		rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", what, err))
+		code = exitInfra
+	}
+	// Warm the caches first, so that every measured run finds its kernel,
+	// modules and images built.
+	note("warm-up: one bare boot and one run of patch")
+	ob := o
+	ob.Bare = true
+	res, err := runner.Run(ctx, ob)
+	if err != nil {
+		infraFail("bare boot", err)
+		return code
+	}
+	if res.Kernel != nil {
+		rep.Release = res.Kernel.Release
+	}
+	rep.Accel, rep.QEMU, rep.Klptest = res.Accel, res.QEMU, res.Klptest
+	ow := o
+	ow.Cases = []string{"patch"}
+	if _, err := runner.Run(ctx, ow); err != nil {
+		infraFail("warm-up run", err)
+		return code
+	}
+	// Bare boots and suite runs alternate, so that a drift in the
+	// machine's load touches both alike.
+	for i := 1; i <= p.runs && ctx.Err() == nil; i++ {
+		note("bare boot %d/%d", i, p.runs)
+		res, err := runner.Run(ctx, ob)
+		if err != nil {
+			infraFail("bare boot", err)
+			return code
+		}
+		rep.Bare = append(rep.Bare, time.Duration(res.Boots[0].Timing.Ready))
+		note("suite %d/%d", i, p.runs)
+		t0 := time.Now()
+		res, err = runner.Run(ctx, o)
+		wall := time.Since(t0)
+		if err != nil {
+			infraFail("suite run", err)
+			return code
+		}
+		if res.Failed() {
+			var failed []string
+			for _, v := range res.Verdicts {
+				if !v.Pass {
+					failed = append(failed, v.Case)
+				}
+			}
+			rep.Errors = append(rep.Errors, fmt.Sprintf("suite run %d: %s failed; its timing is of a failing run", i, strings.Join(failed, ", ")))
+			code = exitFail
+		}
+		rep.Suite = append(rep.Suite, bench.NewRun(res, wall))
+	}
+	if p.warm {
+		for i := 1; i <= p.runs && ctx.Err() == nil; i++ {
+			note("warm loop %d/%d: klptest run --case patch", i, p.runs)
+			d, err := timeCommand(ctx, p.self, nil, runArgs(o, "--case", "patch")...)
+			if err != nil {
+				infraFail("warm loop", err)
+				break
+			}
+			rep.Warm = append(rep.Warm, d)
+		}
+	}
+	if p.snapTasks != "" && ctx.Err() == nil {
+		note("snapshot cost at %s tasks", p.snapTasks)
+		osn := o
+		osn.BenchSnapshots = p.snapTasks
+		res, err := runner.Run(ctx, osn)
+		switch {
+		case err != nil:
+			infraFail("snapshot cost", err)
+		case len(res.Boots) == 0 || res.Boots[0].Trace == nil || len(res.Boots[0].Trace.Bench) == 0:
+			infraFail("snapshot cost", errors.New("the agent reported no measurement"))
+		default:
+			rep.Snapshots = bench.SnapshotRates(res.Boots[0].Trace)
+			for _, e := range res.Boots[0].Trace.Errors {
+				infraFail("snapshot cost", errors.New(e))
+			}
+		}
+	}
+	if p.cold && ctx.Err() == nil {
+		note("cold start: an empty cache to the first verdict")
+		c, err := coldStart(ctx, p.self, o)
+		if err != nil {
+			infraFail("cold start", err)
+		} else {
+			rep.Cold = c
+		}
+	}
+	return code
+}
+
+// runArgs is klptest run's command line for o's kernel, plus extra.
+func runArgs(o runner.Options, extra ...string) []string {
+	a := []string{"run", "--kernel", o.Kernel, "--arch", o.Arch}
+	for _, f := range o.Fragments {
+		a = append(a, "--fragment", f)
+	}
+	return append(a, extra...)
+}
+
+// timeCommand runs klptest as a user would and times it, command to exit.
+func timeCommand(ctx context.Context, self string, env []string, args ...string) (time.Duration, error) {
+	cmd := pgroup.Command(ctx, self, args...)
+	cmd.Env = append(os.Environ(), env...)
+	t0 := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(t0)
+	if err != nil {
+		return d, fmt.Errorf("klptest %s: %w\n%s", strings.Join(args, " "), err, tail(string(out), 20))
+	}
+	return d, nil
+}
+
+// coldStart runs klptest with a cache of its own, empty, and reads the
+// run's steps from its document. Go's build cache stays warm: klptest
+// ships as a binary, its guest binaries build from the same cache.
+func coldStart(ctx context.Context, self string, o runner.Options) (*bench.ColdStart, error) {
+	dir, err := os.MkdirTemp("", "klptest-cold-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	doc := filepath.Join(dir, "run.json")
+	d, err := timeCommand(ctx, self, []string{"XDG_CACHE_HOME=" + filepath.Join(dir, "cache")}, runArgs(o, "--case", "patch", "--json", doc)...)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		return nil, err
+	}
+	dd, err := runner.DecodeDocument(b)
+	if err != nil {
+		return nil, err
+	}
+	return &bench.ColdStart{Wall: d, Steps: dd.Result.Steps}, nil
+}
+
+func tail(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
