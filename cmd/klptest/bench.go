@@ -85,6 +85,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		return exitSIGINT
 	}
 	rep.WriteTable(stdout)
+	if code == exitInfra && len(rep.Errors) > 0 {
+		fmt.Fprintf(stderr, "klptest: cannot bench: %s\n", rep.Errors[len(rep.Errors)-1])
+	}
 	if *jsonOut != "" {
 		if err := writeDocument(*jsonOut, rep); err != nil {
 			fmt.Fprintf(stderr, "klptest: %v\n", err)
@@ -117,7 +120,7 @@ func runBench(ctx context.Context, o runner.Options, rep *bench.Report, p benchP
 	ob.Bare = true
 	res, err := runner.Run(ctx, ob)
 	if err != nil {
-		infraFail("bare boot", err)
+		infraFail("warm-up", err)
 		return code
 	}
 	if res.Kernel != nil {
