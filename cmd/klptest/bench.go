@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,8 +40,12 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	warm := fs.Bool("warm", true, "time the warm loop, klptest run --case patch, as a command")
 	cold := fs.Bool("cold", false, "also time one run from an empty cache (downloads and builds) to its first verdict")
 	jsonOut := fs.String("json", "", "write every sample to this file (schema klptest/bench)")
+	from := fs.String("from", "", "measure nothing: print the table of a saved --json document")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
+	}
+	if *from != "" {
+		return benchFrom(*from, stdout, stderr)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "klptest bench: unexpected argument %q\n", fs.Arg(0))
@@ -94,6 +99,22 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// benchFrom prints the table of a saved bench document.
+func benchFrom(path string, stdout, stderr io.Writer) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "klptest bench: --from: %v\n", err)
+		return exitUsage
+	}
+	var r bench.Report
+	if err := json.Unmarshal(b, &r); err != nil || r.Schema != bench.Schema {
+		fmt.Fprintf(stderr, "klptest bench: --from %s: not a klptest bench --json document (schema %q, %v)\n", path, r.Schema, err)
+		return exitUsage
+	}
+	r.WriteTable(stdout)
+	return exitPass
 }
 
 type benchPlan struct {
@@ -226,8 +247,9 @@ func timeCommand(ctx context.Context, self string, env []string, args ...string)
 }
 
 // coldStart runs klptest with a cache of its own, empty, and reads the
-// run's steps from its document. Go's build cache stays warm: klptest
-// ships as a binary, its guest binaries build from the same cache.
+// run's steps from its document. XDG_CACHE_HOME also holds Go's build
+// cache (unless GOCACHE says otherwise), so the guest binaries build cold
+// too, as on a new machine; Go's module cache stays.
 func coldStart(ctx context.Context, self string, o runner.Options) (*bench.ColdStart, error) {
 	dir, err := os.MkdirTemp("", "klptest-cold-")
 	if err != nil {

@@ -36,6 +36,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"bench", "--snapshot-tasks", "100,lots"}, exitUsage, `--snapshot-tasks "100,lots": give task counts`},
 		{[]string{"bench", "--case", "nope"}, exitUsage, `unknown case "nope"`},
 		{[]string{"bench", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"bench", "--from", "/nonexistent.json"}, exitUsage, "--from: open /nonexistent.json"},
+		{[]string{"bench", "--from", "../../bench/testdata/bench-debian-6.1.golden.txt"}, exitUsage, "not a klptest bench --json document"},
 		{[]string{"bench", "--kernel", "fedora:40"}, exitInfra, `cannot bench: warm-up: kernel: kernel spec "fedora:40": unknown kind "fedora"`},
 		{[]string{"kernel"}, exitUsage, "usage: klptest kernel build|info"},
 		{[]string{"kernel", "info"}, exitUsage, "usage: klptest kernel build|info"},
