@@ -108,18 +108,28 @@ func Build(ctx context.Context, spec Spec, cacheDir string, notice func(string))
 			return "", false, err
 		}
 	}
+	if err := writeImage(files, tmp, path); err != nil {
+		return "", false, err
+	}
+	return path, true, nil
+}
+
+// writeImage writes files over u-root's base (the directories and device
+// nodes, /dev/console among them, that the kernel and init expect) in tmp,
+// then seals it and moves it into place at path.
+func writeImage(files *initramfs.Files, tmp, path string) error {
 	out := filepath.Join(tmp, "out.cpio")
 	if err := initramfs.Write(&initramfs.Opts{
 		Files:       files,
 		OutputFile:  &initramfs.CPIOFile{Path: out},
 		BaseArchive: &initramfs.Archive{Archive: uimage.DefaultRamfs()},
 	}); err != nil {
-		return "", false, fmt.Errorf("write initramfs: %w", err)
+		return fmt.Errorf("write initramfs %s: %w", filepath.Base(path), err)
 	}
 	if err := cachefs.Commit(out, path, "."); err != nil {
-		return "", false, fmt.Errorf("initramfs %w", err)
+		return fmt.Errorf("initramfs %w", err)
 	}
-	return path, true, nil
+	return nil
 }
 
 // goBuild builds Go packages of the module at src, static, for the guest.
@@ -166,17 +176,8 @@ func BuildBare(ctx context.Context, goarch, src, cacheDir string) (string, error
 	if err := files.AddFile(filepath.Join(bin, "klptest-bareinit"), "init"); err != nil {
 		return "", fmt.Errorf("bare initramfs: %w", err)
 	}
-	out := filepath.Join(tmp, "out.cpio")
-	if err := initramfs.Write(&initramfs.Opts{
-		Files:      files,
-		OutputFile: &initramfs.CPIOFile{Path: out},
-		// The base holds /dev/console, which the kernel opens for init.
-		BaseArchive: &initramfs.Archive{Archive: uimage.DefaultRamfs()},
-	}); err != nil {
-		return "", fmt.Errorf("write bare initramfs: %w", err)
-	}
-	if err := cachefs.Commit(out, path, "."); err != nil {
-		return "", fmt.Errorf("bare initramfs %w", err)
+	if err := writeImage(files, tmp, path); err != nil {
+		return "", err
 	}
 	return path, nil
 }
