@@ -225,7 +225,7 @@ type Entry struct {
 }
 
 // Kinds are the cache's subdirs that hold entries.
-var Kinds = []string{"kernels", "kmod", "initramfs", "build", "src", "toolchains"}
+var Kinds = []string{"kernels", "kmod", "initramfs", "build", "src", "toolchains", "kselftest-modules", "kselftest-helpers", "kselftest-userland"}
 
 // List returns the entries under root, oldest use first. Temporaries
 // (".part", ".build-", ".trash-"), locks and sums are not entries.

@@ -26,8 +26,11 @@ type Case struct {
 	Fault bool
 	// CPUs of the guest, when the case needs a number of its own (it then
 	// runs in its own boot); 0 means the default.
-	CPUs  int
-	Steps []Step
+	CPUs int
+	// Kselftest names the kernel's selftest script the case runs instead
+	// of Steps (see Kselftest).
+	Kselftest string
+	Steps     []Step
 	// Check returns the case's own findings on its trace, beyond the
 	// shared invariants; nil when it has none. It is pure.
 	Check func(tr *Trace, ct *CaseTrace) []Finding `json:"-"`
@@ -142,6 +145,10 @@ func Faults() []Case {
 func Lookup(names []string) ([]Case, error) {
 	var out []Case
 	for _, n := range names {
+		if script, ok := KselftestScript(n); ok && script != "" && !strings.ContainsAny(script, "/ ") {
+			out = append(out, Kselftest(script))
+			continue
+		}
 		c, ok := registry[n]
 		if !ok {
 			var known []string

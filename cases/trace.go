@@ -59,6 +59,9 @@ const (
 	// EvBench carries one measurement of klptest bench's guest half
 	// (klptest.bench_snapshots): no case runs in such a boot.
 	EvBench = "bench"
+	// EvKselftest carries the outcome of one of the kernel's own
+	// selftest scripts (a kselftest case).
+	EvKselftest = "kselftest"
 )
 
 // Event is one JSON line from the guest. Exactly one payload field is set,
@@ -83,6 +86,8 @@ type Event struct {
 	Dropped   int        `json:"dropped,omitempty"` // forks event: records lost
 	// SnapshotCost is a bench event's payload.
 	SnapshotCost *SnapshotCost `json:"snapshot_cost,omitempty"`
+	// Kselftest is a kselftest event's payload.
+	Kselftest *KselftestResult `json:"kselftest,omitempty"`
 }
 
 // SnapshotCost is how long whole snapshots of every task took, through
@@ -391,6 +396,8 @@ type CaseTrace struct {
 	Forensics    []Forensics `json:"forensics,omitempty"`
 	Start        *CaseStart  `json:"start,omitempty"`
 	End          *CaseEnd    `json:"end,omitempty"`
+	// Kselftest is a kselftest case's script outcome.
+	Kselftest *KselftestResult `json:"kselftest,omitempty"`
 }
 
 // ErrNoDone is returned when the stream ended without a done event.
@@ -444,7 +451,7 @@ func (t *Trace) Apply(ev Event) error {
 		}
 		t.Bench = append(t.Bench, *ev.SnapshotCost)
 	case EvAsk:
-	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvForks, EvCaseEnd, EvForensics:
+	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvForks, EvCaseEnd, EvForensics, EvKselftest:
 		c, err := cur()
 		if err != nil {
 			return err
@@ -484,6 +491,11 @@ func (t *Trace) Apply(ev Event) error {
 				return fmt.Errorf("forensics event without payload")
 			}
 			c.Forensics = append(c.Forensics, *ev.Forensics)
+		case EvKselftest:
+			if ev.Kselftest == nil {
+				return fmt.Errorf("kselftest event without payload")
+			}
+			c.Kselftest = ev.Kselftest
 		case EvCaseEnd:
 			if ev.CaseEnd == nil {
 				return fmt.Errorf("case-end event without payload")

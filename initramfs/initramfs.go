@@ -49,6 +49,10 @@ type Spec struct {
 	// (in load order), placed under agent.BootModuleDir.
 	BootModules []string
 	Src         string // klptest's module root (holds go.mod)
+	// Extra are more files for the image, as image path (relative) to
+	// host path; a directory goes in whole, its symlinks kept (the kernel
+	// selftests' userland and scripts).
+	Extra map[string]string
 }
 
 // Build returns the path of the cpio for spec, building it into cacheDir
@@ -99,6 +103,11 @@ func Build(ctx context.Context, spec Spec, cacheDir string, notice func(string))
 	}
 	for i, m := range spec.BootModules {
 		add(m, strings.TrimPrefix(filepath.Join(agent.BootModuleDir, fmt.Sprintf("%02d-%s", i, filepath.Base(m))), "/"))
+	}
+	for _, dst := range sortedKeys(spec.Extra) {
+		if err == nil {
+			err = files.AddFileNoFollow(spec.Extra[dst], dst)
+		}
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("initramfs files: %w", err)
@@ -196,7 +205,48 @@ func Key(spec Spec) (string, error) {
 			return "", fmt.Errorf("initramfs key: %w", err)
 		}
 	}
+	for _, dst := range sortedKeys(spec.Extra) {
+		if err := hashTree(h, spec.Extra[dst], dst); err != nil {
+			return "", fmt.Errorf("initramfs key: %w", err)
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// hashTree hashes what AddFileNoFollow puts in the image from src: every
+// file's content, symlink's target and directory's name, by image path.
+func hashTree(h io.Writer, src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		name := filepath.Join(dst, rel)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "link %s %s\n", name, t)
+		case d.IsDir():
+			fmt.Fprintf(h, "dir %s\n", name)
+		case d.Type().IsRegular():
+			return hashFile(h, p, name)
+		default:
+			fmt.Fprintf(h, "node %s %v\n", name, d.Type())
+		}
+		return nil
+	})
 }
 
 func hashFile(h io.Writer, p, name string) error {

@@ -47,6 +47,11 @@ type Spec struct {
 	// GuestModules are drivers the guest loads before the agent starts (the
 	// result port\'s, when the kernel builds them as modules), in load order.
 	GuestModules []string `json:"guest_modules,omitempty"`
+	// Source is the kernel's source tree, where one is at hand (src:, and
+	// a tree: built in place or with its O= dir's source link): the
+	// kernel's own selftests come from it. Debian kernels take theirs
+	// from linux-source-SERIES instead.
+	Source string `json:"source,omitempty"`
 }
 
 // Ref is a parsed spec string, before anything is fetched.

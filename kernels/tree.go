@@ -63,7 +63,21 @@ func Tree(path, arch string) (*Spec, error) {
 	if s.GuestModules, err = treeModules(abs, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	s.Source = treeSource(abs)
 	return s, nil
+}
+
+// treeSource is the source tree of the build in dir: dir itself when built
+// in place, else where the O= dir's "source" link points; "" if neither.
+func treeSource(dir string) string {
+	for _, d := range []string{dir, filepath.Join(dir, "source")} {
+		if r, err := filepath.EvalSymlinks(d); err == nil {
+			if _, err := os.Stat(filepath.Join(r, "tools/testing/selftests")); err == nil {
+				return r
+			}
+		}
+	}
+	return ""
 }
 
 // buildID tells builds of one tree apart: a rebuilt image or module symbol

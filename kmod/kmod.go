@@ -44,20 +44,29 @@ var Modules = []string{"klpt_target", "klpt_target2", "klpt_target3", "klpt_prob
 // them only when the cache has no sound build of the same sources for k.
 // notice, if set, hears of a corrupt entry being rebuilt.
 func Build(ctx context.Context, k *kernels.Spec, cacheDir string, notice func(string)) ([]string, bool, error) {
-	key, err := key(k)
+	return BuildExternal(ctx, k, cacheDir, "kmod", mustSub(), Modules, notice)
+}
+
+// BuildExternal builds the out-of-tree modules whose Kbuild sources are
+// src (the kernel's own selftest modules, or klptest's) against kernel k,
+// into the cache under kind: the same compiler, toolchain root and make
+// variables as klptest's modules, cached by k and the sources' content. It
+// returns the .ko paths in the order of modules.
+func BuildExternal(ctx context.Context, k *kernels.Spec, cacheDir, kind string, src fs.FS, modules []string, notice func(string)) ([]string, bool, error) {
+	key, err := key(k, src)
 	if err != nil {
 		return nil, false, err
 	}
-	dir := filepath.Join(cacheDir, "kmod", k.Release+"-"+key[:24])
-	kos := make([]string, len(Modules))
-	names := make([]string, len(Modules))
-	for i, m := range Modules {
+	dir := filepath.Join(cacheDir, kind, k.Release+"-"+key[:24])
+	kos := make([]string, len(modules))
+	names := make([]string, len(modules))
+	for i, m := range modules {
 		kos[i] = filepath.Join(dir, m+".ko")
 		names[i] = m + ".ko"
 	}
 	unlock, ok, err := cachefs.Open(dir, notice)
 	if err != nil {
-		return nil, false, fmt.Errorf("kmod %w", err)
+		return nil, false, fmt.Errorf("%s %w", kind, err)
 	}
 	defer unlock()
 	if ok {
@@ -65,14 +74,14 @@ func Build(ctx context.Context, k *kernels.Spec, cacheDir string, notice func(st
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-")
 	if err != nil {
-		return nil, false, fmt.Errorf("kmod cache: %w", err)
+		return nil, false, fmt.Errorf("%s cache: %w", kind, err)
 	}
 	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "src")
-	if err := os.CopyFS(src, mustSub()); err != nil {
-		return nil, false, fmt.Errorf("kmod sources: %w", err)
+	work := filepath.Join(tmp, "src")
+	if err := os.CopyFS(work, src); err != nil {
+		return nil, false, fmt.Errorf("%s sources: %w", kind, err)
 	}
-	cmd, err := makeCommand(ctx, k, tmp, append(append([]string{"make", "-C", k.BuildDir, "M=" + src, "-j2"}, k.MakeVars...), "modules"))
+	cmd, err := makeCommand(ctx, k, tmp, append(append([]string{"make", "-C", k.BuildDir, "M=" + work, "-j2"}, k.MakeVars...), "modules"))
 	if err != nil {
 		return nil, false, err
 	}
@@ -81,14 +90,14 @@ func Build(ctx context.Context, k *kernels.Spec, cacheDir string, notice func(st
 	if err := cmd.Run(); err != nil {
 		return nil, false, &BuildError{Kernel: k.Release, Err: err, Output: out.String()}
 	}
-	for _, m := range Modules {
-		if err := os.Rename(filepath.Join(src, m+".ko"), filepath.Join(tmp, m+".ko")); err != nil {
-			return nil, false, fmt.Errorf("kmod build for %s: %w", k.Release, err)
+	for _, m := range modules {
+		if err := os.Rename(filepath.Join(work, m+".ko"), filepath.Join(tmp, m+".ko")); err != nil {
+			return nil, false, fmt.Errorf("%s build for %s: %w", kind, k.Release, err)
 		}
 	}
-	os.RemoveAll(src)
+	os.RemoveAll(work)
 	if err := cachefs.Commit(tmp, dir, names...); err != nil {
-		return nil, false, fmt.Errorf("kmod %w", err)
+		return nil, false, fmt.Errorf("%s %w", kind, err)
 	}
 	return kos, true, nil
 }
@@ -161,23 +170,28 @@ func mustSub() fs.FS {
 }
 
 // key hashes the module sources and the kernel they build against.
-func key(k *kernels.Spec) (string, error) {
+func key(k *kernels.Spec, src fs.FS) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "klptest-kmod v2\n%s\n%s\n%s\n%s\n%s\n%s\n", k.Root, k.Release, k.CC, k.BuildID, strings.Join(k.MakeVars, " "), k.Toolchain)
 	var names []string
-	fs.WalkDir(sources, "src", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			names = append(names, p)
 		}
 		return err
 	})
+	if err != nil {
+		return "", fmt.Errorf("module sources: %w", err)
+	}
 	sort.Strings(names)
 	for _, n := range names {
-		b, err := sources.ReadFile(n)
+		b, err := fs.ReadFile(src, n)
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "%s %d\n", n, len(b))
+		// "src/" as before the sources were given as a tree: klptest's
+		// modules keep their cache entries.
+		fmt.Fprintf(h, "src/%s %d\n", n, len(b))
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ import (
 	"github.com/klptest/klptest/initramfs"
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/kmod"
+	"github.com/klptest/klptest/kselftest"
 	"github.com/klptest/klptest/vm"
 )
 
@@ -68,7 +70,17 @@ type Options struct {
 	// BenchSnapshots, if set (task counts, "100,1000"), boots the agent
 	// once to measure snapshot costs instead of running cases.
 	BenchSnapshots string
+	// Suite is what runs: SuiteKlptest (klptest's cases, the default) or
+	// SuiteKselftest (the kernel's own livepatch selftests, one case per
+	// script; Cases then names scripts).
+	Suite string
 }
+
+// The suites a run can run.
+const (
+	SuiteKlptest   = "klptest"
+	SuiteKselftest = "kselftest"
+)
 
 // benchMemoryMB is the guest memory of a snapshot-cost boot: ten thousand
 // threads, each with its kernel stack and the Go runtime's stacks, do not
@@ -84,6 +96,9 @@ type Verdict struct {
 	Case       string            `json:"case"`
 	Pass       bool              `json:"pass"`
 	Violations []check.Violation `json:"violations,omitempty"`
+	// Skip, on a passing verdict, says why the case could not test (a
+	// kernel selftest that exited with kselftest's skip status).
+	Skip string `json:"skip,omitempty"`
 }
 
 // Result is everything a run produced, also when it failed part way.
@@ -302,15 +317,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return err
 	}
 
-	cs, err := cases.Lookup(o.Cases)
-	if len(o.Cases) == 0 {
-		cs = cases.All()
+	kself := o.Suite == SuiteKselftest
+	if o.Suite != "" && o.Suite != SuiteKlptest && !kself {
+		return res, fmt.Errorf("unknown suite %q (known: %s, %s)", o.Suite, SuiteKlptest, SuiteKselftest)
 	}
-	if err != nil {
-		return res, err
-	}
-	for _, c := range cs {
-		res.Cases = append(res.Cases, c.Name)
+	var cs []cases.Case
+	var err error
+	if !kself { // the selftests are known once the kernel's source is
+		for _, n := range o.Cases {
+			if _, ok := cases.KselftestScript(n); ok {
+				return res, fmt.Errorf("case %q is one of the kernel's selftests: run it with --suite %s", n, SuiteKselftest)
+			}
+		}
+		cs, err = cases.Lookup(o.Cases)
+		if len(o.Cases) == 0 {
+			cs = cases.All()
+		}
+		if err != nil {
+			return res, err
+		}
+		for _, c := range cs {
+			res.Cases = append(res.Cases, c.Name)
+		}
 	}
 	// Before any download or build: a missing QEMU is found in a second.
 	if _, err := vm.FindQEMU(o.Arch); err != nil {
@@ -342,8 +370,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	var k *kernels.Spec
 	progress("kernel", "resolve "+ref.String())
+	frags := o.Fragments
+	if kself && ref.Kind == "src" && !slices.Contains(frags, "kselftest") {
+		frags = append(append([]string{}, frags...), "kselftest") // the selftests' config
+	}
 	err = timed("kernel", func() error {
-		r := kernels.Resolver{Cache: o.Cache, Fragments: o.Fragments,
+		r := kernels.Resolver{Cache: o.Cache, Fragments: frags,
 			Progress: func(f string, a ...any) { progress("kernel", fmt.Sprintf(f, a...)) }}
 		k, err = r.Resolve(ctx, ref, o.Arch)
 		return err
@@ -362,6 +394,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	if o.Bare {
 		return res, bareBoot(ctx, o, k, res, progress)
+	}
+
+	var extra map[string]string
+	if kself {
+		var g *kselftest.Guest
+		err = timed("kselftest", func() error {
+			g, err = kselftest.Prepare(ctx, k, o.Cache, func(s string) { progress("kselftest", s) })
+			return err
+		})
+		if err != nil {
+			return res, infra("kselftest", err)
+		}
+		scripts, err := g.Suite.Select(o.Cases)
+		if err != nil {
+			return res, infra("kselftest", err)
+		}
+		for _, sc := range scripts {
+			c := cases.Kselftest(sc)
+			cs = append(cs, c)
+			res.Cases = append(res.Cases, c.Name)
+		}
+		extra = g.Files
 	}
 
 	var kos []string
@@ -387,7 +441,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	progress("initramfs", "build for "+goarch)
 	err = timed("initramfs", func() error {
 		var built bool
-		initrd, built, err = initramfs.Build(ctx, initramfs.Spec{GOARCH: goarch, Modules: kos, BootModules: k.GuestModules, Src: o.Src}, o.Cache, func(s string) { progress("initramfs", s) })
+		initrd, built, err = initramfs.Build(ctx, initramfs.Spec{GOARCH: goarch, Modules: kos, BootModules: k.GuestModules, Src: o.Src, Extra: extra}, o.Cache, func(s string) { progress("initramfs", s) })
 		if err == nil && !built {
 			progress("initramfs", "cached")
 		}
@@ -464,6 +518,9 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	}
 	if o.Vmcore {
 		cfg.Cmdline = append(cfg.Cmdline, "klptest.vmcore=1")
+	}
+	if o.Suite == SuiteKselftest {
+		cfg.Cmdline = append(cfg.Cmdline, "klptest.suite=kselftest")
 	}
 	if o.BenchSnapshots != "" {
 		cfg.Cmdline = append(cfg.Cmdline, "klptest.bench_snapshots="+o.BenchSnapshots)
@@ -744,6 +801,9 @@ func verdicts(tr *cases.Trace, cs []cases.Case, exit *vm.Exit, streamErr error, 
 			v.Violations = append(v.Violations, check.Violation{Case: c.Name, Rule: check.RuleAgent, Msg: e})
 		}
 		v.Pass = len(v.Violations) == 0
+		if v.Pass && ct != nil {
+			v.Skip = ct.Skipped()
+		}
 		out = append(out, v)
 	}
 	return out

@@ -170,6 +170,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	vmcore := fs.Bool("vmcore", false, "on a stalled transition, also dump guest memory (ELF core, for crash or drgn) into the --out dir")
 	outDir := fs.String("out", "", "keep the console logs and memory dumps in this dir (default: a new temp dir)")
 	repeat := fs.Int("repeat", 1, "run the cases N times, each run in fresh boots, and report pass counts per case")
+	suite := fs.String("suite", runner.SuiteKlptest, "what to run: klptest (its cases) or kselftest (the kernel's own livepatch selftests, from the kernel's source; --case then names scripts)")
 	shellOnFail := fs.Bool("shell-on-fail", false, "after a case fails, open a shell in its VM on this terminal (the console is shown throughout; no VM deadline; Ctrl-A x kills the VM)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -217,8 +218,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		seen[c] = true
 	}
-	if _, err := cases.Lookup(caseNames); err != nil {
-		fmt.Fprintf(stderr, "klptest run: %v\n", err)
+	switch *suite {
+	case runner.SuiteKlptest:
+		if _, err := cases.Lookup(caseNames); err != nil {
+			fmt.Fprintf(stderr, "klptest run: %v\n", err)
+			return exitUsage
+		}
+	case runner.SuiteKselftest:
+		// The scripts are known once the kernel's source is at hand.
+		if *stormTasks != 0 || *stormSeconds != 0 || *vmcore {
+			fmt.Fprintln(stderr, "klptest run: --storm-tasks, --storm-seconds and --vmcore apply to klptest's cases, not to --suite kselftest; drop them")
+			return exitUsage
+		}
+	default:
+		fmt.Fprintf(stderr, "klptest run: --suite %q: give klptest (the default) or kselftest\n", *suite)
 		return exitUsage
 	}
 
@@ -245,6 +258,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Vmcore:       *vmcore,
 		RunDir:       *outDir,
 		ShellOnFail:  *shellOnFail,
+		Suite:        *suite,
 	}
 	// The shell shares the terminal: plain lines then, never a redrawn block.
 	var pr progress.Printer
@@ -550,10 +564,16 @@ func printVerdicts(w io.Writer, res *runner.Result, all bool) {
 			continue
 		}
 		status := "PASS"
-		if !v.Pass {
+		switch {
+		case !v.Pass:
 			status = "FAIL"
+		case v.Skip != "":
+			status = "SKIP"
 		}
 		fmt.Fprintf(w, "%s %s (%s, %s)\n", status, v.Case, kernelName(res), res.Arch)
+		if v.Skip != "" {
+			fmt.Fprintf(w, "    %s\n", v.Skip)
+		}
 		for _, x := range v.Violations {
 			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(x.Error(), "\n", "\n    "))
 		}

@@ -141,7 +141,13 @@ func run() error {
 		}
 	}
 
-	for _, m := range []string{"klpt_target", "klpt_probe"} {
+	// The kernel's own selftests run on a kernel without klptest's
+	// modules, as they would anywhere else.
+	var own []string
+	if param("klptest.suite") != "kselftest" {
+		own = []string{"klpt_target", "klpt_probe"}
+	}
+	for _, m := range own {
 		if err := loadModule(filepath.Join(ModuleDir, m+".ko")); err != nil {
 			e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
 			drain("")
@@ -176,7 +182,11 @@ func run() error {
 	for _, c := range cs {
 		r := &caseRun{c: c, e: e, km: km, shellOnFail: shellOnFail}
 		r.ev(cases.Event{Type: cases.EvCaseStart, Start: &cases.CaseStart{T: now(), Taint: readTaint()}})
-		runCase(r)
+		if c.Kselftest != "" {
+			runKselftest(r)
+		} else {
+			runCase(r)
+		}
 		drain(c.Name)
 		r.ev(cases.Event{Type: cases.EvCaseEnd, CaseEnd: &cases.CaseEnd{T: now(), Taint: readTaint()}})
 		if shellOnFail {

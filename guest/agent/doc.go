@@ -27,3 +27,11 @@ const SleeperArg = "klptest-sleeper"
 
 // LivepatchName is the livepatch module's name, as in /sys/kernel/livepatch.
 const LivepatchName = "klpt_patch"
+
+// KselftestRoot is the Debian userland the kernel's own selftest scripts
+// run in, chrooted (klptest run --suite kselftest); the selftests'
+// directory is KselftestDir inside it.
+const (
+	KselftestRoot = "/klptest/kselftest"
+	KselftestDir  = "/kselftest"
+)
