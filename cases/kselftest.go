@@ -72,3 +72,36 @@ func (ct *CaseTrace) Skipped() string {
 	}
 	return ""
 }
+
+// KselftestTest is one test of a selftest script, as its output tells:
+// "TEST: basic function patching ... ok".
+type KselftestTest struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+}
+
+// Tests lists the tests the script's output reports, in order. A test
+// whose "ok" never came (the script died in it) is not OK.
+func (r *KselftestResult) Tests() []KselftestTest {
+	var out []KselftestTest
+	open := -1 // the test still waiting for its status
+	for _, l := range strings.Split(r.Output, "\n") {
+		if rest, ok := strings.CutPrefix(l, "TEST: "); ok {
+			name, status, _ := strings.Cut(rest, " ... ")
+			out = append(out, KselftestTest{Name: name})
+			open = len(out) - 1
+			l = status
+		}
+		if open < 0 {
+			continue
+		}
+		switch l = strings.TrimSpace(l); {
+		case l == "ok":
+			out[open].OK = true
+			open = -1
+		case strings.HasPrefix(l, "not ok"):
+			open = -1
+		}
+	}
+	return out
+}

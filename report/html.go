@@ -66,6 +66,8 @@ type HTMLCase struct {
 	Violations []HTMLViolation `json:"violations"`
 	Kmsg       []HTMLKmsg      `json:"kmsg"`
 	Forensics  []string        `json:"forensics,omitempty"` // rendered text
+	// Output is a kernel selftest script's output (a kselftest case).
+	Output *string `json:"output,omitempty"`
 }
 
 // HTMLGroup is a group of task rows.
@@ -160,6 +162,12 @@ func buildCase(tr *cases.Trace, ct *cases.CaseTrace, v runner.Verdict) HTMLCase 
 	hc := HTMLCase{Name: ct.Name, Marks: []HTMLMark{}, Forks: [][3]int64{}, Violations: []HTMLViolation{}, Kmsg: []HTMLKmsg{}}
 	if v.Case != "" {
 		hc.Verdict = map[bool]string{true: "PASS", false: "FAIL"}[v.Pass]
+		if v.Pass && v.Skip != "" {
+			hc.Verdict = "SKIP"
+		}
+	}
+	if ct.Kselftest != nil {
+		hc.Output = &ct.Kselftest.Output
 	}
 	// The span: the case's start and end, widened to what it saw.
 	hc.T0, hc.T1 = 1<<62, -1<<62

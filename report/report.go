@@ -47,6 +47,8 @@ type Outcome struct {
 	Violations []string
 	Excerpt    []string // kernel log around the first violation
 	Why        string   // skip: why the cell could not test
+	// Subtests are a kernel selftest script's own tests.
+	Subtests []cases.KselftestTest
 }
 
 // Outcomes are the cell's cases, in order, each passed, failed or skipped.
@@ -90,9 +92,28 @@ func (c Cell) Outcomes() []Outcome {
 				o.Why = "did not run"
 			}
 		}
+		if c.Result != nil && ok {
+			o.Subtests = kselftestTests(c.Result, n)
+		}
 		out = append(out, o)
 	}
 	return out
+}
+
+// kselftestTests are the tests the named kernel selftest case's script
+// reported, if it is one.
+func kselftestTests(r *runner.Result, name string) []cases.KselftestTest {
+	for _, b := range r.Boots {
+		if b.Trace == nil {
+			continue
+		}
+		for _, ct := range b.Trace.Cases {
+			if ct.Name == name && ct.Kselftest != nil {
+				return ct.Kselftest.Tests()
+			}
+		}
+	}
+	return nil
 }
 
 // Rules are the rules a verdict's violations broke, sorted, once each.
@@ -257,6 +278,12 @@ func KTAP(cells []Cell) string {
 		fmt.Fprintf(&b, "    1..%d\n", len(os))
 		failed, passed := false, false
 		for j, o := range os {
+			if len(o.Subtests) > 0 {
+				fmt.Fprintf(&b, "        KTAP version 1\n        # Subtest: %s\n        1..%d\n", ktapName(o.Case), len(o.Subtests))
+				for k, st := range o.Subtests {
+					fmt.Fprintf(&b, "        %s %d %s\n", map[bool]string{true: "ok", false: "not ok"}[st.OK], k+1, ktapName(st.Name))
+				}
+			}
 			switch o.Status {
 			case "pass":
 				passed = true

@@ -48,6 +48,9 @@
     var wrap = el("div", { "class": "tl" });
     var cv = el("canvas");
     wrap.appendChild(cv); root.appendChild(wrap);
+    // A kernel selftest the probe did not watch has no timeline to show.
+    var bare = c.output !== undefined && n === 0;
+    if (bare) wrap.style.display = "none";
     var W = Math.max(600, (root.clientWidth || 1200) - 4);
     // Group headers keep a readable height; task rows shrink with their
     // number.
@@ -143,10 +146,10 @@
     var info = el("p");
     info.textContent = rows.length + " rows, " + c.segments + " segments, " + c.marks.length + " marks, " +
       c.forks_total + " forks" + (c.forks_total > c.forks.length ? " (first " + c.forks.length + " drawn)" : "");
-    root.appendChild(info);
+    if (!bare) root.appendChild(info);
     var ml = el("details"); ml.appendChild(el("summary", {}, "marks (" + c.marks.length + ")"));
     var mu = el("ul"); c.marks.forEach(function (m) { mu.appendChild(el("li", {}, (m.t / 1e6).toFixed(3) + " s  " + m.label)); });
-    ml.appendChild(mu); root.appendChild(ml);
+    ml.appendChild(mu); if (!bare) root.appendChild(ml);
 
     if (c.violations && c.violations.length) {
       root.appendChild(el("h3", {}, "violations (" + c.violations.length + ")"));
@@ -164,6 +167,10 @@
         ul.appendChild(li);
       });
       root.appendChild(ul);
+    }
+    if (c.output !== undefined) {
+      root.appendChild(el("h3", {}, "the selftest script's output"));
+      root.appendChild(el("pre", { "class": "forensics" }, c.output));
     }
     (c.forensics || []).forEach(function (f) {
       root.appendChild(el("h3", {}, "stall forensics")); root.appendChild(el("pre", { "class": "forensics" }, f));
