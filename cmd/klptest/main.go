@@ -220,6 +220,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	switch *suite {
 	case runner.SuiteKlptest:
+		for _, n := range caseNames {
+			if _, ok := cases.KselftestScript(n); ok {
+				fmt.Fprintf(stderr, "klptest run: case %q is one of the kernel's selftests: run it with --suite kselftest\n", n)
+				return exitUsage
+			}
+		}
 		if _, err := cases.Lookup(caseNames); err != nil {
 			fmt.Fprintf(stderr, "klptest run: %v\n", err)
 			return exitUsage
