@@ -100,7 +100,7 @@ func TestVerifyConfig(t *testing.T) {
 }
 
 func TestLoadFragment(t *testing.T) {
-	if _, err := LoadFragment("nosuch"); err == nil || !strings.Contains(err.Error(), "klptest has arm64, base, debug, livepatch, x86_64") {
+	if _, err := LoadFragment("nosuch"); err == nil || !strings.Contains(err.Error(), "klptest has arm64, base, debug, kselftest, livepatch, x86_64") {
 		t.Errorf("unknown name: %v", err)
 	}
 	p := filepath.Join(t.TempDir(), "mine.config")

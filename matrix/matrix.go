@@ -37,6 +37,9 @@ type Cell struct {
 	Arch      string   `yaml:"arch" json:"arch"`
 	Fragments []string `yaml:"fragments,omitempty" json:"fragments,omitempty"`
 	Cases     []string `yaml:"cases,omitempty" json:"cases,omitempty"` // empty: all
+	// Suite: klptest (its cases, the default), kselftest (the kernel's
+	// own livepatch selftests; cases then names scripts) or all.
+	Suite string `yaml:"suite,omitempty" json:"suite,omitempty"`
 	Accel     string   `yaml:"accel,omitempty" json:"accel,omitempty"` // "", "tcg" or "kvm"; "" = detect
 }
 
@@ -109,10 +112,20 @@ func (f *File) Validate() error {
 				add(fmt.Sprintf("%s.fragments[%d]", p, j), "empty")
 			}
 		}
-		for j, n := range c.Cases {
-			if _, err := cases.Lookup([]string{n}); err != nil {
-				add(fmt.Sprintf("%s.cases[%d]", p, j), "%v", err)
+		switch c.Suite {
+		case "", "klptest":
+			for j, n := range c.Cases {
+				if _, err := cases.Lookup([]string{n}); err != nil {
+					add(fmt.Sprintf("%s.cases[%d]", p, j), "%v", err)
+				}
 			}
+		case "kselftest": // the scripts are known from the kernel's source
+		case "all":
+			if len(c.Cases) > 0 {
+				add(p+".cases", "suite all runs every case of both suites: leave cases out, or give suite klptest or kselftest")
+			}
+		default:
+			add(p+".suite", "%q: want klptest, kselftest or all, or leave it out for klptest", c.Suite)
 		}
 		switch c.Accel {
 		case "", "tcg", "kvm":
@@ -188,8 +201,12 @@ func GitHub(cells []Cell) ([]byte, error) {
 	}{Include: []entry{}}
 	for _, c := range cells {
 		key := strings.NewReplacer(":", "-", "/", "_", "@", "-").Replace(c.Kernel) + "-" + c.Arch
-		if len(c.Fragments) > 0 {
-			key += "-" + strings.Join(c.Fragments, "+")
+		frags := c.Fragments
+		if (c.Suite == "kselftest" || c.Suite == "all") && strings.HasPrefix(c.Kernel, "src:") {
+			frags = append(append([]string{}, frags...), "kselftest") // the run adds it: another build
+		}
+		if len(frags) > 0 {
+			key += "-" + strings.Join(frags, "+")
 		}
 		m.Include = append(m.Include, entry{Cell: c, CacheKey: key})
 	}

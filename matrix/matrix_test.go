@@ -39,7 +39,7 @@ func TestParseValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Cells) != 3 || f.Cells[1].Arch != "arm64" || strings.Join(f.Cells[1].Cases, ",") != "patch,fork-storm" || f.Cells[2].Accel != "tcg" {
+	if len(f.Cells) != 4 || f.Cells[1].Arch != "arm64" || strings.Join(f.Cells[1].Cases, ",") != "patch,fork-storm" || f.Cells[2].Accel != "tcg" || f.Cells[3].Suite != "kselftest" {
 		t.Errorf("cells: %+v", f.Cells)
 	}
 	b, err := GitHub(f.Cells)

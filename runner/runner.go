@@ -76,11 +76,16 @@ type Options struct {
 	Suite string
 }
 
-// The suites a run can run.
+// The suites a run can run; SuiteAll is both, the selftests in a boot of
+// their own, with one result.
 const (
 	SuiteKlptest   = "klptest"
 	SuiteKselftest = "kselftest"
+	SuiteAll       = "all"
 )
+
+// Suites lists the suite names, for messages.
+var Suites = []string{SuiteKlptest, SuiteKselftest, SuiteAll}
 
 // benchMemoryMB is the guest memory of a snapshot-cost boot: ten thousand
 // threads, each with its kernel stack and the Go runtime's stacks, do not
@@ -177,19 +182,30 @@ var BootTimeout = 90 * time.Second
 // Boots groups cases into boots: those that share one, in order, then one
 // boot for each case that needs its own.
 func Boots(cs []cases.Case) [][]cases.Case {
-	var shared []cases.Case
+	var shared, kself []cases.Case
 	var own [][]cases.Case
 	for _, c := range cs {
+		if c.Kselftest != "" {
+			// The kernel's selftests share a boot without klptest's
+			// modules, after klptest's cases.
+			kself = append(kself, c)
+			continue
+		}
 		if c.OwnBoot || c.CPUs != 0 {
 			own = append(own, []cases.Case{c})
 		} else {
 			shared = append(shared, c)
 		}
 	}
+	var out [][]cases.Case
 	if len(shared) > 0 {
-		return append([][]cases.Case{shared}, own...)
+		out = append(out, shared)
 	}
-	return own
+	out = append(out, own...)
+	if len(kself) > 0 {
+		out = append(out, kself)
+	}
+	return out
 }
 
 // Failed reports whether any case failed.
@@ -317,13 +333,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return err
 	}
 
-	kself := o.Suite == SuiteKselftest
-	if o.Suite != "" && o.Suite != SuiteKlptest && !kself {
-		return res, fmt.Errorf("unknown suite %q (known: %s, %s)", o.Suite, SuiteKlptest, SuiteKselftest)
+	if o.Suite != "" && !slices.Contains(Suites, o.Suite) {
+		return res, fmt.Errorf("unknown suite %q (known: %s)", o.Suite, strings.Join(Suites, ", "))
+	}
+	kself := o.Suite == SuiteKselftest || o.Suite == SuiteAll
+	if o.Suite == SuiteAll && len(o.Cases) > 0 {
+		return res, fmt.Errorf("--suite %s runs every case of both suites: name cases with --suite %s or %s", SuiteAll, SuiteKlptest, SuiteKselftest)
 	}
 	var cs []cases.Case
 	var err error
-	if !kself { // the selftests are known once the kernel's source is
+	if o.Suite != SuiteKselftest { // the selftests are known once the kernel's source is
 		for _, n := range o.Cases {
 			if _, ok := cases.KselftestScript(n); ok {
 				return res, fmt.Errorf("case %q is one of the kernel's selftests: run it with --suite %s", n, SuiteKselftest)
@@ -519,7 +538,7 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	if o.Vmcore {
 		cfg.Cmdline = append(cfg.Cmdline, "klptest.vmcore=1")
 	}
-	if o.Suite == SuiteKselftest {
+	if len(cs) > 0 && cs[0].Kselftest != "" { // Boots keeps them apart
 		cfg.Cmdline = append(cfg.Cmdline, "klptest.suite=kselftest")
 	}
 	if o.BenchSnapshots != "" {

@@ -170,7 +170,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	vmcore := fs.Bool("vmcore", false, "on a stalled transition, also dump guest memory (ELF core, for crash or drgn) into the --out dir")
 	outDir := fs.String("out", "", "keep the console logs and memory dumps in this dir (default: a new temp dir)")
 	repeat := fs.Int("repeat", 1, "run the cases N times, each run in fresh boots, and report pass counts per case")
-	suite := fs.String("suite", runner.SuiteKlptest, "what to run: klptest (its cases) or kselftest (the kernel's own livepatch selftests, from the kernel's source; --case then names scripts)")
+	suite := fs.String("suite", runner.SuiteKlptest, "what to run: klptest (its cases), kselftest (the kernel's own livepatch selftests, from the kernel's source; --case then names scripts) or all (both, one result)")
 	shellOnFail := fs.Bool("shell-on-fail", false, "after a case fails, open a shell in its VM on this terminal (the console is shown throughout; no VM deadline; Ctrl-A x kills the VM)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -230,14 +230,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "klptest run: %v\n", err)
 			return exitUsage
 		}
-	case runner.SuiteKselftest:
+	case runner.SuiteKselftest, runner.SuiteAll:
+		if *suite == runner.SuiteAll && len(caseNames) > 0 {
+			fmt.Fprintln(stderr, "klptest run: --suite all runs every case of both suites; to name cases, give --suite klptest or kselftest")
+			return exitUsage
+		}
 		// The scripts are known once the kernel's source is at hand.
-		if *stormTasks != 0 || *stormSeconds != 0 || *vmcore {
+		if *suite == runner.SuiteKselftest && (*stormTasks != 0 || *stormSeconds != 0 || *vmcore) {
 			fmt.Fprintln(stderr, "klptest run: --storm-tasks, --storm-seconds and --vmcore apply to klptest's cases, not to --suite kselftest; drop them")
 			return exitUsage
 		}
 	default:
-		fmt.Fprintf(stderr, "klptest run: --suite %q: give klptest (the default) or kselftest\n", *suite)
+		fmt.Fprintf(stderr, "klptest run: --suite %q: give klptest (the default), kselftest or all\n", *suite)
 		return exitUsage
 	}
 

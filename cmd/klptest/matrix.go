@@ -184,7 +184,7 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 func runCell(ctx context.Context, c matrix.Cell, runDir string, progress func(step, detail string)) *cellResult {
 	start := time.Now()
 	res, err := runner.Run(ctx, runner.Options{
-		Kernel: c.Kernel, Arch: c.Arch, Cases: c.Cases, Fragments: c.Fragments, Accel: c.Accel,
+		Kernel: c.Kernel, Arch: c.Arch, Cases: c.Cases, Fragments: c.Fragments, Accel: c.Accel, Suite: c.Suite,
 		RunDir: runDir, Progress: progress,
 	})
 	cr := &cellResult{Cell: c, Result: res, Duration: time.Since(start)}
