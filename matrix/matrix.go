@@ -40,7 +40,7 @@ type Cell struct {
 	// Suite: klptest (its cases, the default), kselftest (the kernel's
 	// own livepatch selftests; cases then names scripts) or all.
 	Suite string `yaml:"suite,omitempty" json:"suite,omitempty"`
-	Accel     string   `yaml:"accel,omitempty" json:"accel,omitempty"` // "", "tcg" or "kvm"; "" = detect
+	Accel string `yaml:"accel,omitempty" json:"accel,omitempty"` // "", "tcg" or "kvm"; "" = detect
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
