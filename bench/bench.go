@@ -232,6 +232,9 @@ type Report struct {
 	Warm      []time.Duration `json:"warm_ns,omitempty"` // klptest run --case patch, command to verdict
 	Snapshots []SnapshotRate  `json:"snapshots,omitempty"`
 	Cold      *ColdStart      `json:"cold,omitempty"`
+	// Kselftest are runs of the kernel's own livepatch selftests
+	// (klptest run --suite kselftest) on the same kernel and QEMU.
+	Kselftest []Run `json:"kselftest,omitempty"`
 	// Errors are the measurements that could not be taken.
 	Errors []string `json:"errors,omitempty"`
 }

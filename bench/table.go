@@ -62,6 +62,34 @@ func (r *Report) WriteTable(w io.Writer) error {
 			p("  %s\t%s\t%s / %s / %s", name, stat(Summarize(wl)), Seconds(Summarize(k).Median), Seconds(Summarize(a).Median), Seconds(Summarize(h).Median))
 		}
 	}
+	if len(r.Kselftest) > 0 {
+		var wall []time.Duration
+		for _, k := range r.Kselftest {
+			wall = append(wall, k.Wall)
+		}
+		ks := Summarize(wall)
+		p("kernel selftests: %d scripts in %d boot\t\t", len(r.Kselftest[0].Cases), r.Kselftest[0].Boots)
+		ratio := ""
+		if len(r.Suite) > 0 {
+			var sw []time.Duration
+			for _, s := range r.Suite {
+				sw = append(sw, s.Wall)
+			}
+			ratio = fmt.Sprintf("%.2f of klptest's suite", ks.Median.Seconds()/Summarize(sw).Median.Seconds())
+		}
+		p("  wall, call to every verdict\t%s\t%s", stat(ks), ratio)
+		for _, name := range caseOrder(r.Kselftest) {
+			var wl []time.Duration
+			for _, k := range r.Kselftest {
+				for _, c := range k.Cases {
+					if c.Case == name {
+						wl = append(wl, c.Wall)
+					}
+				}
+			}
+			p("  %s\t%s\t", name, stat(Summarize(wl)))
+		}
+	}
 	if len(r.Warm) > 0 {
 		ws := Summarize(r.Warm)
 		p("warm loop: klptest run --case patch, command to verdict\t%s\t(goal <= %s)%s", stat(ws), Seconds(GoalWarmLoop), met(ws.Median <= GoalWarmLoop))

@@ -38,6 +38,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&caseNames, "case", "the suite to time (repeatable; default: all, see `klptest list`)")
 	snapTasks := fs.String("snapshot-tasks", "100,1000,10000", "task counts to time snapshots at (\"\" to skip)")
 	warm := fs.Bool("warm", true, "time the warm loop, klptest run --case patch, as a command")
+	kself := fs.Bool("kselftest", true, "also time the kernel's own livepatch selftests (run --suite kselftest) on the same kernel")
 	cold := fs.Bool("cold", false, "also time one run from an empty cache (downloads and builds) to its first verdict")
 	jsonOut := fs.String("json", "", "write every sample to this file (schema klptest/bench)")
 	from := fs.String("from", "", "measure nothing: print the table of a saved --json document")
@@ -82,7 +83,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	o := runner.Options{Kernel: *kernel, Fragments: frags, Arch: *arch, Cases: caseNames,
 		Progress: func(step, detail string) { pr.Step("", step, detail) }}
 	rep := &bench.Report{Schema: bench.Schema, Version: 1, Kernel: *kernel, Arch: *arch, Runs: *runs}
-	code := runBench(ctx, o, rep, benchPlan{runs: *runs, snapTasks: *snapTasks, warm: *warm, cold: *cold, self: self},
+	code := runBench(ctx, o, rep, benchPlan{runs: *runs, snapTasks: *snapTasks, warm: *warm, cold: *cold, kselftest: *kself, self: self},
 		func(f string, a ...any) { pr.Step("", "bench", fmt.Sprintf(f, a...)) })
 	pr.Close()
 	if ctx.Err() != nil {
@@ -122,6 +123,7 @@ type benchPlan struct {
 	snapTasks string
 	warm      bool
 	cold      bool
+	kselftest bool
 	self      string // klptest's binary, for the command-line runs
 }
 
@@ -183,6 +185,32 @@ func runBench(ctx context.Context, o runner.Options, rep *bench.Report, p benchP
 			code = exitFail
 		}
 		rep.Suite = append(rep.Suite, bench.NewRun(res, wall))
+	}
+	if p.kselftest && ctx.Err() == nil {
+		ok := o
+		ok.Suite, ok.Cases = runner.SuiteKselftest, nil
+		// Its first run builds what the selftests need (a src: kernel
+		// with their config, their modules, the userland), unmeasured.
+		note("kernel selftests: warm-up")
+		if _, err := runner.Run(ctx, ok); err != nil {
+			infraFail("kernel selftests", err)
+		} else {
+			for i := 1; i <= p.runs && ctx.Err() == nil; i++ {
+				note("kernel selftests %d/%d", i, p.runs)
+				t0 := time.Now()
+				res, err := runner.Run(ctx, ok)
+				wall := time.Since(t0)
+				if err != nil {
+					infraFail("kernel selftests", err)
+					break
+				}
+				if res.Failed() {
+					rep.Errors = append(rep.Errors, fmt.Sprintf("kernel selftests run %d: a script failed; its timing is of a failing run", i))
+					code = exitFail
+				}
+				rep.Kselftest = append(rep.Kselftest, bench.NewRun(res, wall))
+			}
+		}
 	}
 	if p.warm {
 		for i := 1; i <= p.runs && ctx.Err() == nil; i++ {
