@@ -13,8 +13,10 @@ import (
 
 // Source fetches Debian's linux-source-SERIES (apt verifies it against the
 // archive keyring) and unpacks it once into the cache. It returns the source
-// tree and the package's identity, which no later upload can change.
-func (d *Debian) Source(ctx context.Context, series string) (dir, id string, err error) {
+// tree and the package's identity, which no later upload can change. With
+// version (a Debian kernel's own, to take its selftests from), that version
+// of the source when Debian still serves it, else the newest.
+func (d *Debian) Source(ctx context.Context, series, version string) (dir, id string, err error) {
 	if err := os.MkdirAll(d.aptDir(), 0o755); err != nil {
 		return "", "", fmt.Errorf("cache dir %s: %w", d.Cache, err)
 	}
@@ -31,7 +33,13 @@ func (d *Debian) Source(ctx context.Context, series string) (dir, id string, err
 		return "", "", err
 	}
 	name := "linux-source-" + series
-	pkgs, err := d.show(ctx, conf, name)
+	var pkgs []Package
+	if version != "" {
+		pkgs, _ = d.show(ctx, conf, name+"="+version)
+	}
+	if len(pkgs) == 0 {
+		pkgs, err = d.show(ctx, conf, name)
+	}
 	if err != nil || len(pkgs) == 0 {
 		if err := d.update(ctx, conf, true); err != nil {
 			return "", "", err

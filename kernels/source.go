@@ -73,7 +73,7 @@ func (s *Source) Build(ctx context.Context, ref Ref, arch string) (*Spec, error)
 	var src, where, state string
 	if ref.Series != "" {
 		d := &Debian{Cache: s.Cache, Progress: s.Progress}
-		src, where, err = d.Source(ctx, ref.Series)
+		src, where, err = d.Source(ctx, ref.Series, "")
 		if err != nil {
 			return nil, err
 		}

@@ -54,7 +54,7 @@ func Prepare(ctx context.Context, k *kernels.Spec, cache string, progress func(s
 			return nil, fmt.Errorf("kernel %s has no source tree to take the livepatch selftests from: use src:PATH, or a tree: built in place", k.Name)
 		}
 		d := &kernels.Debian{Cache: cache, Progress: func(f string, a ...any) { progress(fmt.Sprintf(f, a...)) }}
-		if src, _, err = d.Source(ctx, ref.Series); err != nil {
+		if src, _, err = d.Source(ctx, ref.Series, k.Version); err != nil {
 			return nil, fmt.Errorf("the livepatch selftests of %s come from linux-source-%s: %w", k.Name, ref.Series, err)
 		}
 	}
