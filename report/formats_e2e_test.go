@@ -82,7 +82,7 @@ func TestE2EKTAPParsesWithKUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _, err := (&kernels.Debian{Cache: cache, Progress: t.Logf}).Source(context.Background(), "7.2")
+	src, _, err := (&kernels.Debian{Cache: cache, Progress: t.Logf}).Source(context.Background(), "7.2", "")
 	if err != nil {
 		t.Fatal(err)
 	}

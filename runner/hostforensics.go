@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,9 +39,47 @@ type HostForensics struct {
 
 // CPUState is where one vCPU was, from QEMU's "info registers".
 type CPUState struct {
-	CPU    int    `json:"cpu"`
-	PC     string `json:"pc"`
-	Symbol string `json:"symbol,omitempty"` // "" outside the kernel's text
+	CPU int    `json:"cpu"`
+	PC  string `json:"pc"`
+	// Symbol names PC: a kernel symbol, "user space", or "" for a kernel
+	// address outside the kernel's text (or without a System.map).
+	Symbol string `json:"symbol,omitempty"`
+	// Seen are the other places later samples found the vCPU at, named
+	// the same way: one sample can catch a busy vCPU anywhere, even in
+	// user space, while a stuck one shows the same place every time.
+	Seen []string `json:"seen,omitempty"`
+}
+
+// where names the vCPU's first sample for a person.
+func (c CPUState) where() string {
+	w := c.Symbol
+	if w == "" {
+		w = c.PC
+	}
+	if len(c.Seen) > 0 {
+		w += " (then also " + strings.Join(c.Seen, ", ") + ")"
+	}
+	return w
+}
+
+// pcSamples is how many times the host reads the vCPUs' registers, and
+// how long apart.
+const (
+	pcSamples  = 5
+	pcInterval = 100 * time.Millisecond
+)
+
+// namePC names a program counter: the kernel symbol, or "user space" for
+// an address in the lower half (x86_64 and arm64 keep the kernel in the
+// upper one).
+func namePC(pc uint64, syms *ksym.Map, off uint64) string {
+	if pc>>63 == 0 {
+		return "user space"
+	}
+	if syms == nil {
+		return ""
+	}
+	return syms.Name(pc, off)
 }
 
 // Summary is the evidence in one line, for a violation.
@@ -56,11 +95,7 @@ func (h *HostForensics) Summary() string {
 	}
 	var cpus []string
 	for _, c := range h.CPUs {
-		where := c.Symbol
-		if where == "" {
-			where = c.PC
-		}
-		cpus = append(cpus, fmt.Sprintf("vCPU %d at %s", c.CPU, where))
+		cpus = append(cpus, fmt.Sprintf("vCPU %d at %s", c.CPU, c.where()))
 	}
 	if len(cpus) > 0 {
 		parts = append(parts, strings.Join(cpus, ", "))
@@ -79,7 +114,7 @@ func (h *HostForensics) Text(indent string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%shost forensics (%s):\n", indent, h.Reason)
 	for _, c := range h.CPUs {
-		fmt.Fprintf(&b, "%s  vCPU %d: PC %s %s\n", indent, c.CPU, c.PC, c.Symbol)
+		fmt.Fprintf(&b, "%s  vCPU %d: PC %s %s\n", indent, c.CPU, c.PC, strings.TrimPrefix(c.where(), c.PC))
 	}
 	for _, t := range h.Blocked {
 		fmt.Fprintf(&b, "%s  blocked: %s\n", indent, t)
@@ -158,8 +193,25 @@ func collectHostForensics(m *vm.Machine, reason, caseName, consoleLog string, k 
 			off = syms.Offset(text)
 		}
 		for i := range h.CPUs {
-			if pc, err := strconv.ParseUint(h.CPUs[i].PC, 16, 64); err == nil && syms != nil {
-				h.CPUs[i].Symbol = syms.Name(pc, off)
+			if pc, err := strconv.ParseUint(h.CPUs[i].PC, 16, 64); err == nil {
+				h.CPUs[i].Symbol = namePC(pc, syms, off)
+			}
+		}
+		for n := 1; n < pcSamples; n++ {
+			time.Sleep(pcInterval)
+			regs, err := m.HMP("info registers -a")
+			if err != nil {
+				break
+			}
+			for _, c := range parseRegisters(regs) {
+				pc, err := strconv.ParseUint(c.PC, 16, 64)
+				if err != nil || c.CPU >= len(h.CPUs) || h.CPUs[c.CPU].CPU != c.CPU {
+					continue
+				}
+				cs := &h.CPUs[c.CPU]
+				if w := namePC(pc, syms, off); w != "" && w != cs.Symbol && !slices.Contains(cs.Seen, w) {
+					cs.Seen = append(cs.Seen, w)
+				}
 			}
 		}
 	}

@@ -30,6 +30,22 @@ func TestParseRegisters(t *testing.T) {
 	}
 }
 
+func TestNamePC(t *testing.T) {
+	for _, tc := range []struct {
+		pc   uint64
+		want string
+	}{
+		{0x92be0, "user space"},        // arm64 EL0
+		{0x7ffd12345678, "user space"}, // x86_64 user stack
+		{0xffffffff81000000, ""},       // the kernel, without a System.map
+		{0xffff80008028b0b0, ""},       // arm64's kernel half, likewise
+	} {
+		if got := namePC(tc.pc, nil, 0); got != tc.want {
+			t.Errorf("namePC(%#x) = %q, want %q", tc.pc, got, tc.want)
+		}
+	}
+}
+
 func TestHostForensicsSummary(t *testing.T) {
 	for _, tc := range []struct {
 		h    HostForensics
@@ -37,6 +53,10 @@ func TestHostForensicsSummary(t *testing.T) {
 	}{
 		{HostForensics{Blocked: []string{"uinit[94] in f+0x1/0x2"}, Sysrq: []string{"x"}, CPUs: []CPUState{{CPU: 0, PC: "ffff1", Symbol: "default_idle+0x4"}, {CPU: 1, PC: "ffff2"}}},
 			"host forensics: blocked tasks (sysrq-w): uinit[94] in f+0x1/0x2; vCPU 0 at default_idle+0x4, vCPU 1 at ffff2"},
+		// An arm64 hang, as CI saw it: one sample caught vCPU 0 in user
+		// space; later ones found it in the kernel.
+		{HostForensics{CPUs: []CPUState{{CPU: 0, PC: "92be0", Symbol: "user space", Seen: []string{"el0_svc+0x30", "do_idle+0x11c"}}, {CPU: 1, PC: "ffff80008028b0b0", Symbol: "arch_timer_read_cntvct_el0+0x4"}}},
+			"host forensics: vCPU 0 at user space (then also el0_svc+0x30, do_idle+0x11c), vCPU 1 at arch_timer_read_cntvct_el0+0x4"},
 		{HostForensics{Sysrq: []string{"x"}, Vmcore: "/r/vmcore-host-x.elf"},
 			"host forensics: sysrq-w showed no blocked task; guest memory dump: /r/vmcore-host-x.elf"},
 		{HostForensics{Notes: []string{"sysrq: no keyboard", "registers: qemu exited"}},
