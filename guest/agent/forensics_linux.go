@@ -44,6 +44,11 @@ func (r *caseRun) forensics(reason string) {
 	if r.km != nil {
 		lost = r.km.lost
 	}
+	// Off the console: the dump is thousands of lines (its scheduler
+	// part at the default level), which a TCG guest's UART takes a long
+	// time to print, and a shell on that console (--shell-on-fail) would
+	// wait behind them. kmsg has it all.
+	restore := quietConsole()
 	if err := os.WriteFile("/proc/sysrq-trigger", []byte("t"), 0); err != nil {
 		f.SysrqErr = err.Error()
 	} else {
@@ -52,6 +57,7 @@ func (r *caseRun) forensics(reason string) {
 			f.SysrqLost = r.km.lost - lost
 		}
 	}
+	restore()
 	f.Paused = param("klptest.vmcore") == "1"
 	r.ev(cases.Event{Type: cases.EvForensics, Forensics: f})
 	if f.Paused {
@@ -145,4 +151,20 @@ func (r *caseRun) drainKmsgQuiet() (first, last uint64) {
 		r.ev(cases.Event{Type: cases.EvKmsg, Kmsg: lines})
 	}
 	return first, last
+}
+
+// quietConsole lowers the console loglevel (the first field of
+// /proc/sys/kernel/printk) to 1, emergencies only, and returns what puts
+// it back.
+func quietConsole() (restore func()) {
+	const path = "/proc/sys/kernel/printk"
+	b, err := os.ReadFile(path)
+	fs := strings.Fields(string(b))
+	if err != nil || len(fs) == 0 {
+		return func() {}
+	}
+	if os.WriteFile(path, []byte("1"), 0) != nil {
+		return func() {}
+	}
+	return func() { os.WriteFile(path, []byte(fs[0]), 0) }
 }
