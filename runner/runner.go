@@ -668,16 +668,9 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	if timedOut.Load() && ctx.Err() == nil {
 		b.Incomplete = fmt.Sprintf("the VM did not finish within %v; %s", timeout, b.HostForensics.Summary())
 	}
-	if ctx.Err() != nil {
-		b.Incomplete = "interrupted"
-		res.Incomplete = b.Incomplete
-		return b, ctx.Err()
-	}
-	if exit != nil && exit.Outside() {
-		// Not the kernel's doing: the cases that ended keep their
-		// verdicts, the run is incomplete, and bisect skips it.
-		b.Incomplete = "QEMU " + exit.String() + ", not by klptest or its guest"
-		res.Incomplete = b.Incomplete
+	// The cases that ended before a stop that says nothing about the
+	// kernel keep their verdicts.
+	judgeEnded := func() []cases.Case {
 		var ended []cases.Case
 		for _, c := range cs {
 			for _, ct := range tr.Cases {
@@ -686,8 +679,21 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 				}
 			}
 		}
-		vs := verdicts(tr, ended, exit, streamErr, b.Incomplete)
-		res.Verdicts = append(res.Verdicts, vs...)
+		res.Verdicts = append(res.Verdicts, verdicts(tr, ended, exit, streamErr, b.Incomplete)...)
+		return ended
+	}
+	if ctx.Err() != nil {
+		b.Incomplete = "interrupted"
+		res.Incomplete = b.Incomplete
+		judgeEnded()
+		return b, ctx.Err()
+	}
+	if exit != nil && exit.Outside() {
+		// Not the kernel's doing: the run is incomplete, and bisect
+		// skips it.
+		b.Incomplete = "QEMU " + exit.String() + ", not by klptest or its guest"
+		res.Incomplete = b.Incomplete
+		ended := judgeEnded()
 		last := "none"
 		if tr.Last != "" {
 			last = fmt.Sprintf("%q", tr.Last)

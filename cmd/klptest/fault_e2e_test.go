@@ -257,8 +257,24 @@ func TestE2EFaultSignals(t *testing.T) {
 					t.Errorf("child %d (%s) outlived klptest", pid, comm)
 				}
 			}
-			if res := readResult(t, doc); res.Incomplete != "interrupted" {
+			res := readResult(t, doc)
+			if res.Incomplete != "interrupted" {
 				t.Errorf("result incomplete = %q, want interrupted", res.Incomplete)
+			}
+			// A case that ended before the signal keeps its verdict.
+			judged := map[string]bool{}
+			for _, v := range res.Verdicts {
+				judged[v.Case] = true
+			}
+			for _, b := range res.Boots {
+				if b.Trace == nil {
+					continue
+				}
+				for _, ct := range b.Trace.Cases {
+					if ct.End != nil && !judged[ct.Name] {
+						t.Errorf("case %s ended before the signal but has no verdict", ct.Name)
+					}
+				}
 			}
 		})
 	}
