@@ -162,6 +162,17 @@ func Lookup(names []string) ([]Case, error) {
 	return out, nil
 }
 
+// Storms says whether the case starts a fork storm, whose length
+// klptest.storm_seconds sets.
+func (c Case) Storms() bool {
+	for _, s := range c.Steps {
+		if s.Do == DoStormStart {
+			return true
+		}
+	}
+	return false
+}
+
 // Parked returns the record of the named parked task.
 func (ct *CaseTrace) ParkedTask(name string) *ParkResult {
 	for i := range ct.Parked {

@@ -563,6 +563,11 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 			if o.Vmcore {
 				timeout += vmcoreTimeout // a stall's memory dump
 			}
+			if c.Storms() {
+				// --storm-seconds may ask for a storm longer than the
+				// case's bound: the storm runs before the bound starts.
+				timeout += time.Duration(o.StormSeconds) * time.Second
+			}
 		}
 	}
 	vctx, cancel := context.WithCancel(ctx)
