@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -104,7 +106,7 @@ func Build(ctx context.Context, spec Spec, cacheDir string, notice func(string))
 	for i, m := range spec.BootModules {
 		add(m, strings.TrimPrefix(filepath.Join(agent.BootModuleDir, fmt.Sprintf("%02d-%s", i, filepath.Base(m))), "/"))
 	}
-	for _, dst := range sortedKeys(spec.Extra) {
+	for _, dst := range slices.Sorted(maps.Keys(spec.Extra)) {
 		if err == nil {
 			err = files.AddFileNoFollow(spec.Extra[dst], dst)
 		}
@@ -205,21 +207,12 @@ func Key(spec Spec) (string, error) {
 			return "", fmt.Errorf("initramfs key: %w", err)
 		}
 	}
-	for _, dst := range sortedKeys(spec.Extra) {
+	for _, dst := range slices.Sorted(maps.Keys(spec.Extra)) {
 		if err := hashTree(h, spec.Extra[dst], dst); err != nil {
 			return "", fmt.Errorf("initramfs key: %w", err)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // hashTree hashes what AddFileNoFollow puts in the image from src: every

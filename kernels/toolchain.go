@@ -110,22 +110,8 @@ func (d *Debian) toolchain(ctx context.Context, cc, ccText string, buildDeps []s
 	tmp := dir + ".part"
 	os.RemoveAll(tmp)
 	defer os.RemoveAll(tmp)
-	mirror := "http://deb.debian.org/debian"
-	for _, s := range Suites {
-		if s.Suite == suite {
-			mirror = s.URI
-		}
-	}
-	cmd := pgroup.Command(ctx, "mmdebstrap", "--variant=minbase",
-		"--include="+strings.Join(include, ","),
-		"--keyring="+Keyring,
-		`--aptopt=Acquire::Check-Valid-Until "false"`,
-		"--quiet",
-		suite, tmp, mirror)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("make the %s toolchain root (mmdebstrap %s): %w: %s", pkg, suite, err, lastLines(out.String(), 5))
+	if err := Mmdebstrap(ctx, suite, tmp, include, "--variant=minbase"); err != nil {
+		return "", fmt.Errorf("make the %s toolchain root: %w", pkg, err)
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "usr/bin", cc)); err != nil {
 		return "", fmt.Errorf("the %s toolchain root has no %s: %w", pkg, cc, err)
@@ -198,4 +184,30 @@ func debianVersion(ccText string) string {
 		return m[1]
 	}
 	return ""
+}
+
+// Mmdebstrap makes a Debian root filesystem of suite in dir with mmdebstrap,
+// from the suite's mirror in Suites, verified with the archive keyring,
+// holding include; opts choose the variant and the like. Its error ends
+// with mmdebstrap's last lines.
+func Mmdebstrap(ctx context.Context, suite, dir string, include []string, opts ...string) error {
+	mirror := "http://deb.debian.org/debian"
+	for _, s := range Suites {
+		if s.Suite == suite {
+			mirror = s.URI
+		}
+	}
+	args := append(append([]string{}, opts...),
+		"--include="+strings.Join(include, ","),
+		"--keyring="+Keyring,
+		`--aptopt=Acquire::Check-Valid-Until "false"`,
+		"--quiet",
+		suite, dir, mirror)
+	cmd := pgroup.Command(ctx, "mmdebstrap", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("mmdebstrap %s %s: %w: %s", strings.Join(opts, " "), suite, err, lastLines(out.String(), 5))
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package kselftest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -199,23 +198,11 @@ func Userland(ctx context.Context, a kernels.Arch, cache string, progress func(s
 	}
 	defer os.RemoveAll(tmp)
 	progress(fmt.Sprintf("make the selftests' userland (Debian %s %s: %s) with mmdebstrap", UserlandSuite, a.Deb, strings.Join(UserlandPackages, " ")))
-	mirror := "http://deb.debian.org/debian"
-	for _, s := range kernels.Suites {
-		if s.Suite == UserlandSuite {
-			mirror = s.URI
-		}
-	}
 	root := filepath.Join(tmp, "root")
-	cmd := pgroup.Command(ctx, "mmdebstrap", "--variant=extract", "--arch="+a.Deb,
-		"--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
-		"--include="+strings.Join(UserlandPackages, ","),
-		"--keyring="+kernels.Keyring,
-		`--aptopt=Acquire::Check-Valid-Until "false"`,
-		"--quiet", UserlandSuite, root, mirror)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("make the selftests' userland (mmdebstrap %s %s): %w: %s", UserlandSuite, a.Deb, err, lastLines(out.String(), 5))
+	err = kernels.Mmdebstrap(ctx, UserlandSuite, root, UserlandPackages, "--variant=extract", "--arch="+a.Deb,
+		"--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr")
+	if err != nil {
+		return "", fmt.Errorf("make the selftests' userland: %w", err)
 	}
 	for _, pat := range pruned {
 		ms, _ := filepath.Glob(filepath.Join(root, pat))
@@ -253,12 +240,4 @@ func Userland(ctx context.Context, a kernels.Arch, cache string, progress func(s
 		return "", fmt.Errorf("kselftest userland %w", err)
 	}
 	return filepath.Join(dir, "root"), nil
-}
-
-func lastLines(s string, n int) string {
-	ls := strings.Split(strings.TrimSpace(s), "\n")
-	if len(ls) > n {
-		ls = ls[len(ls)-n:]
-	}
-	return strings.Join(ls, "; ")
 }

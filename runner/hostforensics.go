@@ -114,7 +114,7 @@ func (h *HostForensics) Text(indent string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%shost forensics (%s):\n", indent, h.Reason)
 	for _, c := range h.CPUs {
-		fmt.Fprintf(&b, "%s  vCPU %d: PC %s %s\n", indent, c.CPU, c.PC, strings.TrimPrefix(c.where(), c.PC))
+		fmt.Fprintf(&b, "%s  vCPU %d: PC %s%s\n", indent, c.CPU, c.PC, strings.TrimPrefix(" "+c.where(), " "+c.PC))
 	}
 	for _, t := range h.Blocked {
 		fmt.Fprintf(&b, "%s  blocked: %s\n", indent, t)
