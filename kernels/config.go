@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -88,6 +89,38 @@ func (c Config) Check(kernel string) error {
 		return &UnsupportedError{Kernel: kernel, Missing: missing}
 	}
 	return nil
+}
+
+// Hazards are known kernel bugs the config walks into, one sentence each
+// with the fix. They warn rather than refuse: whether such a bug bites
+// depends on the build's layout, and a kernel developer may be after just
+// that. What each rule matches is what the kernel's own code depends on.
+func (c Config) Hazards() []string {
+	var h []string
+	// x86 ftrace (DYNAMIC_FTRACE_WITH_JMP, 7.x) takes bit 0 of a callback's
+	// address to mean "jump, do not call" (ftrace_is_jmp). Kbuild asks for
+	// aligned functions, but gcc without -fmin-function-alignment (before
+	// 14) drops -falign-functions under -Os: a callback such as
+	// function_trace_call may sit at an odd address and is then jumped to
+	// with no return address, and the first traced call runs off the
+	// stack.
+	if c["CONFIG_DYNAMIC_FTRACE_WITH_JMP"] == "y" && c["CONFIG_CC_OPTIMIZE_FOR_SIZE"] == "y" &&
+		c["CONFIG_CC_IS_GCC"] == "y" && c["CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT"] != "y" {
+		h = append(h, "CONFIG_CC_OPTIMIZE_FOR_SIZE with gcc "+gccVersion(c["CONFIG_GCC_VERSION"])+
+			" leaves functions unaligned, and ftrace patches a call to an odd-addressed callback as a jump (ftrace_is_jmp): "+
+			"the function tracer, and livepatch when its handler lands on an odd address, crash the kernel; "+
+			"build with CONFIG_CC_OPTIMIZE_FOR_PERFORMANCE=y or gcc 14 or later")
+	}
+	return h
+}
+
+// gccVersion renders CONFIG_GCC_VERSION (120200) as "12.2".
+func gccVersion(v string) string {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return "(version unknown)"
+	}
+	return fmt.Sprintf("%d.%d", n/10000, n/100%100)
 }
 
 // Arch is the arch the config builds for, by klptest's name; "" if neither.

@@ -3,6 +3,7 @@ package kernels
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -202,6 +203,43 @@ func TestFixHeaders(t *testing.T) {
 		b, _ := os.ReadFile(dir + "/Makefile")
 		if string(b) != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, b, tt.want)
+		}
+	}
+}
+
+func TestConfigHazards(t *testing.T) {
+	// The lines of klptest's own x86_64 build of 7.2 before the x86_64
+	// fragment asked for -O2 (test-ftrace.sh triple-faulted on it).
+	const tinyOs = "CONFIG_X86_64=y\nCONFIG_CC_IS_GCC=y\nCONFIG_GCC_VERSION=120200\nCONFIG_CC_OPTIMIZE_FOR_SIZE=y\n" +
+		"CONFIG_FUNCTION_ALIGNMENT=16\nCONFIG_DYNAMIC_FTRACE_WITH_JMP=y\n"
+	for _, tc := range []struct {
+		name, config string
+		want         string // a substring of the one warning; "" = none
+	}{
+		{"tinyconfig -Os, gcc 12", tinyOs, "CONFIG_CC_OPTIMIZE_FOR_SIZE with gcc 12.2 leaves functions unaligned"},
+		{"-O2", strings.Replace(tinyOs, "CONFIG_CC_OPTIMIZE_FOR_SIZE=y", "CONFIG_CC_OPTIMIZE_FOR_PERFORMANCE=y", 1), ""},
+		{"gcc 14 aligns under -Os", tinyOs + "CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT=y\n", ""},
+		{"no jump-marked callbacks (before 7.x)", strings.Replace(tinyOs, "CONFIG_DYNAMIC_FTRACE_WITH_JMP=y", "", 1), ""},
+		{"clang", strings.Replace(tinyOs, "CONFIG_CC_IS_GCC=y", "CONFIG_CC_IS_CLANG=y", 1), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ParseConfig([]byte(tc.config)).Hazards()
+			switch {
+			case tc.want == "" && len(got) != 0:
+				t.Errorf("warnings %q, want none", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Errorf("warnings %q, want one containing %q", got, tc.want)
+			}
+		})
+	}
+	// Debian's own kernels walk into none of them.
+	for _, f := range []string{"config-6.1-amd64", "config-6.12-amd64", "config-6.12-arm64"} {
+		c, err := ReadConfig(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := c.Hazards(); len(h) != 0 {
+			t.Errorf("%s: warnings %q", f, h)
 		}
 	}
 }

@@ -52,6 +52,9 @@ type Spec struct {
 	// kernel's own selftests come from it. Debian kernels take theirs
 	// from linux-source-SERIES instead.
 	Source string `json:"source,omitempty"`
+	// Warnings are known kernel bugs its config walks into (Config.Hazards):
+	// in the results, so that a failure they explain is read with them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Ref is a parsed spec string, before anything is fetched.

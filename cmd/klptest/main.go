@@ -337,6 +337,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			}
 			if n == 1 {
 				fmt.Fprintf(stdout, "# %s\n", labels(cell))
+				printWarnings(stdout, res)
 			}
 			printVerdicts(stdout, res, n == 1)
 			if n > 1 && err != nil {
@@ -386,6 +387,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, report.KTAP(cells))
 	} else if n > 1 {
 		fmt.Fprintf(stdout, "# %s; %d runs of %s\n", labels(cells[0]), len(cells), name)
+		printWarnings(stdout, cells[0].Result)
 		for _, t := range report.Tallies(cells) {
 			fmt.Fprintf(stdout, "REPEAT %s\n", t)
 		}
@@ -446,6 +448,17 @@ func printForensics(w io.Writer, res *runner.Result, caseName string) {
 		if h := b.HostForensics; h != nil && h.Case == caseName {
 			fmt.Fprint(w, h.Text("    "))
 		}
+	}
+}
+
+// printWarnings prints the known kernel bugs the kernel's config walks
+// into, under the labels: a FAIL they explain is read with them.
+func printWarnings(w io.Writer, res *runner.Result) {
+	if res == nil || res.Kernel == nil {
+		return
+	}
+	for _, s := range res.Kernel.Warnings {
+		fmt.Fprintf(w, "# warning: %s\n", s)
 	}
 }
 
