@@ -101,9 +101,9 @@ func (c Config) Hazards() []string {
 	// address to mean "jump, do not call" (ftrace_is_jmp). Kbuild asks for
 	// aligned functions, but gcc without -fmin-function-alignment (before
 	// 14) drops -falign-functions under -Os: a callback such as
-	// function_trace_call may sit at an odd address and is then jumped to
-	// with no return address, and the first traced call runs off the
-	// stack.
+	// function_trace_call may sit at an odd address: ftrace then patches
+	// in a jump to the byte before it (the previous function's ret), and
+	// the first traced call returns into a stale stack slot.
 	if c["CONFIG_DYNAMIC_FTRACE_WITH_JMP"] == "y" && c["CONFIG_CC_OPTIMIZE_FOR_SIZE"] == "y" &&
 		c["CONFIG_CC_IS_GCC"] == "y" && c["CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT"] != "y" {
 		h = append(h, "CONFIG_CC_OPTIMIZE_FOR_SIZE with gcc "+gccVersion(c["CONFIG_GCC_VERSION"])+
