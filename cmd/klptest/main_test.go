@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/runner"
 )
 
 // Bad input that needs no VM: each gives one clear line and the right exit.
@@ -97,5 +99,27 @@ func TestMissingQEMU(t *testing.T) {
 		if code != exitInfra || !strings.Contains(errb.String(), "install Debian's "+pkg) || strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 {
 			t.Errorf("--arch %s without QEMU: exit %d, stderr %q; want 125 and one line naming %s", arch, code, errb.String(), pkg)
 		}
+	}
+}
+
+func TestPrintWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  *runner.Result
+		want string
+	}{
+		{"nothing ran", nil, ""},
+		{"no kernel resolved", &runner.Result{}, ""},
+		{"no warnings", &runner.Result{Kernel: &kernels.Spec{Name: "debian:6.12"}}, ""},
+		{"two", &runner.Result{Kernel: &kernels.Spec{Warnings: []string{"one thing", "another"}}},
+			"# warning: one thing\n# warning: another\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			printWarnings(&b, tc.res)
+			if b.String() != tc.want {
+				t.Errorf("got %q, want %q", b.String(), tc.want)
+			}
+		})
 	}
 }
