@@ -22,6 +22,10 @@ type Cell struct {
 	Cases  []string       // the cases asked for; empty = all
 }
 
+// LabelKernelWarning labels a known kernel bug the kernel's config walks
+// into (kernels.Spec.Warnings), once per warning.
+const LabelKernelWarning = "kernel.warning"
+
 // Labels are what every result is labelled with.
 func (c Cell) Labels() [][2]string {
 	r := c.Result
@@ -33,6 +37,9 @@ func (c Cell) Labels() [][2]string {
 		l = append(l, [2]string{"kernel", r.Kernel.Name}, [2]string{"kernel.release", r.Kernel.Release})
 		if r.Kernel.Version != r.Kernel.Release {
 			l = append(l, [2]string{"kernel.version", r.Kernel.Version})
+		}
+		for _, w := range r.Kernel.Warnings {
+			l = append(l, [2]string{LabelKernelWarning, w})
 		}
 	}
 	l = append(l, [2]string{"arch", r.Arch}, [2]string{"accel", r.Accel}, [2]string{"qemu", r.QEMU}, [2]string{"klptest", r.Klptest})

@@ -78,3 +78,38 @@ func TestKTAP(t *testing.T) {
 	}
 	golden(t, "testdata/ktap.golden", s)
 }
+
+// A kernel's warnings label its result once each, so KTAP and JUnit carry
+// them beside the kernel's name.
+func TestKernelWarningLabels(t *testing.T) {
+	cs := cellsFixture(t)
+	c := cs[0]
+	if c.Result == nil || c.Result.Kernel == nil {
+		t.Fatal("fixture's first cell has no kernel")
+	}
+	k := *c.Result.Kernel
+	k.Warnings = []string{"first trap", "second trap"}
+	r := *c.Result
+	r.Kernel = &k
+	c.Result = &r
+	var got []string
+	for _, l := range c.Labels() {
+		if l[0] == LabelKernelWarning {
+			got = append(got, l[1])
+		}
+	}
+	if strings.Join(got, "|") != "first trap|second trap" {
+		t.Errorf("warning labels %q", got)
+	}
+	ktap := KTAP([]Cell{c})
+	for _, w := range []string{"    # kernel.warning: first trap\n", "    # kernel.warning: second trap\n"} {
+		if !strings.Contains(ktap, w) {
+			t.Errorf("KTAP lacks %q", w)
+		}
+	}
+	for _, l := range cs[0].Labels() {
+		if l[0] == LabelKernelWarning {
+			t.Errorf("the fixture's own kernel has a warning label: %q", l[1])
+		}
+	}
+}

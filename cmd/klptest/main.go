@@ -467,7 +467,7 @@ func printWarnings(w io.Writer, res *runner.Result) {
 func labels(c report.Cell) string {
 	var l []string
 	for _, p := range c.Labels() {
-		if p[1] != "" {
+		if p[1] != "" && p[0] != report.LabelKernelWarning { // printWarnings' lines
 			l = append(l, p[0]+" "+p[1])
 		}
 	}
