@@ -108,7 +108,7 @@ func (c Config) Hazards() []string {
 		c["CONFIG_CC_IS_GCC"] == "y" && c["CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT"] != "y" {
 		h = append(h, "CONFIG_CC_OPTIMIZE_FOR_SIZE with gcc "+gccVersion(c["CONFIG_GCC_VERSION"])+
 			" leaves functions unaligned, and ftrace patches a call to an odd-addressed callback as a jump (ftrace_is_jmp): "+
-			"the function tracer, and livepatch when its handler lands on an odd address, crash the kernel; "+
+			"the function tracer crashes such a kernel, and any ftrace user whose callback lands on an odd address can, livepatch included; "+
 			"build with CONFIG_CC_OPTIMIZE_FOR_PERFORMANCE=y or gcc 14 or later")
 	}
 	return h
