@@ -151,6 +151,18 @@ type Resolver struct {
 // Resolve prepares the kernel ref names for arch: fetched and extracted
 // (debian), checked in place (tree), or built (src).
 func (r Resolver) Resolve(ctx context.Context, ref Ref, arch string) (*Spec, error) {
+	s, err := r.resolve(ctx, ref, arch)
+	if err != nil {
+		return s, err
+	}
+	// Every kind of kernel checked its config already; this only warns.
+	if cfg, err := ReadConfig(s.Config); err == nil {
+		s.Warnings = cfg.Hazards()
+	}
+	return s, nil
+}
+
+func (r Resolver) resolve(ctx context.Context, ref Ref, arch string) (*Spec, error) {
 	if len(r.Fragments) > 0 && ref.Kind != "src" {
 		return nil, fmt.Errorf("config fragments apply to kernels built from source (src:), not to %s", ref)
 	}

@@ -406,9 +406,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, infra("kernel", err)
 	}
 	progress("kernel", fmt.Sprintf("%s (%s)", k.Release, k.Version))
-	if cfg, err := kernels.ReadConfig(k.Config); err == nil {
-		k.Warnings = cfg.Hazards()
-	}
 	for _, w := range k.Warnings {
 		progress("kernel", "warning: "+w)
 	}

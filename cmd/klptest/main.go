@@ -576,6 +576,9 @@ func cmdKernel(args []string, stdout, stderr io.Writer) int {
 	for _, m := range k.GuestModules {
 		fmt.Fprintf(stdout, "driver    %s\n", m)
 	}
+	for _, w := range k.Warnings {
+		fmt.Fprintf(stdout, "warning   %s\n", w)
+	}
 	return exitPass
 }
 
