@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -213,23 +214,34 @@ func TestE2EDebian72(t *testing.T) {
 }
 
 // --repeat runs the cases in fresh boots N times and counts per case: a
-// case that fails every time is counted with its runs. Kernel: debian:6.1.
+// case that fails every time is counted with its runs. With --jobs 2 the
+// first run goes alone and the other two at once, and the reports still
+// come in run order. Kernel: debian:6.1.
 func TestE2ERepeat(t *testing.T) {
 	requireQEMU(t)
 	doc := filepath.Join(t.TempDir(), "repeat.json")
 	var stdout, stderr bytes.Buffer
-	code := Main([]string{"run", "--kernel", "debian:6.1", "--case", "patch", "--case", "demo-warn", "--repeat", "2", "--json", doc}, &stdout, &stderr)
+	code := Main([]string{"run", "--kernel", "debian:6.1", "--case", "patch", "--case", "demo-warn", "--repeat", "3", "--jobs", "2", "--json", doc}, &stdout, &stderr)
 	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	if code != exitFail {
 		t.Fatalf("exit %d, want %d", code, exitFail)
 	}
-	for _, want := range []string{"REPEAT patch: 2/2 passed\n", "REPEAT demo-warn: 0/2 passed, 2 failed (runs 1, 2)\n", "# run 1/2\n", "# run 2/2\n"} {
+	for _, want := range []string{"REPEAT patch: 3/3 passed\n", "REPEAT demo-warn: 0/3 passed, 3 failed (runs 1, 2, 3)\n"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout lacks %q", want)
 		}
 	}
-	if n := strings.Count(stderr.String(), "] boot      "); n < 2 {
-		t.Errorf("%d boots for 2 runs", n)
+	if i1, i2, i3 := strings.Index(stdout.String(), "# run 1/3\n"), strings.Index(stdout.String(), "# run 2/3\n"), strings.Index(stdout.String(), "# run 3/3\n"); i1 < 0 || i2 < i1 || i3 < i2 {
+		t.Errorf("runs' reports missing or out of order: at %d, %d, %d", i1, i2, i3)
+	}
+	if n := strings.Count(stderr.String(), " boot      "); n < 3 {
+		t.Errorf("%d boots for 3 runs", n)
+	}
+	// The later runs report progress in lanes of their own.
+	for _, lane := range []string{"run 2/3", "run 3/3"} {
+		if !regexp.MustCompile(regexp.QuoteMeta(lane) + ` +boot `).MatchString(stderr.String()) {
+			t.Errorf("stderr has no boot line in lane %q", lane)
+		}
 	}
 	b, err := os.ReadFile(doc)
 	if err != nil {
@@ -239,7 +251,7 @@ func TestE2ERepeat(t *testing.T) {
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Schema != report.RepeatSchema || len(d.Runs) != 2 || len(d.Tallies) != 2 || d.Tallies[1].Fail != 2 {
+	if d.Schema != report.RepeatSchema || len(d.Runs) != 3 || len(d.Tallies) != 2 || d.Tallies[1].Fail != 3 {
 		t.Errorf("document: schema %q, %d runs, tallies %+v", d.Schema, len(d.Runs), d.Tallies)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -170,6 +171,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	vmcore := fs.Bool("vmcore", false, "on a stalled transition, also dump guest memory (ELF core, for crash or drgn) into the --out dir")
 	outDir := fs.String("out", "", "keep the console logs and memory dumps in this dir (default: a new temp dir)")
 	repeat := fs.Int("repeat", 1, "run the cases N times, each run in fresh boots, and report pass counts per case")
+	jobs := fs.Int("jobs", 1, "with --repeat: runs at once after the first (which fills the caches alone); each is a VM, TCG x86_64 takes a core")
 	suite := fs.String("suite", runner.SuiteKlptest, "what to run: klptest (its cases), kselftest (the kernel's own livepatch selftests, from the kernel's source; --case then names scripts) or all (both, one result)")
 	shellOnFail := fs.Bool("shell-on-fail", false, "after a case fails, open a shell in its VM on this terminal (the console is shown throughout; no VM deadline; Ctrl-A x kills the VM)")
 	if err := fs.Parse(args); err != nil {
@@ -192,6 +194,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	if *repeat < 1 {
 		fmt.Fprintf(stderr, "klptest run: --repeat %d: give a number of runs, 1 or more\n", *repeat)
+		return exitUsage
+	}
+	if *jobs < 1 {
+		fmt.Fprintf(stderr, "klptest run: --jobs %d: give a number of runs at once, 1 or more\n", *jobs)
+		return exitUsage
+	}
+	if *jobs > 1 && *repeat == 1 {
+		fmt.Fprintln(stderr, "klptest run: --jobs runs the runs of --repeat at once; give --repeat N too")
 		return exitUsage
 	}
 	if *shellOnFail {
@@ -301,21 +311,100 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		// -v: each run's guest consoles, printed once progress is done
 		consoles []string
 	)
-	for i := 1; i <= n; i++ {
-		oi, cname := o, name
+	// The runs: one at a time, or with --jobs the first alone (it fills the
+	// caches, and a kernel or build that fails fails them all) and the rest
+	// that many at once. Their reports follow in run order either way.
+	type runOut struct {
+		res *runner.Result
+		err error
+	}
+	outs := make([]*runOut, n+1)
+	runOne := func(i int) error {
+		oi := o
 		if n > 1 {
 			// Fresh boots each time; each run's logs in a dir of its own.
-			cname = fmt.Sprintf("%s-run%d", name, i)
 			if *outDir != "" {
 				oi.RunDir = filepath.Join(*outDir, fmt.Sprintf("run-%d", i))
 				if err := os.MkdirAll(oi.RunDir, 0o700); err != nil {
-					fmt.Fprintf(stderr, "klptest: --out: %v\n", err)
-					return exitInfra
+					return err
 				}
 			}
-			pr.Step("", "repeat", fmt.Sprintf("run %d/%d", i, n))
+			if *jobs > 1 {
+				who := fmt.Sprintf("run %d/%d", i, n)
+				oi.Progress = func(step, detail string) { pr.Step(who, step, detail) }
+			} else {
+				pr.Step("", "repeat", fmt.Sprintf("run %d/%d", i, n))
+			}
 		}
 		res, err := runner.Run(ctx, oi)
+		outs[i] = &runOut{res, err}
+		return nil
+	}
+	// lastRun says whether run i ends the runs: interrupted, or failed
+	// before any boot (no QEMU, no kernel, a build), as every further run
+	// would.
+	lastRun := func(i int) bool {
+		return ctx.Err() != nil || (outs[i].err != nil && len(outs[i].res.Boots) == 0)
+	}
+	if *jobs == 1 {
+		for i := 1; i <= n; i++ {
+			if err := runOne(i); err != nil {
+				fmt.Fprintf(stderr, "klptest: --out: %v\n", err)
+				return exitInfra
+			}
+			if lastRun(i) {
+				break
+			}
+		}
+	} else {
+		if err := runOne(1); err != nil {
+			fmt.Fprintf(stderr, "klptest: --out: %v\n", err)
+			return exitInfra
+		}
+		if !lastRun(1) {
+			next := make(chan int)
+			errs := make(chan error, n)
+			var wg sync.WaitGroup
+			for range min(*jobs, n-1) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range next {
+						if ctx.Err() != nil {
+							continue // interrupted: start no more
+						}
+						if err := runOne(i); err != nil {
+							errs <- err
+						}
+					}
+				}()
+			}
+		send:
+			for i := 2; i <= n; i++ {
+				select {
+				case next <- i:
+				case <-ctx.Done():
+					break send
+				}
+			}
+			close(next)
+			wg.Wait()
+			close(errs)
+			if err := <-errs; err != nil {
+				fmt.Fprintf(stderr, "klptest: --out: %v\n", err)
+				return exitInfra
+			}
+		}
+	}
+	for i := 1; i <= n; i++ {
+		if outs[i] == nil {
+			continue // not started: interrupted, or cut short as above
+		}
+		res, err := outs[i].res, outs[i].err
+		cname := name
+		if n > 1 {
+			cname = fmt.Sprintf("%s-run%d", name, i)
+		}
 		cell := report.Cell{Name: cname, Result: res, Cases: caseNames}
 		if err != nil {
 			cell.Skip = err.Error()
@@ -343,14 +432,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			if n > 1 && err != nil {
 				fmt.Fprintf(stdout, "    cannot test: %s\n", report.FirstLine(err.Error()))
 			}
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		if err != nil && len(res.Boots) == 0 {
-			// Failed before any boot (no QEMU, no kernel, a build):
-			// every further run would fail the same way.
-			break
 		}
 	}
 	pr.Close()

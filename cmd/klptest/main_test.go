@@ -30,6 +30,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--timeout", "-5s"}, exitUsage, "--timeout -5s is negative"},
 		{[]string{"run", "--storm-tasks", "-3"}, exitUsage, "must not be negative"},
 		{[]string{"run", "--case", "patch", "--case", "patch"}, exitUsage, `case "patch" named twice`},
+		{[]string{"run", "--repeat", "3", "--jobs", "0"}, exitUsage, "--jobs 0: give a number of runs at once, 1 or more"},
+		{[]string{"run", "--jobs", "2"}, exitUsage, "--jobs runs the runs of --repeat at once; give --repeat N too"},
 		{[]string{"run", "--suite", "ltp"}, exitUsage, `--suite "ltp": give klptest (the default), kselftest or all`},
 		{[]string{"run", "--suite", "all", "--case", "patch"}, exitUsage, "--suite all runs every case of both suites"},
 		{[]string{"run", "--suite", "kselftest", "--storm-tasks", "5"}, exitUsage, "apply to klptest's cases, not to --suite kselftest"},
