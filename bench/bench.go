@@ -153,6 +153,9 @@ type Run struct {
 	VM    []time.Duration `json:"vm_ns"`
 	Check time.Duration   `json:"check_ns"`
 	Cases []CaseSplit     `json:"cases"`
+	// FirstBoot is the first boot's Ready, split, where its trace allows:
+	// the boot Report.FirstReady compares with the bare one.
+	FirstBoot *BootSplit `json:"first_boot,omitempty"`
 }
 
 // Kernel is the run's inherent kernel waits, over all its cases.
@@ -168,12 +171,59 @@ func (r Run) Kernel() time.Duration {
 func NewRun(res *runner.Result, wall time.Duration) Run {
 	r := Run{Wall: wall, Boots: len(res.Boots), Check: res.Steps["check"],
 		Prepare: res.Steps["kernel"] + res.Steps["modules"] + res.Steps["initramfs"]}
+	if len(res.Boots) > 0 {
+		if bs, ok := SplitBoot(res.Boots[0]); ok {
+			r.FirstBoot = &bs
+		}
+	}
 	for _, b := range res.Boots {
 		r.Ready = append(r.Ready, time.Duration(b.Timing.Ready))
 		r.VM = append(r.VM, time.Duration(b.Timing.Exit))
 		r.Cases = append(r.Cases, SplitCases(b)...)
 	}
 	return r
+}
+
+// BootSplit is where one boot's time to the agent's hello went, read from
+// its trace: the guest's clocks start with the kernel, so what the host
+// waited before that is QEMU's start, the firmware and the kernel's
+// decompression. Guest parts cross two clocks (the kernel log's and
+// CLOCK_MONOTONIC, both from the kernel's start), good to milliseconds.
+type BootSplit struct {
+	PreKernel time.Duration `json:"pre_kernel_ns"` // QEMU start to the guest clock's 0: host ready minus the guest's hello time
+	Kernel    time.Duration `json:"kernel_ns"`     // to "Run /init as init process", the initramfs unpacked
+	Init      time.Duration `json:"init_ns"`       // u-root init: /init to the agent's start
+	Agent     time.Duration `json:"agent_ns"`      // the agent's start to its hello: mounts, drivers, the result port
+}
+
+// InitLine is the kernel's log line as it starts /init.
+const InitLine = "Run /init as init process"
+
+// SplitBoot splits b's QEMU start to hello; ok is false for a boot whose
+// trace lacks what it needs (an agent before the hello's clock fields).
+func SplitBoot(b *runner.Boot) (s BootSplit, ok bool) {
+	tr := b.Trace
+	if tr == nil || tr.Hello == nil || tr.Hello.Sent == 0 || tr.Hello.AgentStart == 0 || b.Timing.Ready == 0 {
+		return s, false
+	}
+	var initUS uint64
+	for _, k := range tr.Kmsg {
+		if k.Msg == InitLine {
+			initUS = k.TS
+			break
+		}
+	}
+	if initUS == 0 {
+		return s, false
+	}
+	h := tr.Hello
+	s = BootSplit{
+		PreKernel: time.Duration(b.Timing.Ready - h.Sent),
+		Kernel:    time.Duration(initUS) * time.Microsecond,
+		Init:      time.Duration(h.AgentStart) - time.Duration(initUS)*time.Microsecond,
+		Agent:     time.Duration(h.Sent - h.AgentStart),
+	}
+	return s, true
 }
 
 // SnapshotRate is one snapshot-cost measurement's summary.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/runner"
 )
 
 func TestSummarize(t *testing.T) {
@@ -95,5 +96,33 @@ func TestRatios(t *testing.T) {
 	}
 	if got := (&Report{}).BootRatio(); got != 0 {
 		t.Errorf("BootRatio of nothing = %v, want 0", got)
+	}
+}
+
+func TestSplitBoot(t *testing.T) {
+	kmsg := []cases.KmsgLine{{TS: 0, Msg: "Linux version 6.12"}, {TS: 3362063, Msg: InitLine}, {TS: 3951808, Msg: "klpt_target: loading out-of-tree module taints kernel."}}
+	hello := &cases.Hello{AgentStart: 3_700_000_000, Sent: 4_900_000_000}
+	for _, tc := range []struct {
+		name  string
+		boot  runner.Boot
+		ok    bool
+		split BootSplit
+	}{
+		{"whole", runner.Boot{Trace: &cases.Trace{Hello: hello, Kmsg: kmsg}, Timing: runner.Timing{Ready: 5_421_703_308}}, true,
+			BootSplit{PreKernel: 521_703_308, Kernel: 3_362_063 * time.Microsecond, Init: 337_937_000, Agent: 1_200_000_000}},
+		{"an agent without the hello's clocks", runner.Boot{Trace: &cases.Trace{Hello: &cases.Hello{}, Kmsg: kmsg}, Timing: runner.Timing{Ready: 5_421_703_308}}, false, BootSplit{}},
+		{"no /init line", runner.Boot{Trace: &cases.Trace{Hello: hello, Kmsg: kmsg[:1]}, Timing: runner.Timing{Ready: 5_421_703_308}}, false, BootSplit{}},
+		{"no hello", runner.Boot{Trace: &cases.Trace{Kmsg: kmsg}, Timing: runner.Timing{Ready: 5_421_703_308}}, false, BootSplit{}},
+		{"no trace", runner.Boot{}, false, BootSplit{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ok := SplitBoot(&tc.boot)
+			if ok != tc.ok || s != tc.split {
+				t.Errorf("got %+v %v, want %+v %v", s, ok, tc.split, tc.ok)
+			}
+			if ok && s.PreKernel+s.Kernel+s.Init+s.Agent != time.Duration(tc.boot.Timing.Ready) {
+				t.Errorf("the parts add up to %v, not the boot's %v", s.PreKernel+s.Kernel+s.Init+s.Agent, time.Duration(tc.boot.Timing.Ready))
+			}
+		})
 	}
 }

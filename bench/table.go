@@ -20,6 +20,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	bare, ready := Summarize(r.Bare), Summarize(r.FirstReady())
 	p("  bare boot: QEMU start to a static init's line\t%s\t", stat(bare))
 	p("  agent ready: QEMU start to the agent's hello\t%s\t%s", stat(ready), goal("ratio", r.BootRatio(), GoalBootRatio))
+	if pre, k, in, ag := r.firstBootSplits(); len(pre) > 0 {
+		p("    before the guest's clock: QEMU, firmware, decompression\t%s\t", stat(Summarize(pre)))
+		p("    kernel to /init, the initramfs unpacked\t%s\t", stat(Summarize(k)))
+		p("    u-root init to the agent's start\t%s\t", stat(Summarize(in)))
+		p("    agent's start to hello: mounts, drivers, result port\t%s\t", stat(Summarize(ag)))
+	}
 
 	if len(r.Suite) > 0 {
 		var wall, prep, vm, kernel, agent, check, own []time.Duration
@@ -164,4 +170,16 @@ func caseOrder(runs []Run) []string {
 		}
 	}
 	return out
+}
+
+// firstBootSplits are the suite runs' first boots' splits, part by part,
+// for the runs whose trace allows one.
+func (r *Report) firstBootSplits() (pre, kernel, init, agent []time.Duration) {
+	for _, s := range r.Suite {
+		if b := s.FirstBoot; b != nil {
+			pre, kernel = append(pre, b.PreKernel), append(kernel, b.Kernel)
+			init, agent = append(init, b.Init), append(agent, b.Agent)
+		}
+	}
+	return
 }

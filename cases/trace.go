@@ -112,6 +112,12 @@ type Hello struct {
 	// System.map's, it gives the KASLR offset the host needs to name
 	// the addresses it reads from the vCPUs.
 	KernelText string `json:"kernel_text,omitempty"`
+	// AgentStart and Sent are guest CLOCK_MONOTONIC ns at the agent's
+	// start and as it sends this hello. With the kernel log's time of
+	// "Run /init" (the kernel log's clock starts with the kernel too), they
+	// split a boot into the kernel's part, u-root init's and the agent's.
+	AgentStart int64 `json:"agent_start_ns,omitempty"`
+	Sent       int64 `json:"sent_ns,omitempty"`
 }
 
 // Op is one action of the agent on the livepatch, or one observation that

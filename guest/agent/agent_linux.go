@@ -96,6 +96,7 @@ func readTaint() uint64 {
 }
 
 func run() error {
+	start := now()
 	mounts()
 	cmdline() // before any livepatch replaces what /proc/cmdline shows
 	// Every SysRq function, for the host's keys when the agent hangs:
@@ -127,6 +128,8 @@ func run() error {
 		Taint:      readTaint(),
 		Cases:      names,
 		KernelText: kernelText(),
+		AgentStart: start,
+		Sent:       now(),
 	}})
 
 	km, err := openKmsg()
