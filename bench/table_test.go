@@ -21,7 +21,7 @@ func TestWriteTableGolden(t *testing.T) {
 	}{
 		{"bench-debian-6.1", []string{"ratio 1.07 (goal <= 1.15), met", "ratio 1.41 (goal <= 1.20), NOT met", "(goal <= 10.00 s), NOT met", "probe, 10004 tasks", "10.3 Hz (goal >= 10 Hz), met"}},
 		{"bench-debian-6.12-boot", []string{"    u-root init to the agent's start  ", "    agent's start to hello: mounts, drivers, result port  ", "before the guest's clock", "kernel to /init, the initramfs unpacked"}},
-				{"bench-debian-7.2-kselftest", []string{"kernel selftests: 8 scripts in 1 boot", "157.93 s  0.93 of klptest's suite", "  kselftest:test-callbacks.sh  ", "suite: 11 cases in 3 boots"}},
+		{"bench-debian-7.2-kselftest", []string{"kernel selftests: 8 scripts in 1 boot", "157.93 s  0.93 of klptest's suite", "  kselftest:test-callbacks.sh  ", "suite: 11 cases in 3 boots"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := os.ReadFile("testdata/" + tc.name + ".json")
