@@ -174,11 +174,11 @@ func caseOrder(runs []Run) []string {
 
 // firstBootSplits are the suite runs' first boots' splits, part by part,
 // for the runs whose trace allows one.
-func (r *Report) firstBootSplits() (pre, kernel, init, agent []time.Duration) {
+func (r *Report) firstBootSplits() (pre, kernel, uinit, agent []time.Duration) {
 	for _, s := range r.Suite {
 		if b := s.FirstBoot; b != nil {
 			pre, kernel = append(pre, b.PreKernel), append(kernel, b.Kernel)
-			init, agent = append(init, b.Init), append(agent, b.Agent)
+			uinit, agent = append(uinit, b.Init), append(agent, b.Agent)
 		}
 	}
 	return
