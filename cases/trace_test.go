@@ -3,6 +3,7 @@ package cases
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -108,5 +109,26 @@ func TestTaskStateJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`[1,2,3]`), &old); err == nil {
 		t.Error("a short array must not decode")
+	}
+}
+
+// DropTimelines forgets the task-by-task records, and nothing else.
+func TestDropTimelines(t *testing.T) {
+	ct := &CaseTrace{
+		Name:      "patch",
+		Ops:       []Op{{Kind: OpEnable, T0: 1, T1: 2}},
+		Snapshots: []Snapshot{{Source: SourceProbe, Tasks: []TaskState{{PID: 1}}}},
+		Calls:     []CallGroup{{TID: 1, N: 3}},
+		Forks:     []ForkEvent{{PPID: 1, CPID: 2}},
+		Errors:    []string{"an error"},
+		Start:     &CaseStart{T: 1},
+		End:       &CaseEnd{T: 9},
+	}
+	tr := &Trace{Version: TraceVersion, Cases: []*CaseTrace{ct}}
+	want := *ct
+	want.Snapshots, want.Calls, want.Forks = nil, nil, nil
+	tr.DropTimelines()
+	if !reflect.DeepEqual(*tr.Cases[0], want) {
+		t.Errorf("after DropTimelines: %+v, want %+v", *tr.Cases[0], want)
 	}
 }

@@ -1,7 +1,10 @@
 package report
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/klptest/klptest/cases"
@@ -82,4 +85,33 @@ type RepeatDocument struct {
 // NewRepeatDocument wraps the runs' documents and their tallies.
 func NewRepeatDocument(runs []runner.Document, t []Tally) RepeatDocument {
 	return RepeatDocument{Schema: RepeatSchema, Version: cases.TraceVersion, Tallies: t, Runs: runs}
+}
+
+// WriteRepeatDocument writes the RepeatDocument of the runs whose documents
+// are in runs, in run order, each a JSON value ending in a newline as
+// json.Encoder writes it. It streams them: fifty runs of a suite are
+// gigabytes of trace, more than memory holds. Each run takes a line.
+func WriteRepeatDocument(w io.Writer, t []Tally, runs []io.Reader) error {
+	head, err := json.Marshal(RepeatDocument{Schema: RepeatSchema, Version: cases.TraceVersion, Tallies: t})
+	if err != nil {
+		return err
+	}
+	// The head ends in "runs":null}; the runs go in its place.
+	const tail = `null}`
+	if !strings.HasSuffix(string(head), tail) {
+		return fmt.Errorf("repeat document head %q does not end in the runs", head)
+	}
+	bw := bufio.NewWriter(w)
+	bw.Write(head[:len(head)-len(tail)])
+	bw.WriteString("[\n")
+	for i, r := range runs {
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		if _, err := io.Copy(bw, r); err != nil {
+			return fmt.Errorf("run %d of %d: %w", i+1, len(runs), err)
+		}
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }

@@ -254,4 +254,10 @@ func TestE2ERepeat(t *testing.T) {
 	if d.Schema != report.RepeatSchema || len(d.Runs) != 3 || len(d.Tallies) != 2 || d.Tallies[1].Fail != 3 {
 		t.Errorf("document: schema %q, %d runs, tallies %+v", d.Schema, len(d.Runs), d.Tallies)
 	}
+	// Each run's document is whole, timelines included.
+	for i, r := range d.Runs {
+		if r.Result == nil || snapshots(r.Result) == 0 {
+			t.Errorf("run %d: no snapshots in its document", i+1)
+		}
+	}
 }

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -314,11 +315,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// The runs: one at a time, or with --jobs the first alone (it fills the
 	// caches, and a kernel or build that fails fails them all) and the rest
 	// that many at once. Their reports follow in run order either way.
-	type runOut struct {
-		res *runner.Result
-		err error
-	}
 	outs := make([]*runOut, n+1)
+	// A long --repeat keeps each run's document on disk, beside the --json
+	// file, and of a run that passed only what the reports need: a suite's
+	// trace on debian:6.12 is over a GiB in memory.
+	var spillDir string
+	if n > 1 && *jsonOut != "" {
+		d, err := os.MkdirTemp(filepath.Dir(*jsonOut), ".klptest-repeat-")
+		if err != nil {
+			fmt.Fprintf(stderr, "klptest: --json: %v\n", err)
+			return exitInfra
+		}
+		spillDir = d
+		defer os.RemoveAll(spillDir)
+	}
 	runOne := func(i int) error {
 		oi := o
 		if n > 1 {
@@ -326,7 +336,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			if *outDir != "" {
 				oi.RunDir = filepath.Join(*outDir, fmt.Sprintf("run-%d", i))
 				if err := os.MkdirAll(oi.RunDir, 0o700); err != nil {
-					return err
+					return fmt.Errorf("--out: %w", err)
 				}
 			}
 			if *jobs > 1 {
@@ -338,6 +348,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		res, err := runner.Run(ctx, oi)
 		outs[i] = &runOut{res, err}
+		if n > 1 {
+			spill := ""
+			if spillDir != "" {
+				spill = filepath.Join(spillDir, fmt.Sprintf("run-%d.json", i))
+			}
+			return keepRun(spill, res, err)
+		}
 		return nil
 	}
 	// lastRun says whether run i ends the runs: interrupted, or failed
@@ -349,7 +366,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *jobs == 1 {
 		for i := 1; i <= n; i++ {
 			if err := runOne(i); err != nil {
-				fmt.Fprintf(stderr, "klptest: --out: %v\n", err)
+				fmt.Fprintf(stderr, "klptest: %v\n", err)
 				return exitInfra
 			}
 			if lastRun(i) {
@@ -358,7 +375,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	} else {
 		if err := runOne(1); err != nil {
-			fmt.Fprintf(stderr, "klptest: --out: %v\n", err)
+			fmt.Fprintf(stderr, "klptest: %v\n", err)
 			return exitInfra
 		}
 		if !lastRun(1) {
@@ -391,7 +408,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			wg.Wait()
 			close(errs)
 			if err := <-errs; err != nil {
-				fmt.Fprintf(stderr, "klptest: --out: %v\n", err)
+				fmt.Fprintf(stderr, "klptest: %v\n", err)
 				return exitInfra
 			}
 		}
@@ -448,7 +465,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if n == 1 {
 			werr = writeDocument(*jsonOut, docs[0])
 		} else {
-			werr = writeDocument(*jsonOut, report.NewRepeatDocument(docs, report.Tallies(cells)))
+			werr = writeRepeatDocument(*jsonOut, spillDir, outs, report.Tallies(cells))
 		}
 		if werr != nil {
 			fmt.Fprintf(stderr, "klptest: %v\n", werr)
@@ -495,6 +512,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitInfra
 	}
 	return exitPass
+}
+
+// runOut is one run of a --repeat: its result and why it stopped short.
+type runOut struct {
+	res *runner.Result
+	err error
 }
 
 // archOK checks an --arch flag, saying what is known when it is not.
@@ -589,6 +612,73 @@ func writeJSON(path string, res *runner.Result, runErr error) error {
 }
 
 // writeDocument writes a --json document.
+// keepRun puts a --repeat's run by for the reports at the end: its whole
+// document in spill (unless ""), and in memory, of a run that passed, all
+// but its timelines. A failed run keeps it all: its verdicts are printed
+// with their evidence, and the HTML draws its timelines.
+func keepRun(spill string, res *runner.Result, runErr error) error {
+	if spill != "" {
+		if err := spillDocument(spill, runner.NewDocument(res, runErr)); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+	}
+	if runErr == nil && !res.Failed() {
+		for _, b := range res.Boots {
+			if b.Trace != nil {
+				b.Trace.DropTimelines()
+			}
+		}
+	}
+	return nil
+}
+
+// spillDocument writes one run's document of a --repeat, for
+// writeRepeatDocument to take at the end.
+func spillDocument(path string, d runner.Document) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	err = json.NewEncoder(bw).Encode(d)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeRepeatDocument writes --repeat's --json file from the runs'
+// documents in spillDir, those of the runs that started, in run order.
+func writeRepeatDocument(path, spillDir string, outs []*runOut, t []report.Tally) error {
+	var runs []io.Reader
+	for i, o := range outs {
+		if o == nil {
+			continue
+		}
+		f, err := os.Open(filepath.Join(spillDir, fmt.Sprintf("run-%d.json", i)))
+		if err != nil {
+			return fmt.Errorf("write --json: %w", err)
+		}
+		defer f.Close()
+		runs = append(runs, f)
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write --json: %w", err)
+	}
+	err = report.WriteRepeatDocument(out, t, runs)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write --json: %w", err)
+	}
+	return nil
+}
+
 func writeDocument(path string, d any) error {
 	// Compact: a whole suite's trace holds thousands of snapshots.
 	b, err := json.Marshal(d)
