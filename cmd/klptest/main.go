@@ -305,7 +305,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	var (
 		cells   []report.Cell
-		docs    []runner.Document
 		infraOK = true
 		failed  bool
 		lastErr error
@@ -429,7 +428,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		failed = failed || res.Failed()
 		cells = append(cells, cell)
-		docs = append(docs, runner.NewDocument(res, err))
 		if *verbose {
 			for _, b := range res.Boots {
 				if out, rerr := os.ReadFile(b.ConsoleLog); rerr == nil {
@@ -463,7 +461,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if *jsonOut != "" {
 		var werr error
 		if n == 1 {
-			werr = writeDocument(*jsonOut, docs[0])
+			werr = writeDocument(*jsonOut, runner.NewDocument(outs[1].res, outs[1].err))
 		} else {
 			werr = writeRepeatDocument(*jsonOut, spillDir, outs, report.Tallies(cells))
 		}
@@ -611,7 +609,6 @@ func writeJSON(path string, res *runner.Result, runErr error) error {
 	return writeDocument(path, runner.NewDocument(res, runErr))
 }
 
-// writeDocument writes a --json document.
 // keepRun puts a --repeat's run by for the reports at the end: its whole
 // document in spill (unless ""), and in memory, of a run that passed, all
 // but its timelines. A failed run keeps it all: its verdicts are printed
@@ -679,6 +676,7 @@ func writeRepeatDocument(path, spillDir string, outs []*runOut, t []report.Tally
 	return nil
 }
 
+// writeDocument writes a --json document.
 func writeDocument(path string, d any) error {
 	// Compact: a whole suite's trace holds thousands of snapshots.
 	b, err := json.Marshal(d)
