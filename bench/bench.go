@@ -9,8 +9,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/runner"
+	"github.com/klptest/klptest/wire"
 )
 
 // Schema names the JSON document of klptest bench --json.
@@ -101,7 +101,7 @@ func SplitCases(b *runner.Boot) []CaseSplit {
 // union of every transition in flight, from the op that starts it
 // (enable, disable) to the op that ends it (complete, timeout), and of
 // the module loads and unloads, clipped to the case.
-func KernelWait(ct *cases.CaseTrace) time.Duration {
+func KernelWait(ct *wire.CaseTrace) time.Duration {
 	if ct.Start == nil || ct.End == nil {
 		return 0
 	}
@@ -110,16 +110,16 @@ func KernelWait(ct *cases.CaseTrace) time.Duration {
 	open := int64(-1)
 	for _, o := range ct.Ops {
 		switch o.Kind {
-		case cases.OpEnable, cases.OpDisable:
+		case wire.OpEnable, wire.OpDisable:
 			if open < 0 {
 				open = o.T0
 			}
-		case cases.OpComplete, cases.OpTimeout:
+		case wire.OpComplete, wire.OpTimeout:
 			if open >= 0 {
 				spans = append(spans, span{open, o.T1})
 				open = -1
 			}
-		case cases.OpLoad, cases.OpRemove, cases.OpUnload, cases.OpBusy:
+		case wire.OpLoad, wire.OpRemove, wire.OpUnload, wire.OpBusy:
 			spans = append(spans, span{o.T0, o.T1})
 		}
 	}
@@ -243,7 +243,7 @@ func (s SnapshotRate) Hz() float64 {
 }
 
 // SnapshotRates summarizes a snapshot-cost boot's measurements.
-func SnapshotRates(tr *cases.Trace) []SnapshotRate {
+func SnapshotRates(tr *wire.Trace) []SnapshotRate {
 	if tr == nil {
 		return nil
 	}

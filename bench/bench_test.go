@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/runner"
+	"github.com/klptest/klptest/wire"
 )
 
 func TestSummarize(t *testing.T) {
@@ -36,34 +36,34 @@ func TestSummarize(t *testing.T) {
 }
 
 func TestKernelWait(t *testing.T) {
-	op := func(kind string, t0, t1 int64) cases.Op { return cases.Op{Kind: kind, T0: t0, T1: t1} }
-	ct := func(start, end int64, ops ...cases.Op) *cases.CaseTrace {
-		return &cases.CaseTrace{Start: &cases.CaseStart{T: start}, End: &cases.CaseEnd{T: end}, Ops: ops}
+	op := func(kind string, t0, t1 int64) wire.Op { return wire.Op{Kind: kind, T0: t0, T1: t1} }
+	ct := func(start, end int64, ops ...wire.Op) *wire.CaseTrace {
+		return &wire.CaseTrace{Start: &wire.CaseStart{T: start}, End: &wire.CaseEnd{T: end}, Ops: ops}
 	}
 	for _, tc := range []struct {
 		name string
-		ct   *cases.CaseTrace
+		ct   *wire.CaseTrace
 		want time.Duration
 	}{
 		{"enable to complete, disable to complete, unload",
-			ct(0, 100, op(cases.OpEnable, 10, 12), op(cases.OpComplete, 30, 31), op(cases.OpDisable, 40, 41), op(cases.OpComplete, 60, 62), op(cases.OpUnload, 70, 75)),
+			ct(0, 100, op(wire.OpEnable, 10, 12), op(wire.OpComplete, 30, 31), op(wire.OpDisable, 40, 41), op(wire.OpComplete, 60, 62), op(wire.OpUnload, 70, 75)),
 			(31 - 10) + (62 - 40) + (75 - 70)},
 		{"a reversal stays inside its transition",
-			ct(0, 100, op(cases.OpEnable, 10, 12), op(cases.OpReverse, 20, 21), op(cases.OpComplete, 50, 51)),
+			ct(0, 100, op(wire.OpEnable, 10, 12), op(wire.OpReverse, 20, 21), op(wire.OpComplete, 50, 51)),
 			51 - 10},
 		{"a timeout ends the transition",
-			ct(0, 100, op(cases.OpEnable, 10, 12), op(cases.OpTimeout, 80, 80)),
+			ct(0, 100, op(wire.OpEnable, 10, 12), op(wire.OpTimeout, 80, 80)),
 			80 - 10},
 		{"cut short: in flight to the case's end",
-			ct(0, 100, op(cases.OpEnable, 10, 12)),
+			ct(0, 100, op(wire.OpEnable, 10, 12)),
 			100 - 10},
 		{"agent ops do not count",
-			ct(0, 100, op(cases.OpPark, 1, 9), op(cases.OpStorm, 20, 90), op(cases.OpInject, 91, 92)),
+			ct(0, 100, op(wire.OpPark, 1, 9), op(wire.OpStorm, 20, 90), op(wire.OpInject, 91, 92)),
 			0},
 		{"a load inside a transition counts once",
-			ct(0, 100, op(cases.OpEnable, 10, 12), op(cases.OpLoad, 20, 30), op(cases.OpComplete, 40, 41)),
+			ct(0, 100, op(wire.OpEnable, 10, 12), op(wire.OpLoad, 20, 30), op(wire.OpComplete, 40, 41)),
 			41 - 10},
-		{"no end: nothing to judge", &cases.CaseTrace{Start: &cases.CaseStart{T: 0}, Ops: []cases.Op{op(cases.OpEnable, 1, 2)}}, 0},
+		{"no end: nothing to judge", &wire.CaseTrace{Start: &wire.CaseStart{T: 0}, Ops: []wire.Op{op(wire.OpEnable, 1, 2)}}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := KernelWait(tc.ct); got != tc.want {
@@ -100,19 +100,19 @@ func TestRatios(t *testing.T) {
 }
 
 func TestSplitBoot(t *testing.T) {
-	kmsg := []cases.KmsgLine{{TS: 0, Msg: "Linux version 6.12"}, {TS: 3362063, Msg: InitLine}, {TS: 3951808, Msg: "klpt_target: loading out-of-tree module taints kernel."}}
-	hello := &cases.Hello{AgentStart: 3_700_000_000, Sent: 4_900_000_000}
+	kmsg := []wire.KmsgLine{{TS: 0, Msg: "Linux version 6.12"}, {TS: 3362063, Msg: InitLine}, {TS: 3951808, Msg: "klpt_target: loading out-of-tree module taints kernel."}}
+	hello := &wire.Hello{AgentStart: 3_700_000_000, Sent: 4_900_000_000}
 	for _, tc := range []struct {
 		name  string
 		boot  runner.Boot
 		ok    bool
 		split BootSplit
 	}{
-		{"whole", runner.Boot{Trace: &cases.Trace{Hello: hello, Kmsg: kmsg}, Timing: runner.Timing{Ready: 5_421_703_308}}, true,
+		{"whole", runner.Boot{Trace: &wire.Trace{Hello: hello, Kmsg: kmsg}, Timing: runner.Timing{Ready: 5_421_703_308}}, true,
 			BootSplit{PreKernel: 521_703_308, Kernel: 3_362_063 * time.Microsecond, Init: 337_937_000, Agent: 1_200_000_000}},
-		{"an agent without the hello's clocks", runner.Boot{Trace: &cases.Trace{Hello: &cases.Hello{}, Kmsg: kmsg}, Timing: runner.Timing{Ready: 5_421_703_308}}, false, BootSplit{}},
-		{"no /init line", runner.Boot{Trace: &cases.Trace{Hello: hello, Kmsg: kmsg[:1]}, Timing: runner.Timing{Ready: 5_421_703_308}}, false, BootSplit{}},
-		{"no hello", runner.Boot{Trace: &cases.Trace{Kmsg: kmsg}, Timing: runner.Timing{Ready: 5_421_703_308}}, false, BootSplit{}},
+		{"an agent without the hello's clocks", runner.Boot{Trace: &wire.Trace{Hello: &wire.Hello{}, Kmsg: kmsg}, Timing: runner.Timing{Ready: 5_421_703_308}}, false, BootSplit{}},
+		{"no /init line", runner.Boot{Trace: &wire.Trace{Hello: hello, Kmsg: kmsg[:1]}, Timing: runner.Timing{Ready: 5_421_703_308}}, false, BootSplit{}},
+		{"no hello", runner.Boot{Trace: &wire.Trace{Kmsg: kmsg}, Timing: runner.Timing{Ready: 5_421_703_308}}, false, BootSplit{}},
 		{"no trace", runner.Boot{}, false, BootSplit{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

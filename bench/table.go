@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // WriteTable prints the report as the table klptest bench shows: median
@@ -110,7 +110,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			goal := ""
 			// The goal is klptest's own snapshots, the probe's; /proc
 			// is the independent check, read as often as it can be.
-			if s.Tasks >= 10000 && s.Source == cases.SourceProbe {
+			if s.Tasks >= 10000 && s.Source == wire.SourceProbe {
 				goal = fmt.Sprintf(" (goal >= %.0f Hz)%s", GoalSnapshotHz, met(s.Hz() >= GoalSnapshotHz))
 			}
 			p("  %s, %d tasks\t%s\t%.1f Hz%s", s.Source, s.Tasks, stat(s.Stat), s.Hz(), goal)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/klptest/klptest/wire"
 )
 
 // Case is one test case: a script of steps the guest agent carries out, and
@@ -33,7 +35,7 @@ type Case struct {
 	Steps     []Step
 	// Check returns the case's own findings on its trace, beyond the
 	// shared invariants; nil when it has none. It is pure.
-	Check func(tr *Trace, ct *CaseTrace) []Finding `json:"-"`
+	Check func(tr *wire.Trace, ct *wire.CaseTrace) []Finding `json:"-"`
 }
 
 // Step is one action of the guest agent.
@@ -171,27 +173,6 @@ func (c Case) Storms() bool {
 		}
 	}
 	return false
-}
-
-// Parked returns the record of the named parked task.
-func (ct *CaseTrace) ParkedTask(name string) *ParkResult {
-	for i := range ct.Parked {
-		if ct.Parked[i].Name == name {
-			return &ct.Parked[i]
-		}
-	}
-	return nil
-}
-
-// OpsOf returns the case's ops of one kind, finished ones only.
-func (ct *CaseTrace) OpsOf(kind string) []Op {
-	var out []Op
-	for _, o := range ct.Ops {
-		if o.Kind == kind && !o.InProgress {
-			out = append(out, o)
-		}
-	}
-	return out
 }
 
 // Patches are klptest's livepatch modules and the version each installs.

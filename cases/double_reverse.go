@@ -1,5 +1,7 @@
 package cases
 
+import "github.com/klptest/klptest/wire"
+
 func init() {
 	register(Case{
 		Name: "double-reverse",
@@ -20,18 +22,18 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "B"},
 		}, unpatchSteps),
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
-			expectOrder(ct, &out, OpPark+":A", OpEnable, OpStall, OpPark+":B", OpReverse, OpStall, OpReverse, OpStall, OpRelease+":A", OpComplete, OpRelease+":B")
-			a := heldAsleep(ct, "A", OpEnable, StatePatched, &out)
-			b := ct.findParked("B", &out)
-			r1, ok1 := ct.nth(OpReverse, 0)
-			r2, ok2 := ct.nth(OpReverse, 1)
+			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpPark+":B", wire.OpReverse, wire.OpStall, wire.OpReverse, wire.OpStall, wire.OpRelease+":A", wire.OpComplete, wire.OpRelease+":B")
+			a := heldAsleep(ct, "A", wire.OpEnable, wire.StatePatched, &out)
+			b := findParked(ct, "B", &out)
+			r1, ok1 := nth(ct, wire.OpReverse, 0)
+			r2, ok2 := nth(ct, wire.OpReverse, 1)
 			if ok1 && ok2 {
-				expectNeverAt(ct, b, StateUnpatched, r1, r2, &out)
+				expectNeverAt(ct, b, wire.StateUnpatched, r1, r2, &out)
 			}
-			expectParked(a, VersionOld, false, &out)
-			expectParked(b, VersionNew, false, &out)
+			expectParked(a, wire.VersionOld, false, &out)
+			expectParked(b, wire.VersionNew, false, &out)
 			return out
 		},
 	})

@@ -1,5 +1,7 @@
 package cases
 
+import "github.com/klptest/klptest/wire"
+
 func init() {
 	register(Case{
 		Name:    "force",
@@ -16,12 +18,12 @@ func init() {
 			{Do: DoRelease, Park: "A"},
 			{Do: DoUnloadBusy},
 		},
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
-			expectOrder(ct, &out, OpPark+":A", OpDisable, OpStall, OpForce, OpComplete, OpRelease+":A", OpBusy)
+			expectOrder(ct, &out, wire.OpPark+":A", wire.OpDisable, wire.OpStall, wire.OpForce, wire.OpComplete, wire.OpRelease+":A", wire.OpBusy)
 			// Forced to the goal while asleep in the new function, it
 			// wakes there: what force's documentation warns of.
-			expectParked(ct.findParked("A", &out), VersionNew, false, &out)
+			expectParked(findParked(ct, "A", &out), wire.VersionNew, false, &out)
 			return out
 		},
 	})

@@ -1,6 +1,10 @@
 package cases
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/klptest/klptest/wire"
+)
 
 func init() {
 	register(Case{
@@ -22,11 +26,11 @@ func init() {
 			{Do: DoWait},
 			{Do: DoSettle},
 		}, unpatchSteps),
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
-			expectOrder(ct, &out, OpPark+":A", OpEnable, OpStall, OpStorm, OpRelease+":A", OpComplete)
-			expectParked(ct.findParked("A", &out), VersionOld, false, &out)
-			st, ok := ct.nth(OpStorm, 0)
+			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpStorm, wire.OpRelease+":A", wire.OpComplete)
+			expectParked(findParked(ct, "A", &out), wire.VersionOld, false, &out)
+			st, ok := nth(ct, wire.OpStorm, 0)
 			if !ok {
 				return out
 			}
@@ -35,7 +39,7 @@ func init() {
 			for _, f := range ct.Forks {
 				if f.T > st.T0 && f.T < st.T1 {
 					during++
-					if f.PState == StateUnpatched {
+					if f.PState == wire.StateUnpatched {
 						initial++
 					}
 				}

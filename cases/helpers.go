@@ -3,6 +3,8 @@ package cases
 import (
 	"fmt"
 	"strings"
+
+	"github.com/klptest/klptest/wire"
 )
 
 // Helpers for the cases' scripts and their own checks: pure functions.
@@ -25,13 +27,13 @@ func seq(parts ...[]Step) []Step {
 
 // heldAsleep checks that the parked task name never reached state from the
 // start of the first op of kind until its release, and returns its record.
-func heldAsleep(ct *CaseTrace, name, kind string, state int, out *[]Finding) *ParkResult {
-	p := ct.findParked(name, out)
-	from, ok1 := ct.nth(kind, 0)
+func heldAsleep(ct *wire.CaseTrace, name, kind string, state int, out *[]Finding) *wire.ParkResult {
+	p := findParked(ct, name, out)
+	from, ok1 := nth(ct, kind, 0)
 	if !ok1 {
 		return p
 	}
-	for _, o := range ct.OpsOf(OpRelease) {
+	for _, o := range ct.OpsOf(wire.OpRelease) {
 		if o.Park == name {
 			expectNeverAt(ct, p, state, from, o, out)
 			break
@@ -47,7 +49,7 @@ const (
 	RuleSteps    = "steps"       // the case's steps happened as scripted
 )
 
-func (ct *CaseTrace) findParked(name string, out *[]Finding) *ParkResult {
+func findParked(ct *wire.CaseTrace, name string, out *[]Finding) *wire.ParkResult {
 	p := ct.ParkedTask(name)
 	if p == nil {
 		*out = append(*out, Finding{Rule: RuleParked, Task: name, Msg: "no record of the parked task: it was never released"})
@@ -57,7 +59,7 @@ func (ct *CaseTrace) findParked(name string, out *[]Finding) *ParkResult {
 
 // opIndex returns the first finished op of kind with the given park name
 // ("" for any), or -1.
-func (ct *CaseTrace) opIndex(kind, park string, from int) int {
+func opIndex(ct *wire.CaseTrace, kind, park string, from int) int {
 	for i := from; i < len(ct.Ops); i++ {
 		o := ct.Ops[i]
 		if o.Kind == kind && !o.InProgress && (park == "" || o.Park == park) {
@@ -69,11 +71,11 @@ func (ct *CaseTrace) opIndex(kind, park string, from int) int {
 
 // expectOrder checks that ops of the given kinds (KIND or KIND:PARK)
 // happened in this order, each after the previous.
-func expectOrder(ct *CaseTrace, out *[]Finding, kinds ...string) {
+func expectOrder(ct *wire.CaseTrace, out *[]Finding, kinds ...string) {
 	at := 0
 	for _, k := range kinds {
 		kind, park, _ := strings.Cut(k, ":")
-		i := ct.opIndex(kind, park, at)
+		i := opIndex(ct, kind, park, at)
 		if i < 0 {
 			*out = append(*out, Finding{Rule: RuleSteps, Msg: fmt.Sprintf("no %s after the steps before it (want %s)", k, strings.Join(kinds, " → "))})
 			return
@@ -83,10 +85,10 @@ func expectOrder(ct *CaseTrace, out *[]Finding, kinds ...string) {
 }
 
 // statesOf returns the states the probe saw of task tid in [from, to].
-func statesOf(ct *CaseTrace, tid int, from, to int64) map[int]int64 {
+func statesOf(ct *wire.CaseTrace, tid int, from, to int64) map[int]int64 {
 	seen := map[int]int64{}
 	for _, s := range ct.Snapshots {
-		if s.Source != SourceProbe || s.T0 < from || s.T1 > to {
+		if s.Source != wire.SourceProbe || s.T0 < from || s.T1 > to {
 			continue
 		}
 		for _, t := range s.Tasks {
@@ -101,7 +103,7 @@ func statesOf(ct *CaseTrace, tid int, from, to int64) map[int]int64 {
 }
 
 // expectParked checks a parked task's record once released.
-func expectParked(p *ParkResult, version int, restarted bool, out *[]Finding) {
+func expectParked(p *wire.ParkResult, version int, restarted bool, out *[]Finding) {
 	if p == nil {
 		return
 	}
@@ -124,9 +126,9 @@ func expectParked(p *ParkResult, version int, restarted bool, out *[]Finding) {
 
 func versionWord(v int) string {
 	switch v {
-	case VersionOld:
+	case wire.VersionOld:
 		return "old"
-	case VersionNew:
+	case wire.VersionNew:
 		return "new"
 	}
 	return fmt.Sprintf("version-%d", v)
@@ -134,7 +136,7 @@ func versionWord(v int) string {
 
 // expectNeverAt checks that the parked task never reached state from the
 // start of one op to the start of another.
-func expectNeverAt(ct *CaseTrace, p *ParkResult, state int, from, to Op, out *[]Finding) {
+func expectNeverAt(ct *wire.CaseTrace, p *wire.ParkResult, state int, from, to wire.Op, out *[]Finding) {
 	if p == nil {
 		return
 	}
@@ -145,7 +147,7 @@ func expectNeverAt(ct *CaseTrace, p *ParkResult, state int, from, to Op, out *[]
 }
 
 // expectLog checks that the case's kernel log has a line containing s.
-func expectLog(tr *Trace, ct *CaseTrace, s string, out *[]Finding) {
+func expectLog(tr *wire.Trace, ct *wire.CaseTrace, s string, out *[]Finding) {
 	for _, l := range tr.Kmsg {
 		if l.Case == ct.Name && strings.Contains(l.Msg, s) {
 			return
@@ -155,10 +157,10 @@ func expectLog(tr *Trace, ct *CaseTrace, s string, out *[]Finding) {
 }
 
 // nth returns the n-th finished op of kind, if any.
-func (ct *CaseTrace) nth(kind string, n int) (Op, bool) {
+func nth(ct *wire.CaseTrace, kind string, n int) (wire.Op, bool) {
 	ops := ct.OpsOf(kind)
 	if n < len(ops) {
 		return ops[n], true
 	}
-	return Op{}, false
+	return wire.Op{}, false
 }

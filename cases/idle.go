@@ -1,6 +1,10 @@
 package cases
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/klptest/klptest/wire"
+)
 
 func init() {
 	register(Case{
@@ -9,7 +13,7 @@ func init() {
 		OwnBoot: true,
 		CPUs:    4,
 		Steps:   seq([]Step{{Do: DoSettle}}, patchSteps, unpatchSteps),
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
 			if tr.Hello == nil || tr.Hello.CPUs != 4 {
 				out = append(out, Finding{Rule: RuleSteps, Msg: "the guest does not have 4 CPUs"})
@@ -21,7 +25,7 @@ func init() {
 			moved := map[int]bool{}
 			for _, s := range ct.Snapshots {
 				for _, t := range s.Tasks {
-					if t.Idle && t.State != StateUndefined {
+					if t.Idle && t.State != wire.StateUndefined {
 						moved[t.CPU] = true
 					}
 				}

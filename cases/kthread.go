@@ -1,6 +1,10 @@
 package cases
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/klptest/klptest/wire"
+)
 
 func init() {
 	register(Case{
@@ -14,14 +18,14 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "K"},
 		}, unpatchSteps),
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
-			expectOrder(ct, &out, OpPark+":K", OpEnable, OpComplete, OpRelease+":K")
+			expectOrder(ct, &out, wire.OpPark+":K", wire.OpEnable, wire.OpComplete, wire.OpRelease+":K")
 			expectLog(tr, ct, "signaling remaining tasks", &out)
-			k := ct.findParked("K", &out)
+			k := findParked(ct, "K", &out)
 			// Woken by the fallback, not the release: it left the old
 			// function before the transition completed.
-			expectParked(k, VersionOld, false, &out)
+			expectParked(k, wire.VersionOld, false, &out)
 			if k != nil && k.Wakes != 1 {
 				out = append(out, Finding{Rule: RuleFallback, Task: fmt.Sprintf("K[%d]", k.TID), Msg: fmt.Sprintf("left klpt_park_func() %d times; want once", k.Wakes)})
 			}

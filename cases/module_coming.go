@@ -1,6 +1,10 @@
 package cases
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/klptest/klptest/wire"
+)
 
 func init() {
 	register(Case{
@@ -17,11 +21,11 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "A"}, {Do: DoWait}, {Do: DoSettle},
 		}, unpatchSteps),
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
-			expectOrder(ct, &out, OpLoad, OpPark+":A", OpEnable, OpStall, OpLoad, OpRemove, OpRelease+":A", OpComplete)
-			load, ok1 := ct.nth(OpLoad, 1)
-			done, ok2 := ct.nth(OpComplete, 0)
+			expectOrder(ct, &out, wire.OpLoad, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpLoad, wire.OpRemove, wire.OpRelease+":A", wire.OpComplete)
+			load, ok1 := nth(ct, wire.OpLoad, 1)
+			done, ok2 := nth(ct, wire.OpComplete, 0)
 			if !ok1 || !ok2 {
 				return out
 			}

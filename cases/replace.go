@@ -3,6 +3,8 @@ package cases
 import (
 	"fmt"
 	"strings"
+
+	"github.com/klptest/klptest/wire"
 )
 
 func init() {
@@ -24,22 +26,22 @@ func init() {
 			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoUnload, Patch: "klpt_patch3"}, {Do: DoUnload},
 		},
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
-			expectOrder(ct, &out, OpEnable, OpComplete, OpEnable, OpComplete, OpSysfs, OpUnload, OpDisable, OpComplete,
-				OpUnload, OpEnable, OpComplete, OpEnable, OpComplete, OpSysfs)
-			if s, ok := ct.nth(OpSysfs, 0); ok {
+			expectOrder(ct, &out, wire.OpEnable, wire.OpComplete, wire.OpEnable, wire.OpComplete, wire.OpSysfs, wire.OpUnload, wire.OpDisable, wire.OpComplete,
+				wire.OpUnload, wire.OpEnable, wire.OpComplete, wire.OpEnable, wire.OpComplete, wire.OpSysfs)
+			if s, ok := nth(ct, wire.OpSysfs, 0); ok {
 				// Only B is left, enabled, at the bottom of the stack.
 				expectSysfs(s, map[string]int{"klpt_patch2.enabled": 1, "klpt_patch2.stack_order": 1, "klpt_patch2.replace": 1}, []string{"klpt_patch"}, &out)
 			}
-			if s, ok := ct.nth(OpSysfs, 1); ok {
+			if s, ok := nth(ct, wire.OpSysfs, 1); ok {
 				expectSysfs(s, map[string]int{"klpt_patch.enabled": 1, "klpt_patch.stack_order": 1, "klpt_patch.replace": 0,
 					"klpt_patch3.enabled": 1, "klpt_patch3.stack_order": 2, "klpt_patch3.replace": 0}, nil, &out)
 			}
 			// After B's transition, no task reaches A's functions until A
 			// is enabled again.
-			done, ok1 := ct.nth(OpComplete, 1)
-			again, ok2 := ct.nth(OpEnable, 2)
+			done, ok1 := nth(ct, wire.OpComplete, 1)
+			again, ok2 := nth(ct, wire.OpEnable, 2)
 			if ok1 && ok2 {
 				for _, g := range ct.Calls {
 					if g.T0 > done.T1 && g.T1 < again.T0 && g.Version == Patches["klpt_patch"].Version {
@@ -56,7 +58,7 @@ func init() {
 // expectSysfs checks a sysfs op's reads: the attributes in want
 // (stack_order and replace only where the kernel has them), and no
 // attribute of the patches in absent.
-func expectSysfs(o Op, want map[string]int, absent []string, out *[]Finding) {
+func expectSysfs(o wire.Op, want map[string]int, absent []string, out *[]Finding) {
 	for k, v := range want {
 		got, ok := o.Counts[k]
 		if !ok && (strings.HasSuffix(k, ".stack_order") || strings.HasSuffix(k, ".replace")) {

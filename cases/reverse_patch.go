@@ -1,5 +1,7 @@
 package cases
 
+import "github.com/klptest/klptest/wire"
+
 func init() {
 	register(Case{
 		Name: "reverse-patch",
@@ -17,13 +19,13 @@ func init() {
 			{Do: DoRelease, Park: "A"},
 			{Do: DoUnload},
 		},
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
-			expectOrder(ct, &out, OpPark+":A", OpEnable, OpStall, OpReverse, OpComplete, OpRelease+":A")
+			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpReverse, wire.OpComplete, wire.OpRelease+":A")
 			// Asleep in the old function, A cannot switch; after the
 			// flip it is at the goal already.
-			a := heldAsleep(ct, "A", OpEnable, StatePatched, &out)
-			expectParked(a, VersionOld, false, &out)
+			a := heldAsleep(ct, "A", wire.OpEnable, wire.StatePatched, &out)
+			expectParked(a, wire.VersionOld, false, &out)
 			return out
 		},
 	})

@@ -1,5 +1,7 @@
 package cases
 
+import "github.com/klptest/klptest/wire"
+
 func init() {
 	register(Case{
 		Name: "reverse-unpatch",
@@ -13,13 +15,13 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "A"},
 		}, unpatchSteps),
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
-			expectOrder(ct, &out, OpComplete, OpPark+":A", OpDisable, OpStall, OpReverse, OpComplete, OpRelease+":A")
+			expectOrder(ct, &out, wire.OpComplete, wire.OpPark+":A", wire.OpDisable, wire.OpStall, wire.OpReverse, wire.OpComplete, wire.OpRelease+":A")
 			// Asleep in the new function, A cannot switch back; after
 			// the flip it is at the goal already.
-			a := heldAsleep(ct, "A", OpDisable, StateUnpatched, &out)
-			expectParked(a, VersionNew, false, &out)
+			a := heldAsleep(ct, "A", wire.OpDisable, wire.StateUnpatched, &out)
+			expectParked(a, wire.VersionNew, false, &out)
 			return out
 		},
 	})

@@ -1,5 +1,7 @@
 package cases
 
+import "github.com/klptest/klptest/wire"
+
 func init() {
 	register(Case{
 		Name: "signal",
@@ -12,14 +14,14 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "A"},
 		}, unpatchSteps),
-		Check: func(tr *Trace, ct *CaseTrace) []Finding {
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
 			var out []Finding
-			expectOrder(ct, &out, OpPark+":A", OpEnable, OpComplete, OpRelease+":A")
+			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpComplete, wire.OpRelease+":A")
 			expectLog(tr, ct, "signaling remaining tasks", &out)
 			// The fake signal ends the interruptible sleep with
 			// -ERESTARTSYS; the syscall restarts, patched, in the new
 			// function, where A sleeps until released.
-			expectParked(ct.findParked("A", &out), VersionNew, true, &out)
+			expectParked(findParked(ct, "A", &out), wire.VersionNew, true, &out)
 			return out
 		},
 	})

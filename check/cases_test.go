@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // Every recorded trace comes from a real run on a correct kernel: every
@@ -25,7 +26,7 @@ func TestRecordedSuitePasses(t *testing.T) {
 	}
 }
 
-func caseIn(tr *cases.Trace, name string) *cases.CaseTrace {
+func caseIn(tr *wire.Trace, name string) *wire.CaseTrace {
 	for _, ct := range tr.Cases {
 		if ct.Name == name {
 			return ct
@@ -36,7 +37,7 @@ func caseIn(tr *cases.Trace, name string) *cases.CaseTrace {
 
 // setState sets task tid's state in the probe snapshots wholly inside
 // (from, to), from the first on or, with last, in the last only.
-func setState(ct *cases.CaseTrace, tid int, from, to int64, state int, last bool) {
+func setState(ct *wire.CaseTrace, tid int, from, to int64, state int, last bool) {
 	ps := probes(ct, from, to)
 	if last {
 		ps = ps[len(ps)-1:]
@@ -55,11 +56,11 @@ func setState(ct *cases.CaseTrace, tid int, from, to int64, state int, last bool
 func TestCaseRules(t *testing.T) {
 	tests := []struct {
 		file, caseName, rule string
-		mutate               func(tr *cases.Trace, ct *cases.CaseTrace)
+		mutate               func(tr *wire.Trace, ct *wire.CaseTrace)
 	}{
-		{"reverse-debian-6.12.json.gz", "reverse-patch", RuleMonotonic, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"reverse-debian-6.12.json.gz", "reverse-patch", RuleMonotonic, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			// After the flip to unpatched, a task goes 0 -> 1: backwards.
-			rev, done := op(ct, cases.OpReverse, 0), op(ct, cases.OpComplete, 0)
+			rev, done := op(ct, wire.OpReverse, 0), op(ct, wire.OpComplete, 0)
 			ps := probes(ct, rev.T1, done.T0)
 			tid := 0
 			for _, t := range ps[0].Tasks {
@@ -67,22 +68,22 @@ func TestCaseRules(t *testing.T) {
 					tid = t.PID
 				}
 			}
-			setState(ct, tid, rev.T1, ps[1].T0, cases.StateUnpatched, false)
-			setState(ct, tid, ps[1].T0-1, done.T0, cases.StatePatched, false)
+			setState(ct, tid, rev.T1, ps[1].T0, wire.StateUnpatched, false)
+			setState(ct, tid, ps[1].T0-1, done.T0, wire.StatePatched, false)
 		}},
-		{"reverse-debian-6.12.json.gz", "reverse-patch", cases.RuleParked, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"reverse-debian-6.12.json.gz", "reverse-patch", cases.RuleParked, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			// The task asleep in the old function shows as switched.
-			rev, done := op(ct, cases.OpReverse, 0), op(ct, cases.OpComplete, 0)
-			setState(ct, ct.Parked[0].TID, rev.T1, done.T0, cases.StatePatched, true)
+			rev, done := op(ct, wire.OpReverse, 0), op(ct, wire.OpComplete, 0)
+			setState(ct, ct.Parked[0].TID, rev.T1, done.T0, wire.StatePatched, true)
 		}},
-		{"reverse-debian-6.12.json.gz", "reverse-unpatch", cases.RuleParked, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			ct.Parked[0].Version = cases.VersionOld
+		{"reverse-debian-6.12.json.gz", "reverse-unpatch", cases.RuleParked, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			ct.Parked[0].Version = wire.VersionOld
 		}},
-		{"reverse-debian-6.12.json.gz", "double-reverse", cases.RuleSteps, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			var keep []cases.Op
+		{"reverse-debian-6.12.json.gz", "double-reverse", cases.RuleSteps, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			var keep []wire.Op
 			n := 0
 			for _, o := range ct.Ops {
-				if o.Kind == cases.OpReverse {
+				if o.Kind == wire.OpReverse {
 					if n++; n == 2 {
 						continue
 					}
@@ -91,47 +92,47 @@ func TestCaseRules(t *testing.T) {
 			}
 			ct.Ops = keep
 		}},
-		{"fallback-debian-6.12.json.gz", "signal", cases.RuleFallback, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"fallback-debian-6.12.json.gz", "signal", cases.RuleFallback, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range tr.Kmsg {
 				tr.Kmsg[i].Msg = strings.ReplaceAll(tr.Kmsg[i].Msg, "signaling remaining tasks", "")
 			}
 		}},
-		{"fallback-debian-6.12.json.gz", "signal", cases.RuleParked, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"fallback-debian-6.12.json.gz", "signal", cases.RuleParked, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Parked[0].Entries = 1 // never restarted
 		}},
-		{"fallback-debian-6.12.json.gz", "kthread", cases.RuleFallback, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"fallback-debian-6.12.json.gz", "kthread", cases.RuleFallback, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Parked[0].Wakes = 0
 		}},
-		{"force-debian-6.12.json.gz", "force", cases.RuleSteps, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			var keep []cases.Op
+		{"force-debian-6.12.json.gz", "force", cases.RuleSteps, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			var keep []wire.Op
 			for _, o := range ct.Ops {
-				if o.Kind != cases.OpBusy {
+				if o.Kind != wire.OpBusy {
 					keep = append(keep, o)
 				}
 			}
 			ct.Ops = keep
 		}},
-		{"forkstorm-debian-6.12.json.gz", "fork-storm", RuleFork, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"forkstorm-debian-6.12.json.gz", "fork-storm", RuleFork, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			f := &ct.Forks[len(ct.Forks)/2]
 			f.CPending = !f.PPending // the seed thread's bug: a flag not inherited
 		}},
-		{"forkstorm-debian-6.12.json.gz", "fork-storm", RuleFork, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"forkstorm-debian-6.12.json.gz", "fork-storm", RuleFork, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			f := &ct.Forks[len(ct.Forks)/2]
-			f.CState = cases.StateUndefined
+			f.CState = wire.StateUndefined
 		}},
-		{"forkstorm-debian-6.12.json.gz", "fork-storm", cases.RuleSteps, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"forkstorm-debian-6.12.json.gz", "fork-storm", cases.RuleSteps, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Forks = ct.Forks[:10] // the probe missed the storm
 		}},
-		{"replace-debian-6.1.json.gz", "replace", "sysfs", func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"replace-debian-6.1.json.gz", "replace", "sysfs", func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range ct.Ops {
-				if ct.Ops[i].Kind == cases.OpSysfs {
+				if ct.Ops[i].Kind == wire.OpSysfs {
 					ct.Ops[i].Counts["klpt_patch.enabled"] = 0 // A not freed
 					return
 				}
 			}
 		}},
-		{"replace-debian-6.1.json.gz", "replace", "replace", func(tr *cases.Trace, ct *cases.CaseTrace) {
-			done := op(ct, cases.OpComplete, 1)
+		{"replace-debian-6.1.json.gz", "replace", "replace", func(tr *wire.Trace, ct *wire.CaseTrace) {
+			done := op(ct, wire.OpComplete, 1)
 			for i := range ct.Calls {
 				if ct.Calls[i].T0 > done.T1 && ct.Calls[i].Version == 3 {
 					ct.Calls[i].Version = 2
@@ -140,8 +141,8 @@ func TestCaseRules(t *testing.T) {
 			}
 			panic("no call to B")
 		}},
-		{"replace-debian-6.1.json.gz", "module-coming", cases.RuleSteps, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			var keep []cases.CallGroup
+		{"replace-debian-6.1.json.gz", "module-coming", cases.RuleSteps, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			var keep []wire.CallGroup
 			for _, g := range ct.Calls {
 				if g.Target == "" {
 					keep = append(keep, g)

@@ -1,5 +1,5 @@
 // Package check owns the consistency-model invariants: pure functions from
-// a recorded cases.Trace to the violations it holds. It does no I/O.
+// a recorded wire.Trace to the violations it holds. It does no I/O.
 //
 // Every rule is stated so that it holds wherever kernel/livepatch/
 // transition.c promises it, and nowhere else. The kernel moves tasks between
@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // Rules, as violations name them.
@@ -84,10 +85,10 @@ func Violations(err error) []Violation {
 // transition is one enable or disable, from the agent's action to the read
 // that saw it complete, with the reversals and forces in between.
 type transition struct {
-	start    cases.Op
-	flips    []cases.Op // OpReverse: klp_reverse_transition() flipped the goal
-	forces   []cases.Op // OpForce
-	end      *cases.Op  // OpComplete, or nil
+	start    wire.Op
+	flips    []wire.Op // OpReverse: klp_reverse_transition() flipped the goal
+	forces   []wire.Op // OpForce
+	end      *wire.Op  // OpComplete, or nil
 	timedOut bool
 }
 
@@ -103,7 +104,7 @@ func (tr transition) goal() int {
 // op that started it. ok is false when [t0,t1] overlaps a reversal: inside
 // one, klp_reverse_transition() clears every flag, then flips the goal and
 // sets them again.
-func (tr transition) segment(t0, t1 int64) (idx int, start cases.Op, ok bool) {
+func (tr transition) segment(t0, t1 int64) (idx int, start wire.Op, ok bool) {
 	start = tr.start
 	for i, f := range tr.flips {
 		if t1 >= f.T0 && t0 <= f.T1 {
@@ -117,7 +118,7 @@ func (tr transition) segment(t0, t1 int64) (idx int, start cases.Op, ok bool) {
 }
 
 // overlaps says whether [t0,t1] overlaps one of ops' action windows.
-func overlaps(ops []cases.Op, t0, t1 int64) bool {
+func overlaps(ops []wire.Op, t0, t1 int64) bool {
 	for _, o := range ops {
 		if t1 >= o.T0 && t0 <= o.T1 {
 			return true
@@ -139,12 +140,12 @@ type model struct {
 	stables []stable
 }
 
-func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
+func buildModel(ct *wire.CaseTrace, add func(Violation)) model {
 	var m model
 	var cur *transition
 	for _, op := range ct.Ops {
 		switch op.Kind {
-		case cases.OpEnable, cases.OpDisable:
+		case wire.OpEnable, wire.OpDisable:
 			if cur != nil {
 				add(Violation{Rule: RuleTrace, T: op.T0, Msg: fmt.Sprintf("%s started while the previous transition was not seen complete", op.Kind)})
 			}
@@ -158,7 +159,7 @@ func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
 			}
 			m.trans = append(m.trans, transition{start: op})
 			cur = &m.trans[len(m.trans)-1]
-		case cases.OpReverse, cases.OpForce:
+		case wire.OpReverse, wire.OpForce:
 			if cur == nil {
 				add(Violation{Rule: RuleTrace, T: op.T0, Msg: op.Kind + " outside a transition"})
 				continue
@@ -169,18 +170,18 @@ func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
 			if op.InProgress {
 				op.T1 = 1<<63 - 1
 			}
-			if op.Kind == cases.OpReverse {
+			if op.Kind == wire.OpReverse {
 				cur.flips = append(cur.flips, op)
 			} else {
 				cur.forces = append(cur.forces, op)
 			}
-		case cases.OpComplete, cases.OpTimeout:
+		case wire.OpComplete, wire.OpTimeout:
 			if cur == nil {
 				add(Violation{Rule: RuleTrace, T: op.T0, Msg: op.Kind + " without a transition"})
 				continue
 			}
 			o := op
-			if op.Kind == cases.OpTimeout {
+			if op.Kind == wire.OpTimeout {
 				// Still open: released after the forensics, it may
 				// complete late, and its completion ends it.
 				cur.timedOut = true
@@ -192,7 +193,7 @@ func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
 	}
 	// Stable stretches: before the first transition unpatched, then after
 	// each completed one, its goal, until the next one starts.
-	from, version := int64(-1<<63), cases.VersionOld
+	from, version := int64(-1<<63), wire.VersionOld
 	for _, tr := range m.trans {
 		m.stables = append(m.stables, stable{from: from, to: tr.start.T0, version: version})
 		if tr.end == nil {
@@ -200,7 +201,7 @@ func buildModel(ct *cases.CaseTrace, add func(Violation)) model {
 		}
 		v0, v1 := tr.start.Versions()
 		from, version = tr.end.T1, v0
-		if tr.goal() == cases.StatePatched {
+		if tr.goal() == wire.StatePatched {
 			version = v1
 		}
 	}
@@ -290,7 +291,7 @@ var Strict = Policy{KernelLog: true, Taint: true}
 
 // Case checks one case of a trace against every rule under Strict, and
 // returns all violations as a *multierror.Error of Violation, or nil.
-func Case(tr *cases.Trace, ct *cases.CaseTrace, c cases.Case) error {
+func Case(tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) error {
 	return CaseWith(Strict, tr, ct, c)
 }
 
@@ -299,7 +300,7 @@ func Case(tr *cases.Trace, ct *cases.CaseTrace, c cases.Case) error {
 const MsgNoCaseEnd = "the case did not finish: no case-end event"
 
 // CaseWith checks one case under policy p.
-func CaseWith(p Policy, tr *cases.Trace, ct *cases.CaseTrace, c cases.Case) error {
+func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) error {
 	col := &collector{caseName: ct.Name, first: map[string]*Violation{}, more: map[string]int{}}
 	// Rules checked once per case keep every distinct message.
 	add := func(v Violation) { col.add(v, v.Msg) }
@@ -333,14 +334,14 @@ func CaseWith(p Policy, tr *cases.Trace, ct *cases.CaseTrace, c cases.Case) erro
 
 // checkCoverage fails a case that observed too little to judge: a check
 // that saw nothing must not pass.
-func checkCoverage(tr *cases.Trace, ct *cases.CaseTrace, m model, add func(Violation)) {
+func checkCoverage(tr *wire.Trace, ct *wire.CaseTrace, m model, add func(Violation)) {
 	if len(m.trans) == 0 {
 		add(Violation{Rule: RuleTrace, Msg: "no transition was started"})
 	}
 	var probe, proc int
 	for _, s := range ct.Snapshots {
 		switch s.Source {
-		case cases.SourceProbe:
+		case wire.SourceProbe:
 			probe++
 			if tr.Hello != nil {
 				idle := 0
@@ -353,7 +354,7 @@ func checkCoverage(tr *cases.Trace, ct *cases.CaseTrace, m model, add func(Viola
 					add(Violation{Rule: RuleTrace, T: s.T0, Msg: fmt.Sprintf("probe snapshot holds %d idle tasks, the guest has %d CPUs", idle, tr.Hello.CPUs)})
 				}
 			}
-		case cases.SourceProc:
+		case wire.SourceProc:
 			proc++
 		}
 	}
@@ -391,7 +392,7 @@ func rank(state, goal int, prev *seen, afterInit bool) int {
 		return 1
 	case goal:
 		return 2
-	case cases.StateUndefined:
+	case wire.StateUndefined:
 		if !afterInit && (prev == nil || prev.rank == 0) {
 			return 0
 		}
@@ -402,25 +403,25 @@ func rank(state, goal int, prev *seen, afterInit bool) int {
 
 func stateName(s int) string {
 	switch s {
-	case cases.StateUndefined:
+	case wire.StateUndefined:
 		return "-1 (no transition)"
-	case cases.StateUnpatched:
+	case wire.StateUnpatched:
 		return "0 (unpatched)"
-	case cases.StatePatched:
+	case wire.StatePatched:
 		return "1 (patched)"
 	}
 	return fmt.Sprintf("%d (invalid)", s)
 }
 
-func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
+func checkSnapshots(ct *wire.CaseTrace, m model, col *collector) {
 	// Per source and transition, the last state seen of each task.
 	last := map[string]map[string]*seen{}
-	snaps := append([]cases.Snapshot(nil), ct.Snapshots...)
+	snaps := append([]wire.Snapshot(nil), ct.Snapshots...)
 	sort.SliceStable(snaps, func(i, j int) bool { return snaps[i].T0 < snaps[j].T0 })
 	for _, s := range snaps {
 		if _, ok := m.stableAt(s.T0, s.T1); ok {
 			for _, t := range s.Tasks {
-				if t.State != cases.StateUndefined {
+				if t.State != wire.StateUndefined {
 					col.add(Violation{Rule: RuleOutside, Task: t.Name(), T: s.T0,
 						Msg: fmt.Sprintf("state %s between transitions (%s snapshot); want -1", stateName(t.State), s.Source)}, "")
 				}
@@ -456,11 +457,11 @@ func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
 		// begun by then, and completion begins only once every task is at
 		// the goal: a task read later at the initial state was left
 		// behind. Read earlier, it may simply have switched in between.
-		if afterInit && s.Source == cases.SourceProbe {
+		if afterInit && s.Source == wire.SourceProbe {
 			undefined := 0
 			for _, t := range s.Tasks {
 				switch {
-				case t.State == cases.StateUndefined:
+				case t.State == wire.StateUndefined:
 					undefined++
 				case t.State == 1-goal && undefined > 0:
 					col.add(Violation{Rule: RuleCompletion, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf(
@@ -509,7 +510,7 @@ func checkSnapshots(ct *cases.CaseTrace, m model, col *collector) {
 
 func versionName(v int) string {
 	switch v {
-	case cases.VersionOld:
+	case wire.VersionOld:
 		return "original (v1)"
 	case 0:
 		return "unknown version"
@@ -517,8 +518,8 @@ func versionName(v int) string {
 	return fmt.Sprintf("livepatched v%d", v)
 }
 
-func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
-	var unsafe []cases.Op // windows where a task's state may change under it
+func checkCalls(ct *wire.CaseTrace, m model, col *collector) {
+	var unsafe []wire.Op // windows where a task's state may change under it
 	for _, tr := range m.trans {
 		unsafe = append(append(unsafe, tr.flips...), tr.forces...)
 	}
@@ -530,16 +531,16 @@ func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
 			// its documentation warns.
 			continue
 		}
-		if g.Version < cases.VersionOld {
+		if g.Version < wire.VersionOld {
 			col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: versionName(g.Version)}, "")
 			continue
 		}
-		if tr, _, ok := m.transitionFor(g.T0, g.T1); ok && g.Before == g.After && g.Before != cases.StateUndefined {
+		if tr, _, ok := m.transitionFor(g.T0, g.T1); ok && g.Before == g.After && g.Before != wire.StateUndefined {
 			// ftrace picks the version from current->patch_state at entry,
 			// which lies between the two reads; equal reads pin it.
 			v0, v1 := tr.start.Versions()
 			want := v0
-			if g.Before == cases.StatePatched {
+			if g.Before == wire.StatePatched {
 				want = v1
 			}
 			if g.Version != want {
@@ -549,7 +550,7 @@ func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
 			}
 		}
 		if s, ok := m.stableAt(g.T0, g.T1); ok {
-			if g.Before != cases.StateUndefined || g.After != cases.StateUndefined {
+			if g.Before != wire.StateUndefined || g.After != wire.StateUndefined {
 				col.add(Violation{Rule: RuleOutside, Task: task, T: g.T0, Msg: fmt.Sprintf(
 					"patch_state %d/%d around a call between transitions; want -1", g.Before, g.After)}, "")
 			} else if g.Version != s.version {
@@ -561,7 +562,7 @@ func checkCalls(ct *cases.CaseTrace, m model, col *collector) {
 	}
 }
 
-func checkEnd(ct *cases.CaseTrace, m model, c cases.Case, add func(Violation)) {
+func checkEnd(ct *wire.CaseTrace, m model, c cases.Case, add func(Violation)) {
 	bound := int64(c.BoundSeconds) * 1e9
 	for _, tr := range m.trans {
 		goal := stateName(tr.goal())
@@ -585,7 +586,7 @@ func checkEnd(ct *cases.CaseTrace, m model, c cases.Case, add func(Violation)) {
 		// release, the last one before the end.
 		from, since := tr.start.T1, "its start"
 		for _, o := range ct.Ops {
-			if o.Kind == cases.OpRelease && o.Err == "" && o.T1 > from && o.T1 < tr.end.T0 {
+			if o.Kind == wire.OpRelease && o.Err == "" && o.T1 > from && o.T1 < tr.end.T0 {
 				from, since = o.T1, "the release of the task that held it"
 			}
 		}
@@ -593,7 +594,7 @@ func checkEnd(ct *cases.CaseTrace, m model, c cases.Case, add func(Violation)) {
 			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s took %.1fs from %s, over the %ds bound", goal, float64(d)/1e9, since, c.BoundSeconds)})
 		}
 		wantEnabled := 0
-		if tr.goal() == cases.StatePatched {
+		if tr.goal() == wire.StatePatched {
 			wantEnabled = 1
 		}
 		if tr.end.Enabled != wantEnabled || tr.end.Transition != 0 {
@@ -603,7 +604,7 @@ func checkEnd(ct *cases.CaseTrace, m model, c cases.Case, add func(Violation)) {
 	}
 }
 
-func checkVmlinux(ct *cases.CaseTrace, m model, add func(Violation)) {
+func checkVmlinux(ct *wire.CaseTrace, m model, add func(Violation)) {
 	seenPatched := false
 	for _, r := range ct.Cmdline {
 		s, ok := m.stableAt(r.T0, r.T1)
@@ -612,12 +613,12 @@ func checkVmlinux(ct *cases.CaseTrace, m model, add func(Violation)) {
 		}
 		got := r.Version
 		if got == 0 { // traces before versions: patched or not
-			got = cases.VersionOld
+			got = wire.VersionOld
 			if r.Patched {
-				got = cases.VersionNew
+				got = wire.VersionNew
 			}
 		}
-		seenPatched = seenPatched || s.version != cases.VersionOld
+		seenPatched = seenPatched || s.version != wire.VersionOld
 		if got != s.version {
 			add(Violation{Rule: RuleVmlinux, T: r.T0, Msg: fmt.Sprintf("/proc/cmdline shows the %s cmdline_proc_show() while the %s one is applied",
 				versionName(got), versionName(s.version))})
@@ -625,7 +626,7 @@ func checkVmlinux(ct *cases.CaseTrace, m model, add func(Violation)) {
 	}
 	patchedStretch := false
 	for _, st := range m.stables {
-		patchedStretch = patchedStretch || st.version != cases.VersionOld
+		patchedStretch = patchedStretch || st.version != wire.VersionOld
 	}
 	for _, tr := range m.trans {
 		if tr.timedOut {
@@ -642,7 +643,7 @@ func checkVmlinux(ct *cases.CaseTrace, m model, add func(Violation)) {
 // checkForks: klp_copy_process() gives the child its parent's state and
 // pending flag under the tasklist write lock, so at the probe's record
 // (the function's return, still under the lock) they must be equal.
-func checkForks(ct *cases.CaseTrace, m model, col *collector) {
+func checkForks(ct *wire.CaseTrace, m model, col *collector) {
 	if ct.ForksDropped > 0 {
 		col.add(Violation{Rule: RuleTrace, Msg: fmt.Sprintf("the probe dropped %d fork records: the fork check is incomplete", ct.ForksDropped)}, "forks-dropped")
 	}
@@ -652,7 +653,7 @@ func checkForks(ct *cases.CaseTrace, m model, col *collector) {
 			col.add(Violation{Rule: RuleFork, Task: child, T: f.T, Msg: fmt.Sprintf(
 				"child got state %d pending %v; its parent had state %d pending %v", f.CState, f.CPending, f.PState, f.PPending)}, "")
 		}
-		if _, ok := m.stableAt(f.T, f.T); ok && (f.PState != cases.StateUndefined || f.PPending) {
+		if _, ok := m.stableAt(f.T, f.T); ok && (f.PState != wire.StateUndefined || f.PPending) {
 			col.add(Violation{Rule: RuleOutside, Task: child, T: f.T, Msg: fmt.Sprintf(
 				"forked between transitions from a parent at state %d pending %v", f.PState, f.PPending)}, "")
 		}

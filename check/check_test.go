@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // load reads a recorded trace: a real run of the patch case on Debian 6.12
 // x86_64 under TCG.
-func load(t *testing.T, name string) *cases.Trace {
+func load(t *testing.T, name string) *wire.Trace {
 	t.Helper()
 	raw, ok := traces.Load(name)
 	if !ok {
@@ -38,7 +39,7 @@ func load(t *testing.T, name string) *cases.Trace {
 		raw, _ = traces.LoadOrStore(name, b)
 	}
 	// A fresh copy each time: tests edit what they load.
-	var tr cases.Trace
+	var tr wire.Trace
 	if err := json.Unmarshal(raw.([]byte), &tr); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func rules(err error) map[string]int {
 }
 
 // op returns the i-th op of kind in the case.
-func op(ct *cases.CaseTrace, kind string, i int) cases.Op {
+func op(ct *wire.CaseTrace, kind string, i int) wire.Op {
 	for _, o := range ct.Ops {
 		if o.Kind == kind {
 			if i == 0 {
@@ -71,18 +72,18 @@ func op(ct *cases.CaseTrace, kind string, i int) cases.Op {
 }
 
 // probes returns pointers to the probe snapshots wholly inside [from, to].
-func probes(ct *cases.CaseTrace, from, to int64) []*cases.Snapshot {
-	var out []*cases.Snapshot
+func probes(ct *wire.CaseTrace, from, to int64) []*wire.Snapshot {
+	var out []*wire.Snapshot
 	for i := range ct.Snapshots {
 		s := &ct.Snapshots[i]
-		if s.Source == cases.SourceProbe && s.T0 > from && s.T1 < to {
+		if s.Source == wire.SourceProbe && s.T0 > from && s.T1 < to {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-func task(s *cases.Snapshot, comm string) *cases.TaskState {
+func task(s *wire.Snapshot, comm string) *wire.TaskState {
 	for i := range s.Tasks {
 		if strings.HasPrefix(s.Tasks[i].Comm, comm) {
 			return &s.Tasks[i]
@@ -107,108 +108,108 @@ func TestRules(t *testing.T) {
 	tests := []struct {
 		name   string
 		rule   string
-		mutate func(tr *cases.Trace, ct *cases.CaseTrace)
+		mutate func(tr *wire.Trace, ct *wire.CaseTrace)
 	}{
-		{"pending flag between transitions", RuleOutside, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			s := probes(ct, op(ct, cases.OpComplete, 1).T1, 1<<62)
+		{"pending flag between transitions", RuleOutside, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			s := probes(ct, op(ct, wire.OpComplete, 1).T1, 1<<62)
 			task(s[len(s)-1], "kthreadd").Pending = ptr(true) // the seed thread's bug: a flag left behind
 		}},
-		{"state between transitions", RuleOutside, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			s := probes(ct, 0, op(ct, cases.OpEnable, 0).T0)
-			task(s[0], "swapper/1").State = cases.StatePatched
+		{"state between transitions", RuleOutside, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			s := probes(ct, 0, op(ct, wire.OpEnable, 0).T0)
+			task(s[0], "swapper/1").State = wire.StatePatched
 		}},
-		{"state moves back", RuleMonotonic, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			en, done := op(ct, cases.OpEnable, 0), op(ct, cases.OpComplete, 0)
+		{"state moves back", RuleMonotonic, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			en, done := op(ct, wire.OpEnable, 0), op(ct, wire.OpComplete, 0)
 			s := probes(ct, en.T1, done.T1)
 			s = append(probes(ct, en.T0, en.T1), s...)
 			// A task seen patched, then unpatched again.
 			last := s[len(s)-1]
 			k := task(last, "kthreadd")
-			k.State, k.Pending = cases.StatePatched, ptr(false)
+			k.State, k.Pending = wire.StatePatched, ptr(false)
 			last2 := *last
-			last2.Tasks = append([]cases.TaskState(nil), last.Tasks...)
+			last2.Tasks = append([]wire.TaskState(nil), last.Tasks...)
 			last2.T0, last2.T1 = last.T1+1, last.T1+2
-			task(&last2, "kthreadd").State = cases.StateUnpatched
+			task(&last2, "kthreadd").State = wire.StateUnpatched
 			task(&last2, "kthreadd").Pending = ptr(true)
 			ct.Snapshots = append(ct.Snapshots, last2)
 		}},
-		{"invalid state", RuleMonotonic, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			en := op(ct, cases.OpEnable, 0)
+		{"invalid state", RuleMonotonic, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			en := op(ct, wire.OpEnable, 0)
 			s := probes(ct, en.T0, en.T1)
 			task(s[len(s)-1], "kthreadd").State = 7
 		}},
-		{"task left behind at completion", RuleCompletion, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			en := op(ct, cases.OpEnable, 0)
-			snap := cases.Snapshot{Source: cases.SourceProbe, T0: en.T1 + 1, T1: en.T1 + 2}
+		{"task left behind at completion", RuleCompletion, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			en := op(ct, wire.OpEnable, 0)
+			snap := wire.Snapshot{Source: wire.SourceProbe, T0: en.T1 + 1, T1: en.T1 + 2}
 			f := false
-			snap.Tasks = []cases.TaskState{ // read in this order
-				{PID: 1, Comm: "init", State: cases.StateUndefined, Pending: &f},
-				{PID: 2, Comm: "kthreadd", State: cases.StateUnpatched, Pending: ptr(true)},
+			snap.Tasks = []wire.TaskState{ // read in this order
+				{PID: 1, Comm: "init", State: wire.StateUndefined, Pending: &f},
+				{PID: 2, Comm: "kthreadd", State: wire.StateUnpatched, Pending: ptr(true)},
 			}
 			ct.Snapshots = append(ct.Snapshots, snap)
 		}},
-		{"patched call ran old code", RuleConsistent, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"patched call ran old code", RuleConsistent, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range ct.Calls {
-				if ct.Calls[i].Before == cases.StatePatched && ct.Calls[i].After == cases.StatePatched {
-					ct.Calls[i].Version = cases.VersionOld
+				if ct.Calls[i].Before == wire.StatePatched && ct.Calls[i].After == wire.StatePatched {
+					ct.Calls[i].Version = wire.VersionOld
 					return
 				}
 			}
 			panic("no patched call")
 		}},
-		{"call after completion ran old code", RuleConsistent, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			done, dis := op(ct, cases.OpComplete, 0), op(ct, cases.OpDisable, 0)
+		{"call after completion ran old code", RuleConsistent, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			done, dis := op(ct, wire.OpComplete, 0), op(ct, wire.OpDisable, 0)
 			for i := range ct.Calls {
 				g := &ct.Calls[i]
 				if g.T0 > done.T1 && g.T1 < dis.T0 {
-					g.Version = cases.VersionOld
+					g.Version = wire.VersionOld
 					return
 				}
 			}
 			panic("no call while patched")
 		}},
-		{"transition timed out", RuleEndState, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"transition timed out", RuleEndState, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range ct.Ops {
-				if ct.Ops[i].Kind == cases.OpComplete {
-					ct.Ops[i].Kind = cases.OpTimeout
+				if ct.Ops[i].Kind == wire.OpComplete {
+					ct.Ops[i].Kind = wire.OpTimeout
 					ct.Ops[i].Transition = 1
 					return
 				}
 			}
 		}},
-		{"sysfs enabled wrong", RuleEndState, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"sysfs enabled wrong", RuleEndState, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range ct.Ops {
-				if ct.Ops[i].Kind == cases.OpComplete {
+				if ct.Ops[i].Kind == wire.OpComplete {
 					ct.Ops[i].Enabled = 0
 					return
 				}
 			}
 		}},
-		{"vmlinux function not patched", RuleVmlinux, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"vmlinux function not patched", RuleVmlinux, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range ct.Cmdline {
 				ct.Cmdline[i].Patched = false
 			}
 		}},
-		{"warning in the log", RuleKernelLog, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"warning in the log", RuleKernelLog, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			tr.Kmsg = append(tr.Kmsg,
-				cases.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 4, Case: "patch", Msg: "WARNING: CPU: 1 PID: 45 at kernel/livepatch/transition.c:106 klp_complete_transition+0x1d4/0x250"},
-				cases.KmsgLine{Seq: 9001, TS: 6_000_001, Prio: 4, Case: "patch", Msg: "Call Trace:"})
+				wire.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 4, Case: "patch", Msg: "WARNING: CPU: 1 PID: 45 at kernel/livepatch/transition.c:106 klp_complete_transition+0x1d4/0x250"},
+				wire.KmsgLine{Seq: 9001, TS: 6_000_001, Prio: 4, Case: "patch", Msg: "Call Trace:"})
 		}},
-		{"hung task in the log", RuleKernelLog, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			tr.Kmsg = append(tr.Kmsg, cases.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 3, Case: "patch", Msg: "INFO: task exe:155 blocked for more than 120 seconds."})
+		{"hung task in the log", RuleKernelLog, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			tr.Kmsg = append(tr.Kmsg, wire.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 3, Case: "patch", Msg: "INFO: task exe:155 blocked for more than 120 seconds."})
 		}},
-		{"KASAN report in the log", RuleKernelLog, func(tr *cases.Trace, ct *cases.CaseTrace) {
-			tr.Kmsg = append(tr.Kmsg, cases.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 3, Case: "patch", Msg: "BUG: KASAN: slab-use-after-free in klp_free_patch_finish+0x3c/0x90"})
+		{"KASAN report in the log", RuleKernelLog, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			tr.Kmsg = append(tr.Kmsg, wire.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 3, Case: "patch", Msg: "BUG: KASAN: slab-use-after-free in klp_free_patch_finish+0x3c/0x90"})
 		}},
-		{"unexpected taint", RuleTaint, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"unexpected taint", RuleTaint, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.End.Taint |= 1 << 9
 		}},
-		{"no snapshots", RuleTrace, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"no snapshots", RuleTrace, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Snapshots = nil
 		}},
-		{"idle tasks missing", RuleTrace, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"idle tasks missing", RuleTrace, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			s := &ct.Snapshots[0]
-			var keep []cases.TaskState
+			var keep []wire.TaskState
 			for _, t := range s.Tasks {
 				if !t.Idle {
 					keep = append(keep, t)
@@ -216,10 +217,10 @@ func TestRules(t *testing.T) {
 			}
 			s.Tasks = keep
 		}},
-		{"case unfinished", RuleTrace, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"case unfinished", RuleTrace, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.End = nil
 		}},
-		{"agent step failed", RuleAgent, func(tr *cases.Trace, ct *cases.CaseTrace) {
+		{"agent step failed", RuleAgent, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Errors = append(ct.Errors, "load klpt_patch.ko: operation not permitted")
 		}},
 	}
@@ -239,17 +240,17 @@ func TestRules(t *testing.T) {
 // synth is a minimal trace of one transition to patched, from 1.0s to
 // 3.0s, with the given states of one task in probe snapshots 100ms apart
 // from 1.2s on.
-func synth(states ...[2]int) (*cases.Trace, *cases.CaseTrace) {
-	ct := &cases.CaseTrace{Name: "patch", Ops: []cases.Op{
-		{Kind: cases.OpEnable, Goal: 1, T0: 1_000_000_000, T1: 1_100_000_000},
-		{Kind: cases.OpComplete, Goal: 1, T0: 3_000_000_000, T1: 3_010_000_000, Enabled: 1},
-	}, End: &cases.CaseEnd{T: 4_000_000_000}}
+func synth(states ...[2]int) (*wire.Trace, *wire.CaseTrace) {
+	ct := &wire.CaseTrace{Name: "patch", Ops: []wire.Op{
+		{Kind: wire.OpEnable, Goal: 1, T0: 1_000_000_000, T1: 1_100_000_000},
+		{Kind: wire.OpComplete, Goal: 1, T0: 3_000_000_000, T1: 3_010_000_000, Enabled: 1},
+	}, End: &wire.CaseEnd{T: 4_000_000_000}}
 	for i, st := range states {
 		t0 := 1_200_000_000 + int64(i)*100_000_000
-		ct.Snapshots = append(ct.Snapshots, cases.Snapshot{Source: cases.SourceProbe, T0: t0, T1: t0 + 1,
-			Tasks: []cases.TaskState{{PID: 2, Comm: "kthreadd", State: st[0], Pending: ptr(st[1] == 1)}}})
+		ct.Snapshots = append(ct.Snapshots, wire.Snapshot{Source: wire.SourceProbe, T0: t0, T1: t0 + 1,
+			Tasks: []wire.TaskState{{PID: 2, Comm: "kthreadd", State: st[0], Pending: ptr(st[1] == 1)}}})
 	}
-	return &cases.Trace{Version: 1, Cases: []*cases.CaseTrace{ct}}, ct
+	return &wire.Trace{Version: 1, Cases: []*wire.CaseTrace{ct}}, ct
 }
 
 func TestPendingFlag(t *testing.T) {
@@ -306,15 +307,15 @@ func TestMonotonicSynthetic(t *testing.T) {
 func TestGuestDiedDuringEnable(t *testing.T) {
 	tr := load(t, "patch-debian-6.12.json.gz")
 	ct := tr.Cases[0]
-	en := op(ct, cases.OpEnable, 0)
-	var keep []cases.Op
+	en := op(ct, wire.OpEnable, 0)
+	var keep []wire.Op
 	for _, o := range ct.Ops {
 		if o.T0 < en.T0 {
 			keep = append(keep, o)
 		}
 	}
-	ct.Ops = append(keep, cases.Op{Kind: cases.OpEnable, Goal: 1, T0: en.T0, InProgress: true})
-	var snaps []cases.Snapshot
+	ct.Ops = append(keep, wire.Op{Kind: wire.OpEnable, Goal: 1, T0: en.T0, InProgress: true})
+	var snaps []wire.Snapshot
 	for _, s := range ct.Snapshots {
 		if s.T1 < en.T1 {
 			snaps = append(snaps, s)
@@ -335,7 +336,7 @@ func TestGuestDiedDuringEnable(t *testing.T) {
 func TestGoldenReport(t *testing.T) {
 	tr := load(t, "patch-debian-6.12.json.gz")
 	ct := tr.Cases[0]
-	s := probes(ct, op(ct, cases.OpComplete, 1).T1, 1<<62)
+	s := probes(ct, op(ct, wire.OpComplete, 1).T1, 1<<62)
 	task(s[len(s)-1], "kthreadd").Pending = ptr(true)
 	ct.Cmdline[1].Patched = false
 	ct.End.Taint |= 1 << 9
@@ -360,7 +361,7 @@ func TestGoldenReport(t *testing.T) {
 func TestPolicy(t *testing.T) {
 	tr := load(t, "patch-debian-6.12.json.gz")
 	ct := tr.Cases[0]
-	tr.Kmsg = append(tr.Kmsg, cases.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 4, Case: "patch", Msg: "WARNING: CPU: 0 PID: 1 at somewhere"})
+	tr.Kmsg = append(tr.Kmsg, wire.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 4, Case: "patch", Msg: "WARNING: CPU: 0 PID: 1 at somewhere"})
 	ct.End.Taint |= 1 << 9
 	if got := rules(CaseWith(Policy{}, tr, ct, patchCase[0])); len(got) != 0 {
 		t.Errorf("lenient policy still judged the kernel log or taint: %v", got)
@@ -374,22 +375,22 @@ func TestPolicy(t *testing.T) {
 // the next (its vCPU was paused meanwhile) may hold states of both: it must
 // not be judged as part of either.
 func TestSnapshotAcrossTransitions(t *testing.T) {
-	ct := &cases.CaseTrace{Name: "patch", Ops: []cases.Op{
-		{Kind: cases.OpEnable, Goal: 1, T0: 1_000_000_000, T1: 1_100_000_000},
-		{Kind: cases.OpComplete, Goal: 1, T0: 2_000_000_000, T1: 2_010_000_000, Enabled: 1},
-		{Kind: cases.OpEnable, Goal: 1, T0: 2_110_000_000, T1: 2_200_000_000, Patch: "klpt_patch3", V0: 2, V1: 4},
-		{Kind: cases.OpComplete, Goal: 1, T0: 3_000_000_000, T1: 3_010_000_000, Enabled: 1},
-	}, End: &cases.CaseEnd{T: 4_000_000_000}}
+	ct := &wire.CaseTrace{Name: "patch", Ops: []wire.Op{
+		{Kind: wire.OpEnable, Goal: 1, T0: 1_000_000_000, T1: 1_100_000_000},
+		{Kind: wire.OpComplete, Goal: 1, T0: 2_000_000_000, T1: 2_010_000_000, Enabled: 1},
+		{Kind: wire.OpEnable, Goal: 1, T0: 2_110_000_000, T1: 2_200_000_000, Patch: "klpt_patch3", V0: 2, V1: 4},
+		{Kind: wire.OpComplete, Goal: 1, T0: 3_000_000_000, T1: 3_010_000_000, Enabled: 1},
+	}, End: &wire.CaseEnd{T: 4_000_000_000}}
 	f := false
-	snap := func(t0, t1 int64, state int) cases.Snapshot {
-		return cases.Snapshot{Source: cases.SourceProbe, T0: t0, T1: t1,
-			Tasks: []cases.TaskState{{PID: 2, Comm: "kthreadd", State: state, Pending: &f}}}
+	snap := func(t0, t1 int64, state int) wire.Snapshot {
+		return wire.Snapshot{Source: wire.SourceProbe, T0: t0, T1: t1,
+			Tasks: []wire.TaskState{{PID: 2, Comm: "kthreadd", State: state, Pending: &f}}}
 	}
-	ct.Snapshots = []cases.Snapshot{
+	ct.Snapshots = []wire.Snapshot{
 		snap(1_900_000_000, 1_900_100_000, 1), // the first transition's end
 		snap(1_990_000_000, 2_150_000_000, 0), // paused across the completion and the next init
 	}
-	tr := &cases.Trace{Version: 1, Cases: []*cases.CaseTrace{ct}}
+	tr := &wire.Trace{Version: 1, Cases: []*wire.CaseTrace{ct}}
 	if got := rules(Case(tr, ct, patchCase[0])); got[RuleMonotonic] != 0 {
 		t.Errorf("a snapshot spanning two transitions was judged: %v", got)
 	}
@@ -400,10 +401,10 @@ func TestSnapshotAcrossTransitions(t *testing.T) {
 func TestCompletionOrderIsSound(t *testing.T) {
 	tr, ct := synth()
 	f, p := false, true
-	ct.Snapshots = append(ct.Snapshots, cases.Snapshot{Source: cases.SourceProbe, T0: 2_000_000_000, T1: 2_300_000_000,
-		Tasks: []cases.TaskState{
-			{PID: 2, Comm: "kthreadd", State: cases.StateUnpatched, Pending: &p},
-			{PID: 1, Comm: "init", State: cases.StateUndefined, Pending: &f},
+	ct.Snapshots = append(ct.Snapshots, wire.Snapshot{Source: wire.SourceProbe, T0: 2_000_000_000, T1: 2_300_000_000,
+		Tasks: []wire.TaskState{
+			{PID: 2, Comm: "kthreadd", State: wire.StateUnpatched, Pending: &p},
+			{PID: 1, Comm: "init", State: wire.StateUndefined, Pending: &f},
 		}})
 	if got := rules(Case(tr, ct, patchCase[0])); got[RuleCompletion] != 0 {
 		t.Errorf("fired on a legal read order: %v", got)

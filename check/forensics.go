@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // summaryTasks and summaryFrames bound how much of a stall's evidence a
@@ -19,7 +19,7 @@ const (
 // ForensicsSummary says in one line which tasks held a stalled transition
 // open and where they were: the tasks behind the goal, each with its
 // scheduler state, pending flag and top kernel stack frames.
-func ForensicsSummary(f cases.Forensics) string {
+func ForensicsSummary(f wire.Forensics) string {
 	n := len(f.Blocking) + f.More
 	if n == 0 {
 		return "the probe saw no task behind the goal"

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // A transition held open past its bound and released afterwards: it fails
@@ -15,20 +16,20 @@ import (
 func TestTimeoutThenLateCompletion(t *testing.T) {
 	tr := load(t, "patch-debian-6.12.json.gz")
 	ct := tr.Cases[0]
-	done := op(ct, cases.OpComplete, 0)
-	var ops []cases.Op
+	done := op(ct, wire.OpComplete, 0)
+	var ops []wire.Op
 	for _, o := range ct.Ops {
-		if o.Kind == cases.OpComplete && o.T0 == done.T0 {
+		if o.Kind == wire.OpComplete && o.T0 == done.T0 {
 			to := o
-			to.Kind, to.T0, to.T1, to.Transition = cases.OpTimeout, o.T0-2, o.T0-1, 1
+			to.Kind, to.T0, to.T1, to.Transition = wire.OpTimeout, o.T0-2, o.T0-1, 1
 			ops = append(ops, to)
 		}
 		ops = append(ops, o)
 	}
 	ct.Ops = ops
 	pending := true
-	ct.Forensics = []cases.Forensics{{Reason: "transition to 1 not complete after 60s", T: done.T0 - 1, Goal: 1, Patch: "klpt_patch",
-		Blocking: []cases.BlockingTask{{Task: cases.TaskState{PID: 97, TGID: 97, Comm: "klpt-parker", Pending: &pending}, Sched: "D",
+	ct.Forensics = []wire.Forensics{{Reason: "transition to 1 not complete after 60s", T: done.T0 - 1, Goal: 1, Patch: "klpt_patch",
+		Blocking: []wire.BlockingTask{{Task: wire.TaskState{PID: 97, TGID: 97, Comm: "klpt-parker", Pending: &pending}, Sched: "D",
 			Stack: []string{"[<0>] klpt_park_func+0x6b/0x120 [klpt_target]", "[<0>] klpt_ioctl+0x98/0x1a0 [klpt_target]", "[<0>] __x64_sys_ioctl+0x94/0xd0"}}}}}
 	vs := Violations(Case(tr, ct, patchCase[0]))
 	if len(vs) != 1 || vs[0].Rule != RuleEndState {
@@ -42,20 +43,20 @@ func TestTimeoutThenLateCompletion(t *testing.T) {
 
 func TestForensicsSummary(t *testing.T) {
 	yes := true
-	task := func(pid int, comm string) cases.BlockingTask {
-		return cases.BlockingTask{Task: cases.TaskState{PID: pid, TGID: pid, Comm: comm, State: 0, Pending: &yes}, Sched: "S", Stack: []string{"[<0>] do_wait+0x1/0x2", "[<0>] a", "[<0>] b", "[<0>] c", "[<0>] d"}}
+	task := func(pid int, comm string) wire.BlockingTask {
+		return wire.BlockingTask{Task: wire.TaskState{PID: pid, TGID: pid, Comm: comm, State: 0, Pending: &yes}, Sched: "S", Stack: []string{"[<0>] do_wait+0x1/0x2", "[<0>] a", "[<0>] b", "[<0>] c", "[<0>] d"}}
 	}
 	tests := []struct {
 		name string
-		f    cases.Forensics
+		f    wire.Forensics
 		want string
 	}{
-		{"none behind", cases.Forensics{}, "the probe saw no task behind the goal"},
-		{"frames cut at four", cases.Forensics{Blocking: []cases.BlockingTask{task(5, "sh")}},
+		{"none behind", wire.Forensics{}, "the probe saw no task behind the goal"},
+		{"frames cut at four", wire.Forensics{Blocking: []wire.BlockingTask{task(5, "sh")}},
 			"1 task held it open: sh[5] (state S, pending, patch_state 0) in do_wait+0x1/0x2 < a < b < c"},
-		{"tasks cut at three, the rest counted", cases.Forensics{Blocking: []cases.BlockingTask{task(5, "a"), task(6, "b"), task(7, "c"), task(8, "d")}, More: 10},
+		{"tasks cut at three, the rest counted", wire.Forensics{Blocking: []wire.BlockingTask{task(5, "a"), task(6, "b"), task(7, "c"), task(8, "d")}, More: 10},
 			"14 tasks held it open: a[5] (state S, pending, patch_state 0) in do_wait+0x1/0x2 < a < b < c; b[6] (state S, pending, patch_state 0) in do_wait+0x1/0x2 < a < b < c; c[7] (state S, pending, patch_state 0) in do_wait+0x1/0x2 < a < b < c; and 11 more"},
-		{"no stack: the wait channel", cases.Forensics{Blocking: []cases.BlockingTask{{Task: cases.TaskState{PID: 9, Comm: "k", State: 1}, Wchan: "worker_thread", Err: "read stack: permission denied"}}},
+		{"no stack: the wait channel", wire.Forensics{Blocking: []wire.BlockingTask{{Task: wire.TaskState{PID: 9, Comm: "k", State: 1}, Wchan: "worker_thread", Err: "read stack: permission denied"}}},
 			"1 task held it open: k[9] (patch_state 1) waiting in worker_thread"},
 	}
 	for _, tt := range tests {
@@ -78,9 +79,9 @@ func TestBoundFromRelease(t *testing.T) {
 		t.Errorf("a transition completed 4.8 s after its release broke a 10 s bound: %v", vs)
 	}
 	tr = load(t, "forkstorm-debian-6.12.json.gz")
-	var ops []cases.Op
+	var ops []wire.Op
 	for _, o := range tr.Cases[0].Ops {
-		if o.Kind != cases.OpRelease {
+		if o.Kind != wire.OpRelease {
 			ops = append(ops, o)
 		}
 	}

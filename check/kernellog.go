@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // badLog matches the kernel log lines that mean the kernel went wrong.
@@ -33,7 +33,7 @@ var registerLine = regexp.MustCompile(`^\s*(R(AX|BX|CX|DX|SI|DI|BP|SP)|R[0-9]+|[
 // excerpt returns the splat that starts at line i, at most n lines: its
 // header, where it happened (RIP, pc, lr), and its call trace, without the
 // register dump; up to the end-of-trace marker or the next splat.
-func excerpt(lines []cases.KmsgLine, i, n int) string {
+func excerpt(lines []wire.KmsgLine, i, n int) string {
 	var b []string
 	for j := i; j < len(lines) && len(b) < n; j++ {
 		msg := strings.TrimRight(lines[j].Msg, " ")
@@ -60,7 +60,7 @@ func isSplatStart(msg string) bool {
 	return false
 }
 
-func checkKernelLog(tr *cases.Trace, ct *cases.CaseTrace, p Policy, add func(Violation)) {
+func checkKernelLog(tr *wire.Trace, ct *wire.CaseTrace, p Policy, add func(Violation)) {
 	if !p.KernelLog {
 		return
 	}
@@ -86,7 +86,7 @@ const expectedTaints = 1<<12 | 1<<13 | 1<<15
 
 var taintLetters = map[int]string{0: "P", 1: "F", 2: "S", 3: "R", 4: "M", 5: "B", 6: "U", 7: "D", 8: "A", 9: "W", 10: "C", 11: "I", 12: "O", 13: "E", 14: "L", 15: "K", 16: "X", 17: "T", 18: "N", 19: "J"}
 
-func checkTaint(tr *cases.Trace, ct *cases.CaseTrace, p Policy, add func(Violation)) {
+func checkTaint(tr *wire.Trace, ct *wire.CaseTrace, p Policy, add func(Violation)) {
 	if !p.Taint || tr.Hello == nil || ct.End == nil {
 		return
 	}

@@ -1,7 +1,7 @@
 // Package initramfs owns klptest's guest image: a u-root initramfs per
 // GOARCH holding u-root's init, a shell and a few core commands, klptest's
 // guest agent as uinit, and klptest's built .ko files under
-// agent.ModuleDir (not /lib/modules, which u-root's init would load by
+// wire.ModuleDir (not /lib/modules, which u-root's init would load by
 // itself). It builds the Go binaries as separate programs with the normal Go
 // build cache and packs them with mkuimage's cpio writer; the result is
 // cached by the content of everything that goes in.
@@ -23,14 +23,13 @@ import (
 	"strings"
 
 	"github.com/klptest/klptest/cachefs"
+	"github.com/klptest/klptest/wire"
 
 	"github.com/klptest/klptest/pgroup"
 
 	"github.com/u-root/mkuimage/cpio"
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/mkuimage/uimage/initramfs"
-
-	"github.com/klptest/klptest/guest/agent"
 )
 
 // Commands are the u-root commands in the image, besides init. They are
@@ -40,15 +39,16 @@ var Commands = []string{"gosh", "cat", "ls", "dmesg", "ps", "insmod", "rmmod", "
 const urootCmds = "github.com/u-root/u-root/cmds/core/"
 
 // GuestSources are the directories of this module whose Go files build into
-// the guest; their content is part of the cache key.
-var GuestSources = []string{"cmd/klptest-agent", "guest", "cases"}
+// the guest; their content is part of the cache key. TestGuestSources
+// keeps it equal to what the agent imports.
+var GuestSources = []string{"cmd/klptest-agent", "guest", "cases", "wire"}
 
 // Spec says what goes into one image.
 type Spec struct {
 	GOARCH  string   // amd64 or arm64
-	Modules []string // .ko files, placed under agent.ModuleDir
+	Modules []string // .ko files, placed under wire.ModuleDir
 	// BootModules are the kernel's own driver modules the guest needs
-	// (in load order), placed under agent.BootModuleDir.
+	// (in load order), placed under wire.BootModuleDir.
 	BootModules []string
 	Src         string // klptest's module root (holds go.mod)
 	// Extra are more files for the image, as image path (relative) to
@@ -101,10 +101,10 @@ func Build(ctx context.Context, spec Spec, cacheDir string, notice func(string))
 		add(filepath.Join(bin, c), "bin/"+c)
 	}
 	for _, m := range spec.Modules {
-		add(m, strings.TrimPrefix(filepath.Join(agent.ModuleDir, filepath.Base(m)), "/"))
+		add(m, strings.TrimPrefix(filepath.Join(wire.ModuleDir, filepath.Base(m)), "/"))
 	}
 	for i, m := range spec.BootModules {
-		add(m, strings.TrimPrefix(filepath.Join(agent.BootModuleDir, fmt.Sprintf("%02d-%s", i, filepath.Base(m))), "/"))
+		add(m, strings.TrimPrefix(filepath.Join(wire.BootModuleDir, fmt.Sprintf("%02d-%s", i, filepath.Base(m))), "/"))
 	}
 	for _, dst := range slices.Sorted(maps.Keys(spec.Extra)) {
 		if err == nil {

@@ -13,17 +13,17 @@ import (
 	"strings"
 
 	"github.com/klptest/klptest/cachefs"
-	"github.com/klptest/klptest/guest/agent"
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/kmod"
 	"github.com/klptest/klptest/pgroup"
+	"github.com/klptest/klptest/wire"
 )
 
 // Image paths (relative): the guest agent runs the scripts chrooted into
 // RootDir, with the selftests' directory at SuiteDir inside it.
 var (
-	RootDir  = strings.TrimPrefix(agent.KselftestRoot, "/")
-	SuiteDir = strings.TrimPrefix(agent.KselftestDir, "/")
+	RootDir  = strings.TrimPrefix(wire.KselftestRoot, "/")
+	SuiteDir = strings.TrimPrefix(wire.KselftestDir, "/")
 )
 
 // UserlandPackages are the Debian packages the scripts' commands come

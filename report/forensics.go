@@ -5,14 +5,14 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/check"
+	"github.com/klptest/klptest/wire"
 )
 
 // SysrqDump returns the sysrq-t task dump a forensics record points at:
 // the trace's kernel log lines from its first record to its last, from the
 // "Show State" header on when the header is there.
-func SysrqDump(tr *cases.Trace, f cases.Forensics) []string {
+func SysrqDump(tr *wire.Trace, f wire.Forensics) []string {
 	if f.SysrqSeq == 0 {
 		return nil
 	}
@@ -53,7 +53,7 @@ func SysrqTask(dump []string, pid int) []string {
 // ForensicsText renders a stall's evidence for a person: the tasks that
 // held the transition open with their stacks and their part of the sysrq-t
 // dump, and the livepatch sysfs tree. indent prefixes every line.
-func ForensicsText(tr *cases.Trace, f cases.Forensics, indent string) string {
+func ForensicsText(tr *wire.Trace, f wire.Forensics, indent string) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, indent+format+"\n", a...) }
 	p("forensics: %s (goal %d, %s)", f.Reason, f.Goal, f.Patch)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/runner"
+	"github.com/klptest/klptest/wire"
 )
 
 // The HTML report is one self-contained file: the page, its script and
@@ -141,15 +141,15 @@ func BuildHTMLReport(title string, cells []Cell) HTMLReport {
 	return r
 }
 
-func stateCode(t cases.TaskState) int64 {
+func stateCode(t wire.TaskState) int64 {
 	switch {
-	case t.State == cases.StateUndefined:
+	case t.State == wire.StateUndefined:
 		return codeUndefined
 	case t.Pending == nil:
 		return codeUnknownPending
-	case t.State == cases.StateUnpatched && *t.Pending:
+	case t.State == wire.StateUnpatched && *t.Pending:
 		return codeUnpatchedPending
-	case t.State == cases.StateUnpatched:
+	case t.State == wire.StateUnpatched:
 		return codeUnpatched
 	case *t.Pending:
 		return codePatchedPending
@@ -157,7 +157,7 @@ func stateCode(t cases.TaskState) int64 {
 	return codePatched
 }
 
-func buildCase(tr *cases.Trace, ct *cases.CaseTrace, v runner.Verdict) HTMLCase {
+func buildCase(tr *wire.Trace, ct *wire.CaseTrace, v runner.Verdict) HTMLCase {
 	// Empty, not null, in the JSON: the script iterates them all.
 	hc := HTMLCase{Name: ct.Name, Marks: []HTMLMark{}, Forks: [][3]int64{}, Violations: []HTMLViolation{}, Kmsg: []HTMLKmsg{}}
 	if v.Case != "" {
@@ -199,11 +199,11 @@ func buildCase(tr *cases.Trace, ct *cases.CaseTrace, v runner.Verdict) HTMLCase 
 	// Task rows from the snapshots, in time order; a run of equal codes
 	// is one segment. The probe's snapshots carry the pending flag; when a
 	// case has any, /proc's are left out, as they cannot tell it.
-	snaps := append([]cases.Snapshot(nil), ct.Snapshots...)
+	snaps := append([]wire.Snapshot(nil), ct.Snapshots...)
 	sort.SliceStable(snaps, func(i, j int) bool { return snaps[i].T0 < snaps[j].T0 })
 	hasProbe := false
 	for _, s := range snaps {
-		hasProbe = hasProbe || s.Source == cases.SourceProbe
+		hasProbe = hasProbe || s.Source == wire.SourceProbe
 	}
 	type row struct {
 		task  HTMLTask
@@ -218,7 +218,7 @@ func buildCase(tr *cases.Trace, ct *cases.CaseTrace, v runner.Verdict) HTMLCase 
 		hc.Agg[i] = make([]int, aggBuckets)
 	}
 	for _, s := range snaps {
-		if hasProbe && s.Source != cases.SourceProbe {
+		if hasProbe && s.Source != wire.SourceProbe {
 			continue
 		}
 		t := rel((s.T0 + s.T1) / 2)
@@ -251,7 +251,7 @@ func buildCase(tr *cases.Trace, ct *cases.CaseTrace, v runner.Verdict) HTMLCase 
 	// Average the aggregate over the snapshots in each bucket.
 	perBucket := make([]int, aggBuckets)
 	for _, s := range snaps {
-		if hasProbe && s.Source != cases.SourceProbe {
+		if hasProbe && s.Source != wire.SourceProbe {
 			continue
 		}
 		if b := int(rel((s.T0+s.T1)/2) * aggBuckets / spanUS); b >= 0 && b < aggBuckets {
@@ -293,9 +293,9 @@ func buildCase(tr *cases.Trace, ct *cases.CaseTrace, v runner.Verdict) HTMLCase 
 		}
 		label := o.Kind
 		switch o.Kind {
-		case cases.OpEnable, cases.OpDisable, cases.OpReverse, cases.OpComplete, cases.OpTimeout:
+		case wire.OpEnable, wire.OpDisable, wire.OpReverse, wire.OpComplete, wire.OpTimeout:
 			label = fmt.Sprintf("%s → goal %d", o.Kind, o.Goal)
-		case cases.OpPark, cases.OpRelease:
+		case wire.OpPark, wire.OpRelease:
 			label = fmt.Sprintf("%s %s[%d]", o.Kind, o.Park, o.TID)
 		}
 		if o.Patch != "" {

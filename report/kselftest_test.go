@@ -6,6 +6,7 @@ import (
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/check"
+	"github.com/klptest/klptest/wire"
 )
 
 // A real `klptest run --suite kselftest --kernel debian:7.2` (every script
@@ -38,7 +39,7 @@ func TestKTAPKselftest(t *testing.T) {
 				ct.Kselftest.Exit = 1
 				ct.Kselftest.Output = "TEST: sysfs test ... ok\nTEST: sysfs test object/patched ... not ok\n\n--- expected\n+++ result\n\nERROR: livepatch kselftest(s) failed\n"
 			case "kselftest:test-kprobe.sh":
-				ct.Kselftest.Exit = cases.KselftestSkip
+				ct.Kselftest.Exit = wire.KselftestSkip
 				ct.Kselftest.Output = "SKIP: kprobes not enabled\n"
 			}
 		}

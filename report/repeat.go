@@ -7,8 +7,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/runner"
+	"github.com/klptest/klptest/wire"
 )
 
 // Tally is one case's outcomes over repeated runs (klptest run --repeat).
@@ -84,7 +84,7 @@ type RepeatDocument struct {
 
 // NewRepeatDocument wraps the runs' documents and their tallies.
 func NewRepeatDocument(runs []runner.Document, t []Tally) RepeatDocument {
-	return RepeatDocument{Schema: RepeatSchema, Version: cases.TraceVersion, Tallies: t, Runs: runs}
+	return RepeatDocument{Schema: RepeatSchema, Version: wire.TraceVersion, Tallies: t, Runs: runs}
 }
 
 // WriteRepeatDocument writes the RepeatDocument of the runs whose documents
@@ -92,7 +92,7 @@ func NewRepeatDocument(runs []runner.Document, t []Tally) RepeatDocument {
 // json.Encoder writes it. It streams them: fifty runs of a suite are
 // gigabytes of trace, more than memory holds. Each run takes a line.
 func WriteRepeatDocument(w io.Writer, t []Tally, runs []io.Reader) error {
-	head, err := json.Marshal(RepeatDocument{Schema: RepeatSchema, Version: cases.TraceVersion, Tallies: t})
+	head, err := json.Marshal(RepeatDocument{Schema: RepeatSchema, Version: wire.TraceVersion, Tallies: t})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/runner"
+	"github.com/klptest/klptest/wire"
 )
 
 // Cell is one labelled run: a matrix cell, or the one run of klptest run.
@@ -55,7 +56,7 @@ type Outcome struct {
 	Excerpt    []string // kernel log around the first violation
 	Why        string   // skip: why the cell could not test
 	// Subtests are a kernel selftest script's own tests.
-	Subtests []cases.KselftestTest
+	Subtests []wire.KselftestTest
 }
 
 // Outcomes are the cell's cases, in order, each passed, failed or skipped.
@@ -109,7 +110,7 @@ func (c Cell) Outcomes() []Outcome {
 
 // kselftestTests are the tests the named kernel selftest case's script
 // reported, if it is one.
-func kselftestTests(r *runner.Result, name string) []cases.KselftestTest {
+func kselftestTests(r *runner.Result, name string) []wire.KselftestTest {
 	for _, b := range r.Boots {
 		if b.Trace == nil {
 			continue
@@ -144,7 +145,7 @@ const excerptWindow = 3_000_000 // µs
 // excerpt is the case's kernel log around its first violation in time (or
 // its last lines when no violation is tied to a moment).
 func excerpt(r *runner.Result, name string, v runner.Verdict) []string {
-	var lines []cases.KmsgLine
+	var lines []wire.KmsgLine
 	for _, b := range r.Boots {
 		if b.Trace == nil {
 			continue

@@ -4,14 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // DocumentSchema names klptest run's --json document (docs/results.md).
 const DocumentSchema = "klptest/run"
 
 // Document is the --json file: the versioned trace-and-verdict document.
-// Version is the trace format's (cases.TraceVersion).
+// Version is the trace format's (wire.TraceVersion).
 type Document struct {
 	Schema  string  `json:"schema"`
 	Version int     `json:"version"`
@@ -21,7 +21,7 @@ type Document struct {
 
 // NewDocument wraps a run's result and error.
 func NewDocument(res *Result, runErr error) Document {
-	d := Document{Schema: DocumentSchema, Version: cases.TraceVersion, Result: res}
+	d := Document{Schema: DocumentSchema, Version: wire.TraceVersion, Result: res}
 	if runErr != nil {
 		d.Error = runErr.Error()
 	}
@@ -41,8 +41,8 @@ func DecodeDocument(b []byte) (*Document, error) {
 	switch {
 	case head.Schema != DocumentSchema:
 		return nil, fmt.Errorf("not a klptest run document: schema %q, want %q (klptest run --json writes one)", head.Schema, DocumentSchema)
-	case head.Version > cases.TraceVersion:
-		return nil, fmt.Errorf("document version %d is newer than this klptest reads (up to %d): use a newer klptest", head.Version, cases.TraceVersion)
+	case head.Version > wire.TraceVersion:
+		return nil, fmt.Errorf("document version %d is newer than this klptest reads (up to %d): use a newer klptest", head.Version, wire.TraceVersion)
 	case head.Version < 1:
 		return nil, fmt.Errorf("document has no version: not written by klptest run --json")
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // QEMU's "info registers -a", recorded: a hung Debian 6.1 guest in long
@@ -72,14 +72,14 @@ func TestHostForensicsSummary(t *testing.T) {
 // on the kernel, and a hint at the usual cause.
 func TestAgentStartError(t *testing.T) {
 	for _, tc := range []struct {
-		tr   cases.Trace
+		tr   wire.Trace
 		want string
 	}{
-		{cases.Trace{Errors: []string{"finit_module klpt_target.ko: exec format error"}}, "were they built against headers of another build"},
-		{cases.Trace{Errors: []string{"open /lib/klptest/klpt_target.ko: no such file or directory"}}, "symbols or files this kernel lacks"},
-		{cases.Trace{Errors: []string{"something"}}, "could not start the cases: something"},
-		{cases.Trace{Errors: []string{"x"}, Cases: []*cases.CaseTrace{{Name: "patch"}}}, ""},
-		{cases.Trace{}, ""},
+		{wire.Trace{Errors: []string{"finit_module klpt_target.ko: exec format error"}}, "were they built against headers of another build"},
+		{wire.Trace{Errors: []string{"open /lib/klptest/klpt_target.ko: no such file or directory"}}, "symbols or files this kernel lacks"},
+		{wire.Trace{Errors: []string{"something"}}, "could not start the cases: something"},
+		{wire.Trace{Errors: []string{"x"}, Cases: []*wire.CaseTrace{{Name: "patch"}}}, ""},
+		{wire.Trace{}, ""},
 	} {
 		err := agentStartError(&tc.tr)
 		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {

@@ -6,7 +6,6 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +31,7 @@ import (
 	"github.com/klptest/klptest/kmod"
 	"github.com/klptest/klptest/kselftest"
 	"github.com/klptest/klptest/vm"
+	"github.com/klptest/klptest/wire"
 )
 
 // Options configure a run.
@@ -126,11 +126,11 @@ type Result struct {
 // Boot is one VM boot and the cases it ran: cases share a boot unless one
 // leaves the kernel dirty.
 type Boot struct {
-	Cases      []string     `json:"cases"`
-	Trace      *cases.Trace `json:"trace,omitempty"`
-	Exit       *vm.Exit     `json:"vm_exit,omitempty"`
-	ConsoleLog string       `json:"console_log,omitempty"`
-	QEMU       string       `json:"qemu_cmdline,omitempty"`
+	Cases      []string    `json:"cases"`
+	Trace      *wire.Trace `json:"trace,omitempty"`
+	Exit       *vm.Exit    `json:"vm_exit,omitempty"`
+	ConsoleLog string      `json:"console_log,omitempty"`
+	QEMU       string      `json:"qemu_cmdline,omitempty"`
 	// Vmcores are the guest memory dumps taken at stalls (--vmcore).
 	Vmcores []Vmcore `json:"vmcores,omitempty"`
 	// HostForensics is what the host collected before killing a VM that
@@ -523,7 +523,7 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 		// log_buf_len: a sysrq-t dump of every task (stall forensics) is
 		// written in one go and overruns the default 128 KiB ring before
 		// the agent can read it.
-		Cmdline:    []string{"quiet", "log_buf_len=8M", "klptest.cases=" + strings.Join(names, ",")},
+		Cmdline:    []string{"quiet", "log_buf_len=8M"},
 		ConsoleLog: consoleLog,
 		Accel:      accel,
 	}
@@ -532,20 +532,12 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 			cfg.CPUs = c.CPUs
 		}
 	}
-	if o.StormTasks > 0 {
-		cfg.Cmdline = append(cfg.Cmdline, fmt.Sprintf("klptest.storm_tasks=%d", o.StormTasks))
-	}
-	if o.StormSeconds > 0 {
-		cfg.Cmdline = append(cfg.Cmdline, fmt.Sprintf("klptest.storm_seconds=%d", o.StormSeconds))
-	}
-	if o.Vmcore {
-		cfg.Cmdline = append(cfg.Cmdline, "klptest.vmcore=1")
-	}
+	bp := wire.BootParams{Cases: names, StormTasks: o.StormTasks, StormSeconds: o.StormSeconds,
+		Vmcore: o.Vmcore, BenchSnapshots: o.BenchSnapshots, Shell: o.Shell, ShellOnFail: o.ShellOnFail && !o.Shell}
 	if len(cs) > 0 && cs[0].Kselftest != "" { // Boots keeps them apart
-		cfg.Cmdline = append(cfg.Cmdline, "klptest.suite=kselftest")
+		bp.Suite = wire.SuiteKselftest
 	}
 	if o.BenchSnapshots != "" {
-		cfg.Cmdline = append(cfg.Cmdline, "klptest.bench_snapshots="+o.BenchSnapshots)
 		cfg.MemoryMB = benchMemoryMB
 	}
 	if o.Shell || o.ShellOnFail {
@@ -553,8 +545,8 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 			return b, infra("shell", errors.New("no terminal to connect the console to"))
 		}
 		cfg.Interactive, cfg.Stdin, cfg.Stdout = true, o.Stdin, o.Stdout
-		cfg.Cmdline = append(cfg.Cmdline, map[bool]string{true: "klptest.shell=1", false: "klptest.shell_on_fail=1"}[o.Shell])
 	}
+	cfg.Cmdline = append(cfg.Cmdline, bp.Args()...)
 	timeout := o.Timeout
 	if timeout == 0 && o.BenchSnapshots != "" {
 		timeout = benchTimeout
@@ -617,19 +609,19 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 	}
 	defer vmTimer.Stop()
 
-	tr := &cases.Trace{}
+	tr := &wire.Trace{}
 	b.Trace = tr
 	since := func() int64 { return int64(time.Since(t0)) }
-	streamErr := read(m.Results(), tr, func(ev cases.Event) {
+	streamErr := wire.Read(m.Results(), tr, func(ev wire.Event) {
 		switch ev.Type {
-		case cases.EvCaseEnd:
+		case wire.EvCaseEnd:
 			running.Store("")
 			if n := len(b.Timing.Cases); n > 0 {
 				b.Timing.Cases[n-1].End = since()
 			}
-		case cases.EvDone:
+		case wire.EvDone:
 			b.Timing.Done = since()
-		case cases.EvHello:
+		case wire.EvHello:
 			if ev.Hello != nil {
 				kernelText.Store(ev.Hello.KernelText)
 			}
@@ -637,14 +629,14 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 			b.Timing.Ready = since()
 			res.Steps["boot"] += time.Since(t0)
 			progress("boot", "agent ready")
-		case cases.EvCaseStart:
+		case wire.EvCaseStart:
 			running.Store(ev.Case)
 			b.Timing.Cases = append(b.Timing.Cases, CaseTiming{Case: ev.Case, Start: since()})
 			// Earlier boots' cases have their verdicts already.
 			progress("case", fmt.Sprintf("%s (%d/%d)", ev.Case, len(res.Verdicts)+len(tr.Cases), len(res.Cases)))
-		case cases.EvAsk:
+		case wire.EvAsk:
 			answerShellOnFail(m, tr, cs, ev.Case, progress)
-		case cases.EvForensics:
+		case wire.EvForensics:
 			progress("forensics", fmt.Sprintf("%s: %s", ev.Case, ev.Forensics.Reason))
 			if ev.Forensics.Paused {
 				if path := dumpVmcore(m, consoleLog, ev.Case, len(b.Vmcores), progress); path != "" {
@@ -732,14 +724,14 @@ func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consol
 // answerShellOnFail judges the case that just ended and tells the agent
 // whether to open the shell: only after a failure. (A failed step opened
 // one already, before the cleanup; the agent then declines.)
-func answerShellOnFail(m *vm.Machine, tr *cases.Trace, cs []cases.Case, name string, progress func(string, string)) {
-	reply := "go"
+func answerShellOnFail(m *vm.Machine, tr *wire.Trace, cs []cases.Case, name string, progress func(string, string)) {
+	reply := wire.ReplyGo
 	for _, c := range cs {
 		if c.Name != name || len(tr.Cases) == 0 {
 			continue
 		}
 		if vs := check.Violations(check.Case(tr, tr.Cases[len(tr.Cases)-1], c)); len(vs) > 0 {
-			reply = "shell"
+			reply = wire.ReplyShell
 			progress("shell", fmt.Sprintf("%s failed (%d violations): the shell is on the console; exit it to go on", name, len(vs)))
 		}
 	}
@@ -764,33 +756,10 @@ func dumpVmcore(m *vm.Machine, consoleLog, caseName string, n int, progress func
 	} else {
 		progress("forensics", fmt.Sprintf("guest memory dumped to %s in %.1fs", path, time.Since(t0).Seconds()))
 	}
-	if err := m.Reply("resume"); err != nil {
+	if err := m.Reply(wire.ReplyResume); err != nil {
 		progress("forensics", err.Error())
 	}
 	return path
-}
-
-// read folds the result stream into the trace until EOF.
-func read(r io.Reader, tr *cases.Trace, onEvent func(cases.Event)) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	for sc.Scan() {
-		ev, err := cases.DecodeLine(sc.Bytes())
-		if err != nil {
-			return fmt.Errorf("result stream broken after event %q: %w", tr.Last, err)
-		}
-		if err := tr.Apply(ev); err != nil {
-			return err
-		}
-		onEvent(ev)
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	if !tr.Done {
-		return fmt.Errorf("%w (last event: %q)", cases.ErrNoDone, tr.Last)
-	}
-	return nil
 }
 
 func consoleTail(e *vm.Exit) string {
@@ -802,8 +771,8 @@ func consoleTail(e *vm.Exit) string {
 
 // verdicts checks every requested case. A case the VM ended before or
 // during fails, with the reason the VM ended.
-func verdicts(tr *cases.Trace, cs []cases.Case, exit *vm.Exit, streamErr error, incomplete string) []Verdict {
-	byName := map[string]*cases.CaseTrace{}
+func verdicts(tr *wire.Trace, cs []cases.Case, exit *vm.Exit, streamErr error, incomplete string) []Verdict {
+	byName := map[string]*wire.CaseTrace{}
 	for _, ct := range tr.Cases {
 		byName[ct.Name] = ct
 	}
@@ -877,7 +846,7 @@ func panicExcerpt(console string) string {
 // agentStartError reports an agent that came up but could not start a
 // case (the test modules refused by the kernel): klptest could not test,
 // which says nothing about livepatch.
-func agentStartError(tr *cases.Trace) error {
+func agentStartError(tr *wire.Trace) error {
 	if len(tr.Cases) > 0 || len(tr.Errors) == 0 {
 		return nil
 	}

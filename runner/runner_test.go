@@ -9,41 +9,12 @@ import (
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/check"
 	"github.com/klptest/klptest/vm"
+	"github.com/klptest/klptest/wire"
 )
-
-const hello = `{"v":1,"type":"hello","hello":{"release":"r","machine":"x86_64","cpus":2,"cases":["patch"]}}` + "\n"
-
-func TestReadStream(t *testing.T) {
-	tests := []struct {
-		name   string
-		stream string
-		want   string // error substring; "" = no error
-	}{
-		{"complete", hello + `{"v":1,"type":"done"}` + "\n", ""},
-		{"no done", hello + `{"v":1,"type":"case-start","case":"patch"}` + "\n", `without a done event (last event: "case-start")`},
-		{"truncated line", hello + `{"v":1,"type":"case-sta`, "bad event line"},
-		{"empty", "", `last event: ""`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tr := &cases.Trace{}
-			err := read(strings.NewReader(tt.stream), tr, func(cases.Event) {})
-			if tt.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("err = %v, want %q", err, tt.want)
-			}
-		})
-	}
-}
 
 // A VM that ends without done fails every case it did not finish, naming why.
 func TestVerdictsWithoutDone(t *testing.T) {
-	tr := &cases.Trace{Hello: &cases.Hello{CPUs: 2}, Cases: []*cases.CaseTrace{{Name: "patch"}}}
+	tr := &wire.Trace{Hello: &wire.Hello{CPUs: 2}, Cases: []*wire.CaseTrace{{Name: "patch"}}}
 	cs, _ := cases.Lookup([]string{"patch"})
 	exit := &vm.Exit{Reason: vm.ReasonGuestReset, Status: "exit status 0", Console: "[ 5.0] Kernel panic - not syncing: Fatal exception\n"}
 	vs := verdicts(tr, cs, exit, errors.New("result stream ended without a done event"), "")

@@ -17,11 +17,9 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-)
 
-// ResultPortName is the virtserialport name the guest agent looks up under
-// /sys/class/virtio-ports/*/name.
-const ResultPortName = "org.klptest.results"
+	"github.com/klptest/klptest/wire"
+)
 
 // File descriptors QEMU inherits through exec.Cmd.ExtraFiles (ExtraFiles[i]
 // becomes fd 3+i). Fixed numbers keep Args pure: no socket path or temp dir
@@ -185,7 +183,7 @@ func (c Config) devices(spec archSpec) []device {
 	return []device{
 		serialConsole{path: c.ConsoleLog, tty: spec.console, interactive: c.Interactive},
 		qmpMonitor{fd: qmpFD},
-		resultPort{fd: resultFD, name: ResultPortName},
+		resultPort{fd: resultFD, name: wire.PortName},
 		panicHandling{pvpanic: spec.pvpanic},
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/klptest/klptest/bench"
-	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/wire"
 )
 
 // The benchmark's figures are not asserted (speed is measured, never
@@ -109,7 +109,7 @@ func TestE2EBench(t *testing.T) {
 			}
 			want := map[string]bool{}
 			for _, n := range strings.Split(tc.tasks, ",") {
-				for _, src := range []string{cases.SourceProbe, cases.SourceProc} {
+				for _, src := range []string{wire.SourceProbe, wire.SourceProc} {
 					want[src+"/"+n] = true
 				}
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/report"
+	"github.com/klptest/klptest/wire"
 )
 
 // requireQEMU fails rather than skips: whoever asked for the e2e tier must
@@ -80,15 +81,15 @@ func TestE2ESuite(t *testing.T) {
 				Version int `json:"version"`
 				Result  struct {
 					Boots []struct {
-						Trace cases.Trace `json:"trace"`
+						Trace wire.Trace `json:"trace"`
 					} `json:"boots"`
 				} `json:"result"`
 			}
 			if err := json.Unmarshal(b, &doc); err != nil {
 				t.Fatal(err)
 			}
-			var tr cases.Trace
-			var ct *cases.CaseTrace
+			var tr wire.Trace
+			var ct *wire.CaseTrace
 			for _, b := range doc.Result.Boots {
 				for _, c := range b.Trace.Cases {
 					if c.Name == "patch" {
@@ -96,14 +97,14 @@ func TestE2ESuite(t *testing.T) {
 					}
 				}
 			}
-			if doc.Version != cases.TraceVersion || ct == nil || !tr.Done {
+			if doc.Version != wire.TraceVersion || ct == nil || !tr.Done {
 				t.Fatalf("document: version %d, patch case found %v, done %v", doc.Version, ct != nil, tr.Done)
 			}
 			// The trace holds every task, idle tasks included, and saw the
 			// transitions happen.
 			var probes, midTransition, idle int
 			for _, s := range ct.Snapshots {
-				if s.Source != cases.SourceProbe {
+				if s.Source != wire.SourceProbe {
 					continue
 				}
 				probes++
@@ -112,7 +113,7 @@ func TestE2ESuite(t *testing.T) {
 					if task.Idle {
 						n++
 					}
-					if task.State != cases.StateUndefined {
+					if task.State != wire.StateUndefined {
 						moving = true
 					}
 				}
@@ -128,7 +129,7 @@ func TestE2ESuite(t *testing.T) {
 			}
 			var oldCalls, newCalls int
 			for _, g := range ct.Calls {
-				if g.Version == cases.VersionNew {
+				if g.Version == wire.VersionNew {
 					newCalls += g.N
 				} else {
 					oldCalls += g.N

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // Main is the agent's entry point as uinit; it never returns normally: the
@@ -48,7 +49,7 @@ func Main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "klptest-agent:", err)
 	}
-	if param("klptest.debug") == "1" {
+	if params().Debug {
 		fmt.Fprintln(os.Stderr, "klptest-agent: klptest.debug=1, leaving the VM up")
 		return
 	}
@@ -64,14 +65,17 @@ var cmdline = sync.OnceValue(func() string {
 	return string(b)
 })
 
-// param reads klptest.NAME=VALUE from the kernel command line.
-func param(name string) string {
-	for _, f := range strings.Fields(cmdline()) {
-		if v, ok := strings.CutPrefix(f, name+"="); ok {
-			return v
-		}
-	}
-	return ""
+// bootParams are what the host asked of this boot, parsed once from the
+// command line as read at start.
+var bootParams = sync.OnceValues(func() (wire.BootParams, error) {
+	return wire.ParseBootParams(cmdline())
+})
+
+// params returns the boot's parameters; run reports a command line that
+// does not parse before anything reads them.
+func params() wire.BootParams {
+	p, _ := bootParams()
+	return p
 }
 
 func mounts() {
@@ -102,7 +106,7 @@ func run() error {
 	// Every SysRq function, for the host's keys when the agent hangs:
 	// Debian's default mask (0x1b6) leaves out the task dumps.
 	os.WriteFile("/proc/sys/kernel/sysrq", []byte("1"), 0)
-	boot, _ := filepath.Glob(filepath.Join(BootModuleDir, "*.ko"))
+	boot, _ := filepath.Glob(filepath.Join(wire.BootModuleDir, "*.ko"))
 	sort.Strings(boot)
 	for _, m := range boot {
 		if err := loadModule(m); err != nil {
@@ -115,13 +119,19 @@ func run() error {
 	}
 	defer e.close()
 
-	names := strings.Split(param("klptest.cases"), ",")
-	if names[0] == "" {
+	bp, bpErr := bootParams()
+	if bpErr != nil {
+		e.emit(wire.Event{Type: wire.EvError, Error: bpErr.Error()})
+		e.emit(wire.Event{Type: wire.EvDone})
+		return bpErr
+	}
+	names := bp.Cases
+	if len(names) == 0 {
 		names = []string{"patch"}
 	}
 	var uts unix.Utsname
 	unix.Uname(&uts)
-	e.emit(cases.Event{Type: cases.EvHello, Hello: &cases.Hello{
+	e.emit(wire.Event{Type: wire.EvHello, Hello: &wire.Hello{
 		Release:    unix.ByteSliceToString(uts.Release[:]),
 		Machine:    unix.ByteSliceToString(uts.Machine[:]),
 		CPUs:       runtime.NumCPU(),
@@ -134,12 +144,12 @@ func run() error {
 
 	km, err := openKmsg()
 	if err != nil {
-		e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+		e.emit(wire.Event{Type: wire.EvError, Error: err.Error()})
 	}
 	drain := func(caseName string) {
 		if km != nil {
 			if lines := km.drain(); len(lines) > 0 {
-				e.emit(cases.Event{Type: cases.EvKmsg, Case: caseName, Kmsg: lines})
+				e.emit(wire.Event{Type: wire.EvKmsg, Case: caseName, Kmsg: lines})
 			}
 		}
 	}
@@ -147,57 +157,57 @@ func run() error {
 	// The kernel's own selftests run on a kernel without klptest's
 	// modules, as they would anywhere else.
 	var own []string
-	if param("klptest.suite") != "kselftest" {
+	if bp.Suite != wire.SuiteKselftest {
 		own = []string{"klpt_target", "klpt_probe"}
 	}
 	for _, m := range own {
-		if err := loadModule(filepath.Join(ModuleDir, m+".ko")); err != nil {
-			e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+		if err := loadModule(filepath.Join(wire.ModuleDir, m+".ko")); err != nil {
+			e.emit(wire.Event{Type: wire.EvError, Error: err.Error()})
 			drain("")
 			return err
 		}
 	}
 	drain("")
 
-	if param("klptest.shell") == "1" {
+	if bp.Shell {
 		err := shell(shellBanner("a shell in the test VM (" + unix.ByteSliceToString(uts.Release[:]) + ")"))
 		if err != nil {
-			e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+			e.emit(wire.Event{Type: wire.EvError, Error: err.Error()})
 		}
-		e.emit(cases.Event{Type: cases.EvDone})
+		e.emit(wire.Event{Type: wire.EvDone})
 		return e.close()
 	}
-	if spec := param("klptest.bench_snapshots"); spec != "" {
+	if spec := bp.BenchSnapshots; spec != "" {
 		if err := benchSnapshotCost(e, spec); err != nil {
-			e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+			e.emit(wire.Event{Type: wire.EvError, Error: err.Error()})
 		}
 		drain("")
-		e.emit(cases.Event{Type: cases.EvDone})
+		e.emit(wire.Event{Type: wire.EvDone})
 		return e.close()
 	}
-	shellOnFail := param("klptest.shell_on_fail") == "1"
+	shellOnFail := bp.ShellOnFail
 
 	cs, err := cases.Lookup(names)
 	if err != nil {
-		e.emit(cases.Event{Type: cases.EvError, Error: err.Error()})
+		e.emit(wire.Event{Type: wire.EvError, Error: err.Error()})
 		return err
 	}
 	for _, c := range cs {
 		r := &caseRun{c: c, e: e, km: km, shellOnFail: shellOnFail}
-		r.ev(cases.Event{Type: cases.EvCaseStart, Start: &cases.CaseStart{T: now(), Taint: readTaint()}})
+		r.ev(wire.Event{Type: wire.EvCaseStart, Start: &wire.CaseStart{T: now(), Taint: readTaint()}})
 		if c.Kselftest != "" {
 			runKselftest(r)
 		} else {
 			runCase(r)
 		}
 		drain(c.Name)
-		r.ev(cases.Event{Type: cases.EvCaseEnd, CaseEnd: &cases.CaseEnd{T: now(), Taint: readTaint()}})
+		r.ev(wire.Event{Type: wire.EvCaseEnd, CaseEnd: &wire.CaseEnd{T: now(), Taint: readTaint()}})
 		if shellOnFail {
 			r.askShell()
 		}
 	}
 	drain("")
-	e.emit(cases.Event{Type: cases.EvDone})
+	e.emit(wire.Event{Type: wire.EvDone})
 	return e.close()
 }
 

@@ -3,7 +3,7 @@ package agent
 import (
 	"testing"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 func TestAddCall(t *testing.T) {
@@ -15,11 +15,11 @@ func TestAddCall(t *testing.T) {
 		{T0: 180, T1: 190, Before: 1, After: 1, Version: 2},
 		{T0: 30_000_000, T1: 30_000_010, Before: 1, After: 1, Version: 2}, // past MaxGroupSpanNS
 	}
-	var g []cases.CallGroup
+	var g []wire.CallGroup
 	for _, c := range calls {
 		g = addCall(g, 7, c)
 	}
-	want := []cases.CallGroup{
+	want := []wire.CallGroup{
 		{TID: 7, Before: 0, Version: 1, After: 0, N: 2, T0: 100, T1: 130},
 		{TID: 7, Before: 0, Version: 1, After: 1, N: 1, T0: 140, T1: 150},
 		{TID: 7, Before: 1, Version: 2, After: 1, N: 2, T0: 160, T1: 190},
@@ -38,13 +38,13 @@ func TestAddCall(t *testing.T) {
 func TestParseKmsg(t *testing.T) {
 	tests := []struct {
 		rec  string
-		want cases.KmsgLine
+		want wire.KmsgLine
 		ok   bool
 	}{
-		{"5,812,4629365,-;livepatch: enabling patch 'klpt_patch'\n", cases.KmsgLine{Seq: 812, TS: 4629365, Prio: 5, Msg: "livepatch: enabling patch 'klpt_patch'"}, true},
-		{"12,3,100,-;WARNING: CPU: 1 PID: 5 at x\n SUBSYSTEM=foo\n", cases.KmsgLine{Seq: 3, TS: 100, Prio: 4, Msg: "WARNING: CPU: 1 PID: 5 at x"}, true},
-		{"garbage", cases.KmsgLine{}, false},
-		{"a,b,c;msg", cases.KmsgLine{}, false},
+		{"5,812,4629365,-;livepatch: enabling patch 'klpt_patch'\n", wire.KmsgLine{Seq: 812, TS: 4629365, Prio: 5, Msg: "livepatch: enabling patch 'klpt_patch'"}, true},
+		{"12,3,100,-;WARNING: CPU: 1 PID: 5 at x\n SUBSYSTEM=foo\n", wire.KmsgLine{Seq: 3, TS: 100, Prio: 4, Msg: "WARNING: CPU: 1 PID: 5 at x"}, true},
+		{"garbage", wire.KmsgLine{}, false},
+		{"a,b,c;msg", wire.KmsgLine{}, false},
 	}
 	for _, tt := range tests {
 		got, ok := ParseKmsg(tt.rec)

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klptest/klptest/wire"
 	"golang.org/x/sys/unix"
-
-	"github.com/klptest/klptest/cases"
 )
 
 // TasksArg as argv[1] makes the agent binary a holder of idle threads for
@@ -81,9 +80,9 @@ func benchSnapshotCost(e *emitter, spec string) error {
 				return fmt.Errorf("start %d tasks: %w", extra, err)
 			}
 		}
-		for _, src := range []string{cases.SourceProbe, cases.SourceProc} {
+		for _, src := range []string{wire.SourceProbe, wire.SourceProc} {
 			c := measureSnapshots(src)
-			e.emit(cases.Event{Type: cases.EvBench, SnapshotCost: &c})
+			e.emit(wire.Event{Type: wire.EvBench, SnapshotCost: &c})
 		}
 		if holder != nil {
 			holder.stdin.Close()
@@ -93,23 +92,23 @@ func benchSnapshotCost(e *emitter, spec string) error {
 	return nil
 }
 
-func readProbe() (cases.Snapshot, error) {
+func readProbe() (wire.Snapshot, error) {
 	b, err := os.ReadFile("/proc/klpt_tasks")
 	if err != nil {
-		return cases.Snapshot{}, err
+		return wire.Snapshot{}, err
 	}
 	return ParseProbe(b)
 }
 
 // measureSnapshots times snapshots through src as the sampler takes them:
 // the probe's read and its parsing, or the /proc walk.
-func measureSnapshots(src string) cases.SnapshotCost {
-	c := cases.SnapshotCost{Source: src}
+func measureSnapshots(src string) wire.SnapshotCost {
+	c := wire.SnapshotCost{Source: src}
 	deadline := time.Now().Add(benchBudget)
 	for len(c.Durations) < benchSnapshots && (len(c.Durations) < benchMinimum || time.Now().Before(deadline)) {
 		t0 := now()
-		var s cases.Snapshot
-		if src == cases.SourceProbe {
+		var s wire.Snapshot
+		if src == wire.SourceProbe {
 			var err error
 			if s, err = readProbe(); err != nil {
 				c.Err = err.Error()

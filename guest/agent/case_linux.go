@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // caseRun is one case's context.
@@ -48,33 +49,33 @@ type caseRun struct {
 	// The running storm, and the probe's dropped-fork count seen so far.
 	stormCmd     *exec.Cmd
 	stormOut     *bufio.Reader
-	stormOp      cases.Op
+	stormOp      wire.Op
 	forksDropped int
 }
 
-func (r *caseRun) ev(ev cases.Event) {
+func (r *caseRun) ev(ev wire.Event) {
 	ev.Case = r.c.Name
 	r.e.emit(ev)
 }
 
 func (r *caseRun) fail(err error) {
-	r.ev(cases.Event{Type: cases.EvError, Error: err.Error()})
+	r.ev(wire.Event{Type: wire.EvError, Error: err.Error()})
 }
 
-func (r *caseRun) op(o cases.Op, f func() error) error {
+func (r *caseRun) op(o wire.Op, f func() error) error {
 	o.T0, o.InProgress = now(), true
 	begin := o
-	r.ev(cases.Event{Type: cases.EvOp, Op: &begin})
+	r.ev(wire.Event{Type: wire.EvOp, Op: &begin})
 	err := f()
 	o.InProgress = false
 	o.T1 = now()
-	if o.Kind == cases.OpSysfs {
+	if o.Kind == wire.OpSysfs {
 		o.Counts = r.sysfsCounts
 	}
 	if err != nil {
 		o.Err = err.Error()
 	}
-	r.ev(cases.Event{Type: cases.EvOp, Op: &o})
+	r.ev(wire.Event{Type: wire.EvOp, Op: &o})
 	return err
 }
 
@@ -104,18 +105,18 @@ func (r *caseRun) waitTransition(goal int) error {
 			// The sysfs directory goes away once a transition to
 			// unpatched completes and the patch is freed: its files fail
 			// with ENOENT, or ENODEV while the directory is being removed.
-			if goal == cases.StateUnpatched && gone(err) && gone(err2) {
-				r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpComplete, Goal: goal, T0: t0, T1: t1}})
+			if goal == wire.StateUnpatched && gone(err) && gone(err2) {
+				r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpComplete, Goal: goal, T0: t0, T1: t1}})
 				return nil
 			}
 			return fmt.Errorf("read livepatch sysfs: %v %v", err, err2)
 		}
 		if tr == 0 {
-			r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpComplete, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
+			r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpComplete, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
 			return nil
 		}
 		if time.Now().After(deadline) {
-			r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpTimeout, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
+			r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpTimeout, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
 			err := fmt.Errorf("transition to %d not complete after %ds", goal, r.c.BoundSeconds)
 			if !r.cleaning {
 				r.forensics(err.Error())
@@ -141,12 +142,12 @@ func (r *caseRun) readCmdline() {
 		r.fail(fmt.Errorf("read /proc/cmdline: %w", err))
 		return
 	}
-	rd := cases.CmdlineRead{T0: t0, T1: t1, Version: cases.VersionOld}
+	rd := wire.CmdlineRead{T0: t0, T1: t1, Version: wire.VersionOld}
 	if m := cmdlineRE.FindSubmatch(b); m != nil {
 		rd.Version, _ = strconv.Atoi(string(m[1]))
 	}
-	rd.Patched = rd.Version != cases.VersionOld
-	r.ev(cases.Event{Type: cases.EvCmdline, Cmdline: &rd})
+	rd.Patched = rd.Version != wire.VersionOld
+	r.ev(wire.Event{Type: wire.EvCmdline, Cmdline: &rd})
 }
 
 // child is a worker or sleeper process of the case.
@@ -262,7 +263,7 @@ func runCase(r *caseRun) {
 	defer t.close()
 	r.t = t
 	r.parked = map[string]*parker{}
-	r.stack = []applied{{"", cases.VersionOld}}
+	r.stack = []applied{{"", wire.VersionOld}}
 	argvs := workerArgvs("klpt_target")
 	for i := 0; i < sleepers; i++ {
 		argvs = append(argvs, []string{SleeperArg})
@@ -276,8 +277,8 @@ func runCase(r *caseRun) {
 	r.sleeper = kids[0].cmd.Process.Pid
 
 	r.drainForks() // forks before the case belong to no case
-	r.smp = startSampler(func(s cases.Snapshot) {
-		r.ev(cases.Event{Type: cases.EvSnapshot, Snapshot: &s})
+	r.smp = startSampler(func(s wire.Snapshot) {
+		r.ev(wire.Event{Type: wire.EvSnapshot, Snapshot: &s})
 	}, r.fail)
 	r.smp.tick = r.drainForks
 	for i, st := range r.c.Steps {
@@ -338,7 +339,7 @@ func (r *caseRun) stopWorkers() {
 	for _, o := range out {
 		res, err := o.res, o.err
 		if len(res.Calls) > 0 {
-			r.ev(cases.Event{Type: cases.EvCalls, Calls: res.Calls})
+			r.ev(wire.Event{Type: wire.EvCalls, Calls: res.Calls})
 		}
 		for _, e := range res.Errors {
 			r.fail(errors.New(e))
@@ -366,24 +367,24 @@ func (r *caseRun) step(st cases.Step) error {
 			return fmt.Errorf("unknown livepatch %q", patch)
 		}
 		r.smp.fast.Store(true)
-		r.patch, r.goal, r.enabling = patch, cases.StatePatched, true
+		r.patch, r.goal, r.enabling = patch, wire.StatePatched, true
 		r.v0, r.v1 = r.top(), info.Version
-		ko := filepath.Join(ModuleDir, patch+".ko")
-		return r.op(r.transitionOp(cases.OpEnable), func() error { return loadModuleStrict(ko) })
+		ko := filepath.Join(wire.ModuleDir, patch+".ko")
+		return r.op(r.transitionOp(wire.OpEnable), func() error { return loadModuleStrict(ko) })
 	case cases.DoDisable:
 		if n := len(r.stack); n < 2 || r.stack[n-1].name != patch {
 			return fmt.Errorf("%s is not the topmost applied livepatch", patch)
 		}
 		r.smp.fast.Store(true)
-		r.patch, r.goal, r.enabling = patch, cases.StateUnpatched, false
+		r.patch, r.goal, r.enabling = patch, wire.StateUnpatched, false
 		r.v0, r.v1 = r.stack[len(r.stack)-2].version, r.top()
-		return r.op(r.transitionOp(cases.OpDisable), func() error { return writeSysfs(patch, "enabled", "0") })
+		return r.op(r.transitionOp(wire.OpDisable), func() error { return writeSysfs(patch, "enabled", "0") })
 	case cases.DoReverse:
 		r.goal = 1 - r.goal
-		return r.op(r.transitionOp(cases.OpReverse), func() error { return writeSysfs(r.patch, "enabled", strconv.Itoa(r.goal)) })
+		return r.op(r.transitionOp(wire.OpReverse), func() error { return writeSysfs(r.patch, "enabled", strconv.Itoa(r.goal)) })
 	case cases.DoForce:
 		r.forced = true
-		return r.op(r.transitionOp(cases.OpForce), func() error { return writeSysfs(r.patch, "force", "1") })
+		return r.op(r.transitionOp(wire.OpForce), func() error { return writeSysfs(r.patch, "force", "1") })
 	case cases.DoWait:
 		if err := r.waitTransition(r.goal); err != nil {
 			return err
@@ -402,13 +403,13 @@ func (r *caseRun) step(st cases.Step) error {
 	case cases.DoRelease:
 		return r.release(st.Park)
 	case cases.DoSysfs:
-		return r.op(cases.Op{Kind: cases.OpSysfs, Goal: r.goal}, func() error { r.sysfsCounts = readLivepatchSysfs(); return nil })
+		return r.op(wire.Op{Kind: wire.OpSysfs, Goal: r.goal}, func() error { r.sysfsCounts = readLivepatchSysfs(); return nil })
 	case cases.DoLoad:
-		return r.op(cases.Op{Kind: cases.OpLoad, Goal: r.goal, Patch: st.Module}, func() error {
-			return loadModuleStrict(filepath.Join(ModuleDir, st.Module+".ko"))
+		return r.op(wire.Op{Kind: wire.OpLoad, Goal: r.goal, Patch: st.Module}, func() error {
+			return loadModuleStrict(filepath.Join(wire.ModuleDir, st.Module+".ko"))
 		})
 	case cases.DoRemove:
-		return r.op(cases.Op{Kind: cases.OpRemove, Goal: r.goal, Patch: st.Module}, func() error { return unloadModule(st.Module, 10*time.Second) })
+		return r.op(wire.Op{Kind: wire.OpRemove, Goal: r.goal, Patch: st.Module}, func() error { return unloadModule(st.Module, 10*time.Second) })
 	case cases.DoWorkers:
 		return r.startWorkers(st.Module)
 	case cases.DoInject:
@@ -416,15 +417,15 @@ func (r *caseRun) step(st cases.Step) error {
 		if p, ok := r.parked[st.Park]; ok {
 			pid = p.tid
 		}
-		return r.op(cases.Op{Kind: cases.OpInject, Goal: r.goal, Park: st.Park, TID: pid, Patch: st.Module}, func() error {
+		return r.op(wire.Op{Kind: wire.OpInject, Goal: r.goal, Park: st.Park, TID: pid, Patch: st.Module}, func() error {
 			return os.WriteFile("/proc/klpt_inject", []byte(fmt.Sprintf("%s %d", st.Module, pid)), 0)
 		})
 	case cases.DoBreakPort:
 		return r.e.breakPort(st.Module)
 	case cases.DoUnload:
-		return r.op(cases.Op{Kind: cases.OpUnload, Goal: r.goal, Patch: patch}, func() error { return unloadModule(patch, 10*time.Second) })
+		return r.op(wire.Op{Kind: wire.OpUnload, Goal: r.goal, Patch: patch}, func() error { return unloadModule(patch, 10*time.Second) })
 	case cases.DoUnloadBusy:
-		return r.op(cases.Op{Kind: cases.OpBusy, Goal: r.goal, Patch: patch}, func() error {
+		return r.op(wire.Op{Kind: wire.OpBusy, Goal: r.goal, Patch: patch}, func() error {
 			err := unix.DeleteModule(patch, unix.O_NONBLOCK)
 			if err == nil {
 				return fmt.Errorf("delete_module %s succeeded; the kernel must keep a forced patch's module", patch)
@@ -450,19 +451,19 @@ type applied struct {
 func (r *caseRun) top() int { return r.stack[len(r.stack)-1].version }
 
 // transitionOp is an op of the current transition, with its versions.
-func (r *caseRun) transitionOp(kind string) cases.Op {
-	return cases.Op{Kind: kind, Goal: r.goal, Patch: r.patch, V0: r.v0, V1: r.v1}
+func (r *caseRun) transitionOp(kind string) wire.Op {
+	return wire.Op{Kind: kind, Goal: r.goal, Patch: r.patch, V0: r.v0, V1: r.v1}
 }
 
 // applied updates the stack once a transition completed.
 func (r *caseRun) applied() {
 	switch {
-	case r.enabling && r.goal == cases.StatePatched:
+	case r.enabling && r.goal == wire.StatePatched:
 		if cases.Patches[r.patch].Replace {
 			r.stack = r.stack[:1]
 		}
 		r.stack = append(r.stack, applied{r.patch, r.v1})
-	case !r.enabling && r.goal == cases.StateUnpatched:
+	case !r.enabling && r.goal == wire.StateUnpatched:
 		r.stack = r.stack[:len(r.stack)-1]
 	}
 }
@@ -519,7 +520,7 @@ func (r *caseRun) waitStall() error {
 			if tr != 1 {
 				return fmt.Errorf("the transition completed although a parked task holds it open")
 			}
-			r.ev(cases.Event{Type: cases.EvOp, Op: &cases.Op{Kind: cases.OpStall, Goal: r.goal, T0: t0, T1: now()}})
+			r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpStall, Goal: r.goal, T0: t0, T1: now()}})
 			return nil
 		}
 		if time.Now().After(deadline) {

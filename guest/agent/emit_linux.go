@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // emitter writes events to the result port, one JSON line each, flushed at
@@ -33,7 +33,7 @@ func openPort(timeout time.Duration) (*emitter, error) {
 		names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
 		for _, n := range names {
 			b, err := os.ReadFile(n)
-			if err != nil || strings.TrimSpace(string(b)) != PortName {
+			if err != nil || strings.TrimSpace(string(b)) != wire.PortName {
 				continue
 			}
 			dev := "/dev/" + filepath.Base(filepath.Dir(n))
@@ -45,14 +45,14 @@ func openPort(timeout time.Duration) (*emitter, error) {
 			return &emitter{f: f, r: bufio.NewReader(f), w: w, enc: json.NewEncoder(w)}, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no virtio port named %s under /sys/class/virtio-ports after %v", PortName, timeout)
+			return nil, fmt.Errorf("no virtio port named %s under /sys/class/virtio-ports after %v", wire.PortName, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func (e *emitter) emit(ev cases.Event) {
-	ev.V = cases.TraceVersion
+func (e *emitter) emit(ev wire.Event) {
+	ev.V = wire.TraceVersion
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.err != nil {

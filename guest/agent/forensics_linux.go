@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // maxBlocking bounds the tasks whose stacks a forensics event carries: a
@@ -21,11 +21,11 @@ const maxBlocking = 64
 // sysfs tree and a sysrq-t dump of every task. With klptest.vmcore=1 the
 // agent then waits for the host to dump guest memory before going on.
 func (r *caseRun) forensics(reason string) {
-	f := &cases.Forensics{Reason: reason, T: now(), Goal: r.goal, Patch: r.patch}
+	f := &wire.Forensics{Reason: reason, T: now(), Goal: r.goal, Patch: r.patch}
 	if b, err := os.ReadFile("/proc/klpt_tasks"); err == nil {
 		if s, err := ParseProbe(b); err == nil {
 			for _, t := range s.Tasks {
-				if t.State == r.goal || t.State == cases.StateUndefined {
+				if t.State == r.goal || t.State == wire.StateUndefined {
 					continue
 				}
 				if len(f.Blocking) == maxBlocking {
@@ -58,18 +58,18 @@ func (r *caseRun) forensics(reason string) {
 		}
 	}
 	restore()
-	f.Paused = param("klptest.vmcore") == "1"
-	r.ev(cases.Event{Type: cases.EvForensics, Forensics: f})
+	f.Paused = params().Vmcore
+	r.ev(wire.Event{Type: wire.EvForensics, Forensics: f})
 	if f.Paused {
-		if err := r.e.await("resume", 5*time.Minute); err != nil {
+		if err := r.e.await(wire.ReplyResume, 5*time.Minute); err != nil {
 			r.fail(fmt.Errorf("forensics: waiting for the host's memory dump: %w", err))
 		}
 	}
 }
 
 // blockingTask reads what /proc says of a task behind the goal.
-func blockingTask(t cases.TaskState) cases.BlockingTask {
-	bt := cases.BlockingTask{Task: t}
+func blockingTask(t wire.TaskState) wire.BlockingTask {
+	bt := wire.BlockingTask{Task: t}
 	if t.Idle {
 		bt.Err = "idle task: no /proc entry; see the sysrq-t dump"
 		return bt
@@ -122,7 +122,7 @@ func (r *caseRun) drainKmsg() {
 		return
 	}
 	if lines := r.km.drain(); len(lines) > 0 {
-		r.ev(cases.Event{Type: cases.EvKmsg, Kmsg: lines})
+		r.ev(wire.Event{Type: wire.EvKmsg, Kmsg: lines})
 	}
 }
 
@@ -148,7 +148,7 @@ func (r *caseRun) drainKmsgQuiet() (first, last uint64) {
 			first = lines[0].Seq
 		}
 		last = lines[len(lines)-1].Seq
-		r.ev(cases.Event{Type: cases.EvKmsg, Kmsg: lines})
+		r.ev(wire.Event{Type: wire.EvKmsg, Kmsg: lines})
 	}
 	return first, last
 }

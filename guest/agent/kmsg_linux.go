@@ -6,9 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/klptest/klptest/wire"
 	"golang.org/x/sys/unix"
-
-	"github.com/klptest/klptest/cases"
 )
 
 // kmsg reads /dev/kmsg without blocking: each read returns one record.
@@ -28,8 +27,8 @@ func openKmsg() (*kmsg, error) {
 }
 
 // drain returns every record not read yet.
-func (k *kmsg) drain() []cases.KmsgLine {
-	var out []cases.KmsgLine
+func (k *kmsg) drain() []wire.KmsgLine {
+	var out []wire.KmsgLine
 	buf := make([]byte, 8192)
 	for {
 		n, err := unix.Read(k.fd, buf)
@@ -51,21 +50,21 @@ func (k *kmsg) drain() []cases.KmsgLine {
 
 // ParseKmsg parses one /dev/kmsg record: "PRIO,SEQ,TS,FLAGS;MSG\n"
 // followed by optional continuation lines, which are dropped.
-func ParseKmsg(rec string) (cases.KmsgLine, bool) {
+func ParseKmsg(rec string) (wire.KmsgLine, bool) {
 	head, msg, ok := strings.Cut(rec, ";")
 	if !ok {
-		return cases.KmsgLine{}, false
+		return wire.KmsgLine{}, false
 	}
 	f := strings.Split(head, ",")
 	if len(f) < 3 {
-		return cases.KmsgLine{}, false
+		return wire.KmsgLine{}, false
 	}
 	prio, err1 := strconv.Atoi(f[0])
 	seq, err2 := strconv.ParseUint(f[1], 10, 64)
 	ts, err3 := strconv.ParseUint(f[2], 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
-		return cases.KmsgLine{}, false
+		return wire.KmsgLine{}, false
 	}
 	msg, _, _ = strings.Cut(msg, "\n")
-	return cases.KmsgLine{Seq: seq, TS: ts, Prio: prio & 7, Msg: msg}, true
+	return wire.KmsgLine{Seq: seq, TS: ts, Prio: prio & 7, Msg: msg}, true
 }

@@ -11,9 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/klptest/klptest/wire"
 	"golang.org/x/sys/unix"
-
-	"github.com/klptest/klptest/cases"
 )
 
 // kselftestOutputMax bounds a script's output kept in the trace: the tail
@@ -39,7 +38,7 @@ func mountKselftestRoot() error {
 			{"tracefs", "/sys/kernel/tracing", "tracefs"},
 			{"tmpfs", "/tmp", "tmpfs"},
 		} {
-			dst := filepath.Join(KselftestRoot, m.dst)
+			dst := filepath.Join(wire.KselftestRoot, m.dst)
 			os.MkdirAll(dst, 0o755)
 			if e := unix.Mount(m.src, dst, m.fs, 0, ""); e != nil && !errors.Is(e, unix.EBUSY) {
 				// tracefs is optional (the scripts fall back to
@@ -57,8 +56,8 @@ func mountKselftestRoot() error {
 // would: from its directory, as root, with the selftests' own environment.
 func runKselftest(r *caseRun) {
 	script := r.c.Kselftest
-	res := &cases.KselftestResult{Script: script, Exit: -1}
-	defer func() { r.ev(cases.Event{Type: cases.EvKselftest, Kselftest: res}) }()
+	res := &wire.KselftestResult{Script: script, Exit: -1}
+	defer func() { r.ev(wire.Event{Type: wire.EvKselftest, Kselftest: res}) }()
 	if err := mountKselftestRoot(); err != nil {
 		res.Err = err.Error()
 		return
@@ -66,13 +65,13 @@ func runKselftest(r *caseRun) {
 	ctx, cancel := context.WithTimeout(context.Background(), kselftestTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/bash", "./"+script)
-	cmd.Dir = KselftestDir
+	cmd.Dir = wire.KselftestDir
 	cmd.Env = []string{
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/root", "TERM=dumb", "LC_ALL=C",
 		// has_kdir wants the kernel's build dir, to build modules the
 		// host built already; any directory does.
-		"KDIR=" + KselftestDir,
+		"KDIR=" + wire.KselftestDir,
 	}
 	// A file, not a pipe: the programs a script leaves running in the
 	// background (test-syscall.sh's, when it dies early) would hold a
@@ -85,7 +84,7 @@ func runKselftest(r *caseRun) {
 	defer os.Remove(out.Name())
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: KselftestRoot, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: wire.KselftestRoot, Setpgid: true}
 	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
 	t0 := time.Now()
 	err = cmd.Run()

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // parker is a task parked inside klpt_park_func(): a child process's thread,
@@ -92,7 +93,7 @@ func (r *caseRun) park(st cases.Step) error {
 	}
 	p := &parker{name: st.Park, slot: r.slots, mode: st.Mode, kthread: st.Do == cases.DoParkKernel}
 	r.slots++
-	return r.op(cases.Op{Kind: cases.OpPark, Goal: r.goal, Park: st.Park}, func() error {
+	return r.op(wire.Op{Kind: wire.OpPark, Goal: r.goal, Park: st.Park}, func() error {
 		p.t0 = now()
 		if p.kthread {
 			p.mode = cases.ParkOnce
@@ -123,8 +124,8 @@ func (r *caseRun) release(name string) error {
 		return fmt.Errorf("no parked task %q", name)
 	}
 	delete(r.parked, name)
-	res := cases.ParkResult{Name: name, TID: p.tid, Kthread: p.kthread, Mode: p.mode, T0: p.t0}
-	err := r.op(cases.Op{Kind: cases.OpRelease, Goal: r.goal, Park: name, TID: p.tid}, func() error { return r.t.release(p.slot) })
+	res := wire.ParkResult{Name: name, TID: p.tid, Kthread: p.kthread, Mode: p.mode, T0: p.t0}
+	err := r.op(wire.Op{Kind: wire.OpRelease, Goal: r.goal, Park: name, TID: p.tid}, func() error { return r.t.release(p.slot) })
 	if err != nil {
 		return err
 	}
@@ -166,6 +167,6 @@ func (r *caseRun) release(name string) error {
 		}
 	}
 	res.T1 = now()
-	r.ev(cases.Event{Type: cases.EvParked, Parked: &res})
+	r.ev(wire.Event{Type: wire.EvParked, Parked: &res})
 	return nil
 }

@@ -7,12 +7,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // ParseProbe parses one read of /proc/klpt_tasks (see kmod/src/klpt_probe.c).
-func ParseProbe(b []byte) (cases.Snapshot, error) {
-	s := cases.Snapshot{Source: cases.SourceProbe}
+func ParseProbe(b []byte) (wire.Snapshot, error) {
+	s := wire.Snapshot{Source: wire.SourceProbe}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	if !sc.Scan() {
@@ -36,7 +36,7 @@ func ParseProbe(b []byte) (cases.Snapshot, error) {
 			v[i] = x
 		}
 		pending := v[3] != 0
-		t := cases.TaskState{PID: v[0], TGID: v[1], State: v[2], Pending: &pending,
+		t := wire.TaskState{PID: v[0], TGID: v[1], State: v[2], Pending: &pending,
 			Kthread: v[4] != 0, Idle: v[5] != 0, Comm: f[7]}
 		if t.Idle {
 			t.CPU = v[6]
@@ -51,7 +51,7 @@ func ParseProbe(b []byte) (cases.Snapshot, error) {
 
 // ParseForks parses one read of /proc/klpt_forks; dropped is the probe's
 // running count of records it had no room for.
-func ParseForks(b []byte) (evs []cases.ForkEvent, dropped int, err error) {
+func ParseForks(b []byte) (evs []wire.ForkEvent, dropped int, err error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	if !sc.Scan() {
@@ -62,7 +62,7 @@ func ParseForks(b []byte) (evs []cases.ForkEvent, dropped int, err error) {
 		return nil, 0, fmt.Errorf("forks: bad header %q: %w", sc.Text(), err)
 	}
 	for sc.Scan() {
-		var e cases.ForkEvent
+		var e wire.ForkEvent
 		var pp, cp int
 		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d", &e.T, &e.PPID, &e.PTGID, &e.CPID, &e.CTGID, &e.PState, &pp, &e.CState, &cp); err != nil {
 			return nil, 0, fmt.Errorf("forks: bad line %q: %w", sc.Text(), err)

@@ -11,9 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klptest/klptest/wire"
 	"golang.org/x/sys/unix"
-
-	"github.com/klptest/klptest/cases"
 )
 
 // now is CLOCK_MONOTONIC in ns: the clock the modules' ktime_get_ns() reads.
@@ -25,8 +24,8 @@ func now() int64 {
 
 // procSnapshot walks /proc: the independent second source. It cannot see
 // idle tasks or the pending flag, and tasks may come and go during the walk.
-func procSnapshot() cases.Snapshot {
-	s := cases.Snapshot{Source: cases.SourceProc, T0: now()}
+func procSnapshot() wire.Snapshot {
+	s := wire.Snapshot{Source: wire.SourceProc, T0: now()}
 	dirs, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*")
 	for _, d := range dirs {
 		b, err := os.ReadFile(d + "/patch_state")
@@ -40,7 +39,7 @@ func procSnapshot() cases.Snapshot {
 		pid, _ := strconv.Atoi(filepath.Base(d))
 		tgid, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(d))))
 		comm, _ := os.ReadFile(d + "/comm")
-		s.Tasks = append(s.Tasks, cases.TaskState{PID: pid, TGID: tgid, State: st,
+		s.Tasks = append(s.Tasks, wire.TaskState{PID: pid, TGID: tgid, State: st,
 			Comm: strings.TrimSpace(string(comm))})
 	}
 	s.T1 = now()
@@ -63,7 +62,7 @@ type sampler struct {
 	loops   sync.WaitGroup
 	sent    sync.WaitGroup
 	raw     chan rawSnap
-	emit    func(cases.Snapshot)
+	emit    func(wire.Snapshot)
 	onError func(error)
 	// tick, if set, runs in the sending goroutine every tickEvery snapshots.
 	tick func()
@@ -72,7 +71,7 @@ type sampler struct {
 // rawSnap is a probe read not parsed yet, or a finished /proc snapshot.
 type rawSnap struct {
 	probe []byte
-	proc  *cases.Snapshot
+	proc  *wire.Snapshot
 }
 
 const (
@@ -87,7 +86,7 @@ const (
 	samplerNice = -10
 )
 
-func startSampler(emit func(cases.Snapshot), onError func(error)) *sampler {
+func startSampler(emit func(wire.Snapshot), onError func(error)) *sampler {
 	s := &sampler{stop: make(chan struct{}), raw: make(chan rawSnap, 1<<14), emit: emit, onError: onError}
 	s.loops.Add(2)
 	go func() {

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // consoleTTY names the kernel console's tty device: the last of the active
@@ -51,20 +51,20 @@ func shellBanner(why string) string {
   klptest's modules are loaded (klpt_target, klpt_probe); the others are in %s.
   /proc/klpt_tasks: every task's patch state; /sys/kernel/livepatch: the patches.
   exit (or ^D) to leave: %s
-  Ctrl-A x kills the VM from outside.`, why, ModuleDir, map[bool]string{true: "klptest then goes on with the remaining cases.", false: "the VM powers off."}[strings.Contains(why, "failed")])
+  Ctrl-A x kills the VM from outside.`, why, wire.ModuleDir, map[bool]string{true: "klptest then goes on with the remaining cases.", false: "the VM powers off."}[strings.Contains(why, "failed")])
 }
 
 // askShell asks the host to judge the case, now that it ended; on a
 // failure not yet shown in a shell it opens one, after the cleanup. The
 // case is closed: errors from here on belong to the boot.
 func (r *caseRun) askShell() {
-	r.ev(cases.Event{Type: cases.EvAsk})
-	bootErr := func(err error) { r.e.emit(cases.Event{Type: cases.EvError, Error: err.Error()}) }
+	r.ev(wire.Event{Type: wire.EvAsk})
+	bootErr := func(err error) { r.e.emit(wire.Event{Type: wire.EvError, Error: err.Error()}) }
 	reply, err := r.e.reply(10 * time.Minute)
 	switch {
 	case err != nil:
 		bootErr(fmt.Errorf("shell-on-fail: %w", err))
-	case reply == "shell" && !r.shellOpened:
+	case reply == wire.ReplyShell && !r.shellOpened:
 		if err := shell(shellBanner("case " + r.c.Name + " failed; its cleanup has run, its kernel log is in dmesg")); err != nil {
 			bootErr(err)
 		}

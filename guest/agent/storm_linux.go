@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/wire"
 )
 
 // StormArg as argv[1] makes the agent binary the storm: argv is
@@ -156,18 +156,18 @@ func StormChild(args []string) int {
 // happen while it runs.
 func (r *caseRun) stormStart() error {
 	tasks, seconds := DefaultStormTasks, DefaultStormSeconds
-	if v, err := strconv.Atoi(param("klptest.storm_tasks")); err == nil && v > 0 {
+	if v := params().StormTasks; v > 0 {
 		tasks = v
 	}
-	if v, err := strconv.Atoi(param("klptest.storm_seconds")); err == nil && v > 0 {
+	if v := params().StormSeconds; v > 0 {
 		seconds = v
 	}
 	if r.stormCmd != nil {
 		return fmt.Errorf("a storm is running already")
 	}
-	r.stormOp = cases.Op{Kind: cases.OpStorm, Goal: r.goal, T0: now(), InProgress: true}
+	r.stormOp = wire.Op{Kind: wire.OpStorm, Goal: r.goal, T0: now(), InProgress: true}
 	begin := r.stormOp
-	r.ev(cases.Event{Type: cases.EvOp, Op: &begin})
+	r.ev(wire.Event{Type: wire.EvOp, Op: &begin})
 	r.stormCmd = exec.Command("/proc/self/exe", StormArg, strconv.Itoa(tasks), strconv.Itoa(seconds))
 	r.stormCmd.Stderr = os.Stderr
 	out, err := r.stormCmd.StdoutPipe()
@@ -209,7 +209,7 @@ func (r *caseRun) stormWait() error {
 	if err != nil {
 		o.Err = err.Error()
 	}
-	r.ev(cases.Event{Type: cases.EvOp, Op: &o})
+	r.ev(wire.Event{Type: wire.EvOp, Op: &o})
 	return err
 }
 
@@ -225,7 +225,7 @@ func (r *caseRun) drainForks() {
 		return
 	}
 	if len(evs) > 0 || dropped != r.forksDropped {
-		r.ev(cases.Event{Type: cases.EvForks, Forks: evs, Dropped: dropped - r.forksDropped})
+		r.ev(wire.Event{Type: wire.EvForks, Forks: evs, Dropped: dropped - r.forksDropped})
 		r.forksDropped = dropped
 	}
 }

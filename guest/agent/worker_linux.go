@@ -11,9 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klptest/klptest/wire"
 	"golang.org/x/sys/unix"
-
-	"github.com/klptest/klptest/cases"
 )
 
 // Worker is a worker process's main: argv is [agent, WorkerArg, THREADS,
@@ -43,11 +42,11 @@ func Worker(args []string) int {
 	}()
 	var (
 		mu     sync.Mutex
-		all    []cases.CallGroup
+		all    []wire.CallGroup
 		errs   []string
 		wg     sync.WaitGroup
 		ready  sync.WaitGroup
-		report = func(g []cases.CallGroup, err error) {
+		report = func(g []wire.CallGroup, err error) {
 			mu.Lock()
 			all = append(all, g...)
 			if err != nil {
@@ -68,7 +67,7 @@ func Worker(args []string) int {
 			// keeps its rate on two vCPUs.
 			unix.Setpriority(unix.PRIO_PROCESS, 0, 10)
 			ready.Done()
-			var groups []cases.CallGroup
+			var groups []wire.CallGroup
 			var n int
 			for !stop.Load() {
 				c, err := t.call()
@@ -96,23 +95,23 @@ func Worker(args []string) int {
 }
 
 type workerResult struct {
-	Calls  []cases.CallGroup `json:"calls"`
-	Errors []string          `json:"errors"`
+	Calls  []wire.CallGroup `json:"calls"`
+	Errors []string         `json:"errors"`
 }
 
 // addCall extends the last group when the call saw the same thing and the
-// group stays within cases.MaxGroupSpanNS, else starts a new one.
-func addCall(groups []cases.CallGroup, tid int, c klptCall) []cases.CallGroup {
+// group stays within wire.MaxGroupSpanNS, else starts a new one.
+func addCall(groups []wire.CallGroup, tid int, c klptCall) []wire.CallGroup {
 	if n := len(groups); n > 0 {
 		g := &groups[n-1]
 		if g.Before == int(c.Before) && g.After == int(c.After) && g.Version == int(c.Version) &&
-			int64(c.T1)-g.T0 <= cases.MaxGroupSpanNS {
+			int64(c.T1)-g.T0 <= wire.MaxGroupSpanNS {
 			g.N++
 			g.T1 = int64(c.T1)
 			return groups
 		}
 	}
-	return append(groups, cases.CallGroup{TID: tid, Before: int(c.Before), After: int(c.After),
+	return append(groups, wire.CallGroup{TID: tid, Before: int(c.Before), After: int(c.After),
 		Version: int(c.Version), N: 1, T0: int64(c.T0), T1: int64(c.T1)})
 }
 

@@ -1,8 +1,7 @@
-package cases
+package wire
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -64,19 +63,6 @@ func TestApplyRejects(t *testing.T) {
 	}
 	if _, err := DecodeLine([]byte(`{"v":1,"type":"sna`)); err == nil {
 		t.Error("a truncated line must not decode")
-	}
-	if !errors.Is(ErrNoDone, ErrNoDone) {
-		t.Fatal()
-	}
-}
-
-func TestLookup(t *testing.T) {
-	if _, err := Lookup([]string{"patch"}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Lookup([]string{"nope"})
-	if err == nil || !strings.Contains(err.Error(), `unknown case "nope"`) || !strings.Contains(err.Error(), "patch") {
-		t.Errorf("err = %v", err)
 	}
 }
 

@@ -1,13 +1,7 @@
-// Package cases owns klptest's test cases and the trace model: the one
-// versioned record of what the guest saw. The guest agent emits it as JSON
-// lines (Event); the host folds the lines into a Trace, which the checker,
-// the reports and the CLI all read. The package is stdlib-only and pure, so
-// that it builds into the guest agent for every GOARCH.
-package cases
+package wire
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -406,9 +400,6 @@ type CaseTrace struct {
 	Kselftest *KselftestResult `json:"kselftest,omitempty"`
 }
 
-// ErrNoDone is returned when the stream ended without a done event.
-var ErrNoDone = errors.New("result stream ended without a done event")
-
 // DropTimelines forgets what the cases saw task by task (snapshots, call
 // groups, forks), nearly all of a trace's memory, and keeps the rest: ops,
 // ends, errors, forensics. A long --repeat keeps a passed run this way once
@@ -532,4 +523,25 @@ func DecodeLine(line []byte) (Event, error) {
 		return ev, fmt.Errorf("bad event line %.80q: %w", line, err)
 	}
 	return ev, nil
+}
+
+// ParkedTask returns the record of the named parked task.
+func (ct *CaseTrace) ParkedTask(name string) *ParkResult {
+	for i := range ct.Parked {
+		if ct.Parked[i].Name == name {
+			return &ct.Parked[i]
+		}
+	}
+	return nil
+}
+
+// OpsOf returns the case's ops of one kind, finished ones only.
+func (ct *CaseTrace) OpsOf(kind string) []Op {
+	var out []Op
+	for _, o := range ct.Ops {
+		if o.Kind == kind && !o.InProgress {
+			out = append(out, o)
+		}
+	}
+	return out
 }
