@@ -18,12 +18,12 @@ import (
 // off) and records when the line came: the floor that klptest bench holds
 // the agent's boot against. Same QEMU flags and kernel command line as a
 // case boot, so that only what runs after the kernel differs.
-func bareBoot(ctx context.Context, o Options, k *kernels.Spec, res *Result, progress func(string, string)) error {
+func bareBoot(ctx context.Context, o Options, k *kernels.Spec, res *Result, progress progressFunc) error {
 	arch, err := kernels.LookupArch(o.Arch)
 	if err != nil {
 		return infra("arch", err)
 	}
-	progress("initramfs", "build the bare init for "+arch.GOARCH)
+	progress(StepInitramfs, "build the bare init for "+arch.GOARCH)
 	initrd, err := initramfs.BuildBare(ctx, arch.GOARCH, o.Src, o.Cache)
 	if err != nil {
 		return infra("initramfs", err)
@@ -50,7 +50,7 @@ func bareBoot(ctx context.Context, o Options, k *kernels.Spec, res *Result, prog
 		Cmdline: []string{"quiet", "log_buf_len=8M"}}
 	vctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
-	progress("boot", fmt.Sprintf("%s on %s (%s): bare init", k.Release, o.Arch, accel))
+	progress(StepBoot, fmt.Sprintf("%s on %s (%s): bare init", k.Release, o.Arch, accel))
 	t0 := time.Now()
 	m, err := vm.Start(vctx, cfg)
 	if err != nil {

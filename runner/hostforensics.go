@@ -156,9 +156,9 @@ const (
 // collectHostForensics gathers what QEMU's monitor gives: SysRq dumps on
 // the console (x86), every vCPU's PC, named with the System.map when the
 // agent reported the KASLR base, and a memory dump with --vmcore.
-func collectHostForensics(m *vm.Machine, reason, caseName, consoleLog string, k *kernels.Spec, kernelText string, vmcore bool, progress func(string, string)) *HostForensics {
+func collectHostForensics(m *vm.Machine, reason, caseName, consoleLog string, k *kernels.Spec, kernelText string, vmcore bool, progress progressFunc) *HostForensics {
 	h := &HostForensics{Reason: reason, Case: caseName}
-	progress("forensics", reason+": collecting host-side evidence")
+	progress(StepForensics, reason+": collecting host-side evidence")
 	start := fileSize(consoleLog)
 	// 9: console loglevel 9, or the dumps' KERN_INFO lines stay off a
 	// "quiet" console; w: blocked tasks; l: every CPU's backtrace (named

@@ -81,7 +81,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	pr := progress.New(stderr)
 	o := runner.Options{Kernel: *kernel, Fragments: frags, Arch: *arch, Cases: caseNames,
-		Progress: func(step, detail string) { pr.Step("", step, detail) }}
+		Progress: func(ev runner.Event) { pr.Step("", string(ev.Step), ev.Detail) }}
 	rep := &bench.Report{Schema: bench.Schema, Version: 1, Kernel: *kernel, Arch: *arch, Runs: *runs}
 	code := runBench(ctx, o, rep, benchPlan{runs: *runs, snapTasks: *snapTasks, warm: *warm, cold: *cold, kselftest: *kself, self: self},
 		func(f string, a ...any) { pr.Step("", "bench", fmt.Sprintf(f, a...)) })

@@ -80,7 +80,7 @@ func cmdBisect(args []string, stdout, stderr io.Writer) int {
 		step++
 		return testCommit(ctx, runner.Options{
 			Kernel: "src:" + repo, Arch: *arch, Cases: caseNames, Fragments: frags,
-			Progress: func(s, detail string) { say("step %d: %-9s %s", step, s, detail) },
+			Progress: func(ev runner.Event) { say("step %d: %-9s %s", step, ev.Step, ev.Detail) },
 		}, *repeat, say)
 	}
 	res, err := bisect.Run(ctx, bisect.Options{Repo: repo, Good: *good, Bad: *bad, Test: test, Progress: say})

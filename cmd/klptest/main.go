@@ -290,7 +290,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	} else {
 		pr = progress.New(stderr)
 	}
-	o.Progress = func(step, detail string) { pr.Step("", step, detail) }
+	o.Progress = func(ev runner.Event) { pr.Step("", string(ev.Step), ev.Detail) }
 	if *verbose {
 		o.Verbose = func(line string) { pr.Note("%s", line) }
 	}
@@ -340,7 +340,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			}
 			if *jobs > 1 {
 				who := fmt.Sprintf("run %d/%d", i, n)
-				oi.Progress = func(step, detail string) { pr.Step(who, step, detail) }
+				oi.Progress = func(ev runner.Event) { pr.Step(who, string(ev.Step), ev.Detail) }
 			} else {
 				pr.Step("", "repeat", fmt.Sprintf("run %d/%d", i, n))
 			}

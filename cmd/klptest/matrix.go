@@ -185,7 +185,7 @@ func runCell(ctx context.Context, c matrix.Cell, runDir string, progress func(st
 	start := time.Now()
 	res, err := runner.Run(ctx, runner.Options{
 		Kernel: c.Kernel, Arch: c.Arch, Cases: c.Cases, Fragments: c.Fragments, Accel: c.Accel, Suite: c.Suite,
-		RunDir: runDir, Progress: progress,
+		RunDir: runDir, Progress: func(ev runner.Event) { progress(string(ev.Step), ev.Detail) },
 	})
 	cr := &cellResult{Cell: c, Result: res, Duration: time.Since(start)}
 	if err != nil {

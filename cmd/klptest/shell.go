@@ -44,7 +44,7 @@ func cmdShell(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	res, err := runner.Run(ctx, runner.Options{
 		Kernel: *kernel, Fragments: frags, Arch: *arch, RunDir: *outDir,
 		Shell: true, Stdin: stdin, Stdout: stdout,
-		Progress: func(step, detail string) { pr.Step("", step, detail) },
+		Progress: func(ev runner.Event) { pr.Step("", string(ev.Step), ev.Detail) },
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "klptest: cannot start the shell: %v\n", err)
