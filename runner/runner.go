@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/klptest/klptest/cachefs"
@@ -238,31 +237,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return err
 	}
 
-	if o.Suite != "" && !slices.Contains(Suites, o.Suite) {
-		return res, fmt.Errorf("unknown suite %q (known: %s)", o.Suite, strings.Join(Suites, ", "))
+	cs, err := Validate(o)
+	if err != nil {
+		return res, err
 	}
 	kself := o.Suite == SuiteKselftest || o.Suite == SuiteAll
-	if o.Suite == SuiteAll && len(o.Cases) > 0 {
-		return res, fmt.Errorf("--suite %s runs every case of both suites: name cases with --suite %s or %s", SuiteAll, SuiteKlptest, SuiteKselftest)
+	for _, c := range cs {
+		res.Cases = append(res.Cases, c.Name)
 	}
-	var cs []cases.Case
-	var err error
-	if o.Suite != SuiteKselftest { // the selftests are known once the kernel's source is
-		for _, n := range o.Cases {
-			if _, ok := cases.KselftestScript(n); ok {
-				return res, fmt.Errorf("case %q is one of the kernel's selftests: run it with --suite %s", n, SuiteKselftest)
-			}
-		}
-		cs, err = cases.Lookup(o.Cases)
-		if len(o.Cases) == 0 {
-			cs = cases.All()
-		}
-		if err != nil {
-			return res, err
-		}
-		for _, c := range cs {
-			res.Cases = append(res.Cases, c.Name)
-		}
+	// A kernel spec that does not parse is found before QEMU is looked
+	// for: bad input gets its own message whatever the host lacks.
+	ref, err := kernels.ParseRef(o.Kernel)
+	if err != nil {
+		return res, infra("kernel", err)
 	}
 	// Before any download or build: a missing QEMU is found in a second.
 	if _, err := vm.FindQEMU(o.Arch); err != nil {
@@ -288,10 +275,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer release()
 
-	ref, err := kernels.ParseRef(o.Kernel)
-	if err != nil {
-		return res, infra("kernel", err)
-	}
 	var k *kernels.Spec
 	progress(StepKernel, "resolve "+ref.String())
 	frags := o.Fragments
