@@ -169,8 +169,8 @@ func (r Run) Kernel() time.Duration {
 
 // NewRun reads a suite run's result, with its wall time.
 func NewRun(res *runner.Result, wall time.Duration) Run {
-	r := Run{Wall: wall, Boots: len(res.Boots), Check: res.Steps["check"],
-		Prepare: res.Steps["kernel"] + res.Steps["modules"] + res.Steps["initramfs"]}
+	r := Run{Wall: wall, Boots: len(res.Boots), Check: res.Phases["check"],
+		Prepare: res.Phases["kernel"] + res.Phases["modules"] + res.Phases["initramfs"]}
 	if len(res.Boots) > 0 {
 		if bs, ok := SplitBoot(res.Boots[0]); ok {
 			r.FirstBoot = &bs
@@ -261,7 +261,7 @@ func SnapshotRates(tr *wire.Trace) []SnapshotRate {
 // ColdStart is one run from an empty cache to its first verdict.
 type ColdStart struct {
 	Wall  time.Duration            `json:"wall_ns"`
-	Steps map[string]time.Duration `json:"steps_ns"` // runner.Result.Steps
+	Steps map[string]time.Duration `json:"steps_ns"` // runner.Result.Phases
 }
 
 // Report is everything one klptest bench measured.

@@ -234,7 +234,7 @@ func JUnit(cells []Cell) ([]byte, error) {
 		s := junitSuite{Name: c.Name, Time: "0"}
 		if c.Result != nil {
 			var total float64
-			for _, d := range c.Result.Steps {
+			for _, d := range c.Result.Phases {
 				total += d.Seconds()
 			}
 			s.Time = fmt.Sprintf("%.3f", total)

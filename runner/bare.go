@@ -14,11 +14,30 @@ import (
 	"github.com/klptest/klptest/vm"
 )
 
-// bareBoot boots k with the bare init (a line on the console, then power
-// off) and records when the line came: the floor that klptest bench holds
-// the agent's boot against. Same QEMU flags and kernel command line as a
-// case boot, so that only what runs after the kernel differs.
-func bareBoot(ctx context.Context, o Options, k *kernels.Spec, res *Result, progress progressFunc) error {
+// Bare boots the kernel once with klptest bench's bare init (a line on
+// the console, then power off) instead of the agent, and records when the
+// line came: the floor that klptest bench holds the agent's boot against.
+// Same QEMU flags and kernel command line as a case boot, so that only
+// what runs after the kernel differs.
+func Bare(ctx context.Context, o Options) (*Result, error) {
+	r := newRun(o)
+	defer r.interrupted(ctx)
+	img, err := r.prepare(ctx, need{})
+	if img == nil {
+		return r.res, err
+	}
+	defer img.release()
+	if err == nil {
+		if o.RunDir == "" {
+			defer os.RemoveAll(img.runDir)
+		}
+		err = r.bare(ctx, img)
+	}
+	return r.res, err
+}
+
+func (r *run) bare(ctx context.Context, img *image) error {
+	o, res, progress, k := &r.o, r.res, r.progress, img.kernel
 	arch, err := kernels.LookupArch(o.Arch)
 	if err != nil {
 		return infra("arch", err)
@@ -28,21 +47,7 @@ func bareBoot(ctx context.Context, o Options, k *kernels.Spec, res *Result, prog
 	if err != nil {
 		return infra("initramfs", err)
 	}
-	runDir := o.RunDir
-	if runDir == "" {
-		if runDir, err = os.MkdirTemp("", "klptest-bare-"); err != nil {
-			return infra("run dir", err)
-		}
-		defer os.RemoveAll(runDir)
-	} else if err := os.MkdirAll(runDir, 0o700); err != nil {
-		return infra("run dir", fmt.Errorf("--out %s: %w", runDir, err))
-	}
-	accel := o.Accel
-	if accel == "" {
-		accel = vm.DetectAccel("", o.Arch)
-	}
-	res.Accel = accel
-	res.QEMU, _ = vm.QEMUVersion("", o.Arch)
+	runDir, accel := img.runDir, img.accel
 	consoleLog := filepath.Join(runDir, "console-bare.log")
 	b := &Boot{ConsoleLog: consoleLog}
 	res.Boots = append(res.Boots, b)
@@ -80,7 +85,7 @@ func bareBoot(ctx context.Context, o Options, k *kernels.Spec, res *Result, prog
 	close(stop)
 	b.Exit = exit
 	b.Timing.Exit = int64(time.Since(t0))
-	res.Steps["vm"] += time.Since(t0)
+	res.Phases[PhaseVM] += time.Since(t0)
 	select {
 	case b.Timing.Ready = <-found:
 	default:
@@ -99,6 +104,6 @@ func bareBoot(ctx context.Context, o Options, k *kernels.Spec, res *Result, prog
 	if b.Timing.Ready == 0 {
 		return infra("boot", fmt.Errorf("the bare init's line %q did not reach the console within %v; QEMU: %v\n%s", bare.Line, BootTimeout, exit, consoleTail(exit)))
 	}
-	res.Steps["boot"] += time.Duration(b.Timing.Ready)
+	res.Phases[string(StepBoot)] += time.Duration(b.Timing.Ready)
 	return nil
 }

@@ -2,16 +2,13 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/klptest/klptest/cases"
-	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/vm"
 	"github.com/klptest/klptest/wire"
 )
@@ -21,225 +18,197 @@ import (
 // take a few times that.
 var BootTimeout = 90 * time.Second
 
-// boot runs one group of cases in one VM and adds their verdicts to res.
-func boot(ctx context.Context, o Options, k *kernels.Spec, initrd, accel, consoleLog string, cs []cases.Case, res *Result, dec *decoder, progress progressFunc) (*Boot, error) {
-	var names []string
-	for _, c := range cs {
-		names = append(names, c.Name)
-	}
-	b := &Boot{Cases: names, ConsoleLog: consoleLog}
+// benchMemoryMB is the guest memory of a snapshot-cost boot: ten thousand
+// threads, each with its kernel stack and the Go runtime's stacks, do not
+// fit beside the image in the default 1 GiB.
+const benchMemoryMB = 3072
+
+// benchTimeout bounds a snapshot-cost boot: per task count, starting the
+// threads and up to the agent's budget per source, on TCG.
+const benchTimeout = 10 * time.Minute
+
+// vmcoreTimeout bounds one guest memory dump (1 GiB took 2.7 s here).
+const vmcoreTimeout = 3 * time.Minute
+
+// machine is what a boot needs of a running QEMU: *vm.Machine, or a fake
+// that a unit test drives over a net.Pipe.
+type machine interface {
+	monitor
+	Results() io.Reader // the result port: the guest's event lines
+	Reply(line string) error
+	Wait() (*vm.Exit, error)
+	Stop(grace time.Duration) error
+	CommandLine() string
+}
+
+// monitor is what the host's forensics take from QEMU's monitor.
+type monitor interface {
+	SendSysrq(keys ...string) error
+	HMP(command string) (string, error)
+	DumpGuestMemory(path string, timeout time.Duration) error
+}
+
+// startVM starts QEMU; runs replace it in tests.
+func startVM(ctx context.Context, cfg vm.Config) (machine, error) { return vm.Start(ctx, cfg) }
+
+// bootMode is what a boot does instead of klptest's cases, if anything.
+type bootMode struct {
+	shell          *Terminal // hand the console's shell to a person
+	benchSnapshots string    // measure snapshot costs at these task counts
+}
+
+// bootConfig is the VM one boot runs: the machine, the kernel and what the
+// agent is asked to do. It is pure.
+func bootConfig(o Options, img *image, cs []cases.Case, mode bootMode, consoleLog string) vm.Config {
 	cfg := vm.Config{
 		Arch:   o.Arch,
-		Kernel: k.Image,
-		Initrd: initrd,
+		Kernel: img.kernel.Image,
+		Initrd: img.initrd,
 		// log_buf_len: a sysrq-t dump of every task (stall forensics) is
 		// written in one go and overruns the default 128 KiB ring before
 		// the agent can read it.
 		Cmdline:    []string{"quiet", "log_buf_len=8M"},
 		ConsoleLog: consoleLog,
-		Accel:      accel,
+		Accel:      img.accel,
 	}
 	for _, c := range cs {
 		if c.CPUs != 0 {
 			cfg.CPUs = c.CPUs
 		}
 	}
-	bp := wire.BootParams{Cases: names, StormTasks: o.StormTasks, StormSeconds: o.StormSeconds,
-		Vmcore: o.Vmcore, BenchSnapshots: o.BenchSnapshots, Shell: o.Shell, ShellOnFail: o.ShellOnFail && !o.Shell}
+	bp := wire.BootParams{Cases: caseNames(cs), StormTasks: o.StormTasks, StormSeconds: o.StormSeconds,
+		Vmcore: o.Vmcore, BenchSnapshots: mode.benchSnapshots}
 	if len(cs) > 0 && cs[0].Kselftest != "" { // Boots keeps them apart
 		bp.Suite = wire.SuiteKselftest
 	}
-	if o.BenchSnapshots != "" {
+	if mode.benchSnapshots != "" {
 		cfg.MemoryMB = benchMemoryMB
 	}
-	if o.Shell || o.ShellOnFail {
-		if o.Stdin == nil || o.Stdout == nil {
-			return b, infra("shell", errors.New("no terminal to connect the console to"))
-		}
-		cfg.Interactive, cfg.Stdin, cfg.Stdout = true, o.Stdin, o.Stdout
+	term := mode.shell
+	if term != nil {
+		bp.Shell = true
+	} else if o.ShellOnFail != nil && mode.benchSnapshots == "" {
+		term, bp.ShellOnFail = o.ShellOnFail, true
+	}
+	if term != nil {
+		cfg.Interactive, cfg.Stdin, cfg.Stdout = true, term.In, term.Out
 	}
 	cfg.Cmdline = append(cfg.Cmdline, bp.Args()...)
-	timeout := o.Timeout
-	if timeout == 0 && o.BenchSnapshots != "" {
-		timeout = benchTimeout
+	return cfg
+}
+
+// bootTimeout bounds one boot's VM: --timeout, else what its cases may
+// take (twice each one's bound, its storm and a memory dump). 0 means no
+// bound: a person at the shell sets the pace. It is pure.
+func bootTimeout(o Options, cs []cases.Case, mode bootMode) time.Duration {
+	switch {
+	case mode.shell != nil || (o.ShellOnFail != nil && mode.benchSnapshots == ""):
+		return 0
+	case o.Timeout != 0:
+		return o.Timeout
+	case mode.benchSnapshots != "":
+		return benchTimeout
 	}
-	if timeout == 0 {
-		timeout = 2 * time.Minute
-		for _, c := range cs {
-			timeout += 2*time.Duration(c.BoundSeconds)*time.Second + 30*time.Second
-			if o.Vmcore {
-				timeout += vmcoreTimeout // a stall's memory dump
-			}
-			if c.Storms() {
-				// --storm-seconds may ask for a storm longer than the
-				// case's bound: the storm runs before the bound starts.
-				timeout += time.Duration(o.StormSeconds) * time.Second
-			}
+	timeout := 2 * time.Minute
+	for _, c := range cs {
+		timeout += 2*time.Duration(c.BoundSeconds)*time.Second + 30*time.Second
+		if o.Vmcore {
+			timeout += vmcoreTimeout // a stall's memory dump
+		}
+		if c.Storms() {
+			// --storm-seconds may ask for a storm longer than the
+			// case's bound: the storm runs before the bound starts.
+			timeout += time.Duration(o.StormSeconds) * time.Second
 		}
 	}
+	return timeout
+}
+
+func caseNames(cs []cases.Case) []string {
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// boot runs one group of cases (or a mode's boot) in one VM and adds their
+// verdicts to the result: configure, start, hold the session, classify how
+// it ended, judge.
+func (r *run) boot(ctx context.Context, img *image, cs []cases.Case, console string, mode bootMode, dec *decoder) (*Boot, error) {
+	names := caseNames(cs)
+	consoleLog := filepath.Join(img.runDir, console)
+	b := &Boot{Cases: names, ConsoleLog: consoleLog}
+	cfg := bootConfig(r.o, img, cs, mode, consoleLog)
+	timeout := bootTimeout(r.o, cs, mode)
 	vctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	progress(StepBoot, fmt.Sprintf("%s on %s (%s): %s", k.Release, o.Arch, accel, strings.Join(names, ", ")))
-	t0 := time.Now()
-	m, err := vm.Start(vctx, cfg)
+	r.progress(StepBoot, fmt.Sprintf("%s on %s (%s): %s", img.kernel.Release, r.o.Arch, img.accel, strings.Join(names, ", ")))
+	start := r.start
+	if start == nil {
+		start = startVM
+	}
+	m, err := start(vctx, cfg)
 	if err != nil {
 		return b, infra("boot", err)
 	}
 	defer m.Stop(2 * time.Second)
 	b.QEMU = m.CommandLine()
-	if o.Verbose != nil {
-		o.Verbose("qemu: " + b.QEMU)
+	if r.o.Verbose != nil {
+		r.o.Verbose("qemu: " + b.QEMU)
 	}
-
-	// At a timeout the host takes what evidence QEMU's monitor gives
-	// before it kills the VM: the agent may be what hangs. The timers'
-	// goroutine hands it over through hostF.
-	var helloSeen, bootTimedOut, timedOut atomic.Bool
-	var kernelText, running atomic.Value
-	kernelText.Store("")
-	running.Store("")
-	hostF := make(chan *HostForensics, 1)
-	var once sync.Once
-	expire := func(flag *atomic.Bool, reason string) {
-		once.Do(func() {
-			flag.Store(true)
-			hostF <- collectHostForensics(m, reason, running.Load().(string), consoleLog, k, kernelText.Load().(string), o.Vmcore, progress)
-			cancel()
-		})
+	s := &session{r: r, m: m, b: b, cs: cs, cancel: cancel,
+		collect: func(reason, running, kernelText string) *HostForensics {
+			return collectHostForensics(m, reason, running, consoleLog, img.kernel, kernelText, r.o.Vmcore, r.progress)
+		}}
+	end := s.run(BootTimeout, timeout)
+	end.Interrupted = ctx.Err() != nil
+	out := classify(end, b.Trace, names)
+	b.Incomplete = out.incomplete
+	if out.runIncomplete {
+		r.res.Incomplete = out.incomplete
 	}
-	// A kernel that does not boot (a bad image, a hang before init) would
-	// otherwise hold the VM for its whole bound.
-	bootTimer := time.AfterFunc(BootTimeout, func() {
-		if !helloSeen.Load() {
-			expire(&bootTimedOut, fmt.Sprintf("the guest agent did not start within %v", BootTimeout))
+	switch out.class {
+	case classInfra:
+		return b, out.err
+	case classInterrupted, classOutside:
+		// The cases that ended before a stop that says nothing about the
+		// kernel keep their verdicts.
+		r.res.Verdicts = append(r.res.Verdicts, verdicts(b.Trace, endedCases(b.Trace, cs), end.Exit, end.StreamErr, b.Incomplete)...)
+		if out.class == classInterrupted {
+			return b, ctx.Err()
 		}
-	})
-	defer bootTimer.Stop()
-	vmTimer := time.AfterFunc(timeout, func() { expire(&timedOut, fmt.Sprintf("the VM did not finish within %v", timeout)) })
-	if o.Shell || o.ShellOnFail { // a person at the shell sets the pace
-		vmTimer.Stop()
+		return b, out.err
 	}
-	defer vmTimer.Stop()
-
-	tr := &wire.Trace{}
-	b.Trace = tr
-	since := func() int64 { return int64(time.Since(t0)) }
-	streamErr := wire.Read(m.Results(), tr, func(ev wire.Event) {
-		switch ev.Type {
-		case wire.EvCaseEnd:
-			running.Store("")
-			if n := len(b.Timing.Cases); n > 0 {
-				b.Timing.Cases[n-1].End = since()
-			}
-		case wire.EvDone:
-			b.Timing.Done = since()
-		case wire.EvHello:
-			if ev.Hello != nil {
-				kernelText.Store(ev.Hello.KernelText)
-			}
-			helloSeen.Store(true)
-			b.Timing.Ready = since()
-			res.Steps["boot"] += time.Since(t0)
-			progress(StepBoot, "agent ready")
-		case wire.EvCaseStart:
-			running.Store(ev.Case)
-			b.Timing.Cases = append(b.Timing.Cases, CaseTiming{Case: ev.Case, Start: since()})
-			// Earlier boots' cases have their verdicts already.
-			progress(StepCase, fmt.Sprintf("%s (%d/%d)", ev.Case, len(res.Verdicts)+len(tr.Cases), len(res.Cases)))
-		case wire.EvAsk:
-			answerShellOnFail(m, tr, cs, ev.Case, progress)
-		case wire.EvForensics:
-			progress(StepForensics, fmt.Sprintf("%s: %s", ev.Case, ev.Forensics.Reason))
-			if ev.Forensics.Paused {
-				if path := dumpVmcore(m, consoleLog, ev.Case, len(b.Vmcores), progress); path != "" {
-					b.Vmcores = append(b.Vmcores, Vmcore{Case: ev.Case, Path: path})
-				}
-			}
-		}
-	})
-	exit, werr := m.Wait()
-	b.Exit = exit
-	b.Timing.Exit = since()
-	res.Steps["vm"] += time.Since(t0)
-	// No collection after the VM is gone: stop the timers, wait for one
-	// under way, and bar later ones. Only then are the flags final.
-	bootTimer.Stop()
-	vmTimer.Stop()
-	once.Do(func() {})
-	select {
-	case b.HostForensics = <-hostF:
-	default:
-	}
-	if bootTimedOut.Load() && ctx.Err() == nil {
-		b.Incomplete = fmt.Sprintf("the guest agent did not start within %v", BootTimeout)
-		return b, infra("boot", fmt.Errorf("the kernel did not boot to the guest agent within %v; %s; %s", BootTimeout, b.HostForensics.Summary(), consoleTail(exit)))
-	}
-	if werr != nil && exit == nil {
-		return b, infra("vm", werr)
-	}
-	if timedOut.Load() && ctx.Err() == nil {
-		b.Incomplete = fmt.Sprintf("the VM did not finish within %v; %s", timeout, b.HostForensics.Summary())
-	}
-	// The cases that ended before a stop that says nothing about the
-	// kernel keep their verdicts.
-	judgeEnded := func() []cases.Case {
-		var ended []cases.Case
-		for _, c := range cs {
-			for _, ct := range tr.Cases {
-				if ct.Name == c.Name && ct.End != nil {
-					ended = append(ended, c)
-				}
-			}
-		}
-		res.Verdicts = append(res.Verdicts, verdicts(tr, ended, exit, streamErr, b.Incomplete)...)
-		return ended
-	}
-	if ctx.Err() != nil {
-		b.Incomplete = "interrupted"
-		res.Incomplete = b.Incomplete
-		judgeEnded()
-		return b, ctx.Err()
-	}
-	if exit != nil && exit.Outside() {
-		// Not the kernel's doing: the run is incomplete, and bisect
-		// skips it.
-		b.Incomplete = "QEMU " + exit.String() + ", not by klptest or its guest"
-		res.Incomplete = b.Incomplete
-		ended := judgeEnded()
-		last := "none"
-		if tr.Last != "" {
-			last = fmt.Sprintf("%q", tr.Last)
-		}
-		return b, infra("vm", fmt.Errorf("QEMU ended from outside during %s: %s (last event from the guest: %s; %d of %d cases had finished)\n%s",
-			strings.Join(names, ", "), exit, last, len(ended), len(cs), consoleTail(exit)))
-	}
-	if tr.Hello == nil {
-		// Nothing ran: the kernel or the agent never came up.
-		why := "the kernel did not boot to the guest agent: it never reported"
-		if streamErr != nil {
-			why += ": " + streamErr.Error()
-		}
-		return b, infra("boot", fmt.Errorf("%s; QEMU: %v\n%s", why, exit, consoleTail(exit)))
-	}
-	if err := agentStartError(tr); err != nil && len(cs) > 0 {
+	if err := agentStartError(b.Trace); err != nil && len(cs) > 0 {
 		return b, infra("guest", err)
 	}
-	progress(StepCheck, strings.Join(names, ", "))
+	r.progress(StepCheck, strings.Join(names, ", "))
 	t1 := time.Now()
-	vs := verdicts(tr, cs, exit, streamErr, b.Incomplete)
+	vs := verdicts(b.Trace, cs, end.Exit, end.StreamErr, b.Incomplete)
 	decodeViolations(ctx, dec, vs)
-	res.Verdicts = append(res.Verdicts, vs...)
-	res.Steps["check"] += time.Since(t1)
+	r.res.Verdicts = append(r.res.Verdicts, vs...)
+	r.res.Phases[string(StepCheck)] += time.Since(t1)
 	return b, nil
 }
 
-// vmcoreTimeout bounds one guest memory dump (1 GiB took 2.7 s here).
-const vmcoreTimeout = 3 * time.Minute
+// endedCases are the cases of cs whose case-end the trace holds.
+func endedCases(tr *wire.Trace, cs []cases.Case) []cases.Case {
+	var ended []cases.Case
+	for _, c := range cs {
+		for _, ct := range tr.Cases {
+			if ct.Name == c.Name && ct.End != nil {
+				ended = append(ended, c)
+			}
+		}
+	}
+	return ended
+}
 
 // dumpVmcore dumps guest memory next to the console log while the agent
 // holds a stall, then lets the agent go on. It returns the dump's path, or
 // "" when it failed (the agent goes on either way).
-func dumpVmcore(m *vm.Machine, consoleLog, caseName string, n int, progress progressFunc) string {
+func dumpVmcore(m machine, consoleLog, caseName string, n int, progress progressFunc) string {
 	path := filepath.Join(filepath.Dir(consoleLog), fmt.Sprintf("vmcore-%s-%d.elf", caseName, n))
 	t0 := time.Now()
 	err := m.DumpGuestMemory(path, vmcoreTimeout)

@@ -15,7 +15,6 @@ import (
 	"github.com/klptest/klptest/check"
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/ksym"
-	"github.com/klptest/klptest/vm"
 )
 
 // HostForensics is what the host collected through QEMU's monitor from a
@@ -156,7 +155,7 @@ const (
 // collectHostForensics gathers what QEMU's monitor gives: SysRq dumps on
 // the console (x86), every vCPU's PC, named with the System.map when the
 // agent reported the KASLR base, and a memory dump with --vmcore.
-func collectHostForensics(m *vm.Machine, reason, caseName, consoleLog string, k *kernels.Spec, kernelText string, vmcore bool, progress progressFunc) *HostForensics {
+func collectHostForensics(m monitor, reason, caseName, consoleLog string, k *kernels.Spec, kernelText string, vmcore bool, progress progressFunc) *HostForensics {
 	h := &HostForensics{Reason: reason, Case: caseName}
 	progress(StepForensics, reason+": collecting host-side evidence")
 	start := fileSize(consoleLog)

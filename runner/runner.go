@@ -10,23 +10,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
-	"github.com/klptest/klptest/cachefs"
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/check"
-	"github.com/klptest/klptest/initramfs"
 	"github.com/klptest/klptest/kernels"
-	"github.com/klptest/klptest/kmod"
-	"github.com/klptest/klptest/kselftest"
 	"github.com/klptest/klptest/vm"
 	"github.com/klptest/klptest/wire"
 )
 
-// Options configure a run.
+// Options configure a run: the kernel, the machine, what runs, and how it
+// reports. The shell, the bare boot and the snapshot bench take the same
+// options through their own entry points (Shell, Bare, BenchSnapshots).
 type Options struct {
 	Kernel string // spec, e.g. "debian:6.12"
 	// Fragments are extra config fragments for src: kernels (e.g. "debug").
@@ -45,27 +41,24 @@ type Options struct {
 	RunDir string
 	// StormTasks and StormSeconds size fork-storm; 0 = the agent's defaults.
 	StormTasks, StormSeconds int
-	// Shell boots one VM with the modules loaded and hands its console's
-	// shell to Stdin and Stdout instead of running cases; ShellOnFail runs the cases
-	// with the console on them and opens the shell in the VM after a case
-	// that failed, once its evidence is in.
-	Shell, ShellOnFail bool
-	Stdin              io.Reader
-	Stdout             io.Writer
+	// ShellOnFail runs the cases with the console on this terminal and
+	// opens the shell in the VM after a case that failed, once its
+	// evidence is in; nil = no shell.
+	ShellOnFail *Terminal
 	// Vmcore: when a transition stalls, the agent holds the stall after
 	// its forensics while klptest dumps guest memory (an ELF core) into
 	// the run dir.
 	Vmcore bool
-	// Bare boots the kernel once with klptest bench's bare init instead of
-	// the agent: no modules, no cases, only the boot's timing.
-	Bare bool
-	// BenchSnapshots, if set (task counts, "100,1000"), boots the agent
-	// once to measure snapshot costs instead of running cases.
-	BenchSnapshots string
 	// Suite is what runs: SuiteKlptest (klptest's cases, the default) or
 	// SuiteKselftest (the kernel's own livepatch selftests, one case per
 	// script; Cases then names scripts).
 	Suite string
+}
+
+// Terminal is where a guest's console goes when a person uses its shell.
+type Terminal struct {
+	In  io.Reader
+	Out io.Writer
 }
 
 // The suites a run can run; SuiteAll is both, the selftests in a boot of
@@ -78,15 +71,6 @@ const (
 
 // Suites lists the suite names, for messages.
 var Suites = []string{SuiteKlptest, SuiteKselftest, SuiteAll}
-
-// benchMemoryMB is the guest memory of a snapshot-cost boot: ten thousand
-// threads, each with its kernel stack and the Go runtime's stacks, do not
-// fit beside the image in the default 1 GiB.
-const benchMemoryMB = 3072
-
-// benchTimeout bounds a snapshot-cost boot: per task count, starting the
-// threads and up to the agent's budget per source, on TCG.
-const benchTimeout = 10 * time.Minute
 
 // Verdict is one case's outcome.
 type Verdict struct {
@@ -105,12 +89,16 @@ type Result struct {
 	Accel  string        `json:"accel,omitempty"`
 	// QEMU and Klptest label the result: QEMU's version, and klptest's
 	// version and commit (the source tree the agent was built from).
-	QEMU     string                   `json:"qemu,omitempty"`
-	Klptest  string                   `json:"klptest,omitempty"`
-	Cases    []string                 `json:"cases"`
-	Verdicts []Verdict                `json:"verdicts"`
-	Boots    []*Boot                  `json:"boots"`
-	Steps    map[string]time.Duration `json:"steps_ns"`
+	QEMU     string    `json:"qemu,omitempty"`
+	Klptest  string    `json:"klptest,omitempty"`
+	Cases    []string  `json:"cases"`
+	Verdicts []Verdict `json:"verdicts"`
+	Boots    []*Boot   `json:"boots"`
+	// Phases is the time spent in each phase: the steps that prepare
+	// (StepKernel, StepKselftest, StepModules, StepInitramfs), StepBoot
+	// (QEMU's start to the agent's hello), PhaseVM (QEMU's whole life)
+	// and StepCheck. The JSON name is the first documents'.
+	Phases map[string]time.Duration `json:"steps_ns"`
 	// Incomplete says why the run stopped short, when it did.
 	Incomplete string `json:"incomplete,omitempty"`
 }
@@ -217,182 +205,70 @@ func (e *InfraError) Unwrap() error { return e.Err }
 
 func infra(step string, err error) error { return &InfraError{Step: step, Err: err} }
 
-// Run does one run. The error is an *InfraError when klptest could not
+// PhaseVM is the phase that times QEMU's whole life, in Result.Phases.
+const PhaseVM = "vm"
+
+// Run runs the cases. The error is an *InfraError when klptest could not
 // test; case failures are in the Result's verdicts. The Result is never nil
 // and keeps whatever was gathered before a failure.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	res := &Result{Arch: o.Arch, Steps: map[string]time.Duration{}}
-	defer func() {
-		// Interrupted in any step (a download, a build), the result
-		// says so, not only during a boot.
-		if ctx.Err() != nil && res.Incomplete == "" {
-			res.Incomplete = "interrupted"
-		}
-	}()
-	progress := o.progress()
-	timed := func(step string, f func() error) error {
-		t := time.Now()
-		err := f()
-		res.Steps[step] += time.Since(t)
-		return err
-	}
-
+	r := newRun(o)
+	defer r.interrupted(ctx)
 	cs, err := Validate(o)
 	if err != nil {
-		return res, err
+		return r.res, err
 	}
-	kself := o.Suite == SuiteKselftest || o.Suite == SuiteAll
 	for _, c := range cs {
-		res.Cases = append(res.Cases, c.Name)
+		r.res.Cases = append(r.res.Cases, c.Name)
 	}
-	// A kernel spec that does not parse is found before QEMU is looked
-	// for: bad input gets its own message whatever the host lacks.
-	ref, err := kernels.ParseRef(o.Kernel)
+	img, err := r.prepare(ctx, need{modules: true, cases: cs, kselftest: o.Suite == SuiteKselftest || o.Suite == SuiteAll})
+	if img == nil {
+		return r.res, err
+	}
+	defer img.release()
 	if err != nil {
-		return res, infra("kernel", err)
+		return r.res, err
 	}
-	// Before any download or build: a missing QEMU is found in a second.
-	if _, err := vm.FindQEMU(o.Arch); err != nil {
-		return res, infra("qemu", err)
-	}
-	if o.Src == "" {
-		if o.Src, err = FindSrc(); err != nil {
-			return res, infra("find source", err)
-		}
-	}
-	res.Klptest = Version(o.Src)
-	if o.Cache == "" {
-		if o.Cache, err = kernels.CacheDir(); err != nil {
-			return res, infra("cache", err)
-		}
-	}
-	if err := kernels.CheckCache(o.Cache); err != nil {
-		return res, infra("cache", err)
-	}
-	release, err := cachefs.Use(o.Cache)
-	if err != nil {
-		return res, infra("cache", err)
-	}
-	defer release()
-
-	var k *kernels.Spec
-	progress(StepKernel, "resolve "+ref.String())
-	frags := o.Fragments
-	if kself && ref.Kind == "src" && !slices.Contains(frags, "kselftest") {
-		frags = append(append([]string{}, frags...), "kselftest") // the selftests' config
-	}
-	err = timed("kernel", func() error {
-		r := kernels.Resolver{Cache: o.Cache, Fragments: frags,
-			Progress: func(f string, a ...any) { progress(StepKernel, fmt.Sprintf(f, a...)) }}
-		k, err = r.Resolve(ctx, ref, o.Arch)
-		return err
-	})
-	if k != nil {
-		res.Kernel = k
-	}
-	if err != nil {
-		return res, infra("kernel", err)
-	}
-	progress(StepKernel, fmt.Sprintf("%s (%s)", k.Release, k.Version))
-	for _, w := range k.Warnings {
-		progress(StepKernel, "warning: "+w)
-	}
-	// A wrong-arch or cut-off image fails here, not as a boot timeout.
-	if err := kernels.CheckImageArch(k.Image, o.Arch); err != nil {
-		return res, infra("kernel", err)
-	}
-
-	if o.Bare {
-		return res, bareBoot(ctx, o, k, res, progress)
-	}
-
-	var extra map[string]string
-	if kself {
-		var g *kselftest.Guest
-		err = timed("kselftest", func() error {
-			g, err = kselftest.Prepare(ctx, k, o.Cache, func(s string) { progress(StepKselftest, s) })
-			return err
-		})
-		if err != nil {
-			return res, infra("kselftest", err)
-		}
-		scripts, err := g.Suite.Select(o.Cases)
-		if err != nil {
-			return res, infra("kselftest", err)
-		}
-		for _, sc := range scripts {
-			c := cases.Kselftest(sc)
-			cs = append(cs, c)
-			res.Cases = append(res.Cases, c.Name)
-		}
-		extra = g.Files
-	}
-
-	var kos []string
-	progress(StepModules, "build against "+k.BuildDir)
-	err = timed("modules", func() error {
-		var built bool
-		kos, built, err = kmod.Build(ctx, k, o.Cache, func(s string) { progress(StepModules, s) })
-		if err == nil && !built {
-			progress(StepModules, "cached")
-		}
-		return err
-	})
-	if err != nil {
-		return res, infra("modules", err)
-	}
-
-	arch, err := kernels.LookupArch(o.Arch)
-	if err != nil {
-		return res, infra("arch", err)
-	}
-	goarch := arch.GOARCH
-	var initrd string
-	progress(StepInitramfs, "build for "+goarch)
-	err = timed("initramfs", func() error {
-		var built bool
-		initrd, built, err = initramfs.Build(ctx, initramfs.Spec{GOARCH: goarch, Modules: kos, BootModules: k.GuestModules, Src: o.Src, Extra: extra}, o.Cache, func(s string) { progress(StepInitramfs, s) })
-		if err == nil && !built {
-			progress(StepInitramfs, "cached")
-		}
-		return err
-	})
-	if err != nil {
-		return res, infra("initramfs", err)
-	}
-
-	runDir := o.RunDir
-	if runDir == "" {
-		if runDir, err = os.MkdirTemp("", "klptest-run-"); err != nil {
-			return res, infra("run dir", err)
-		}
-	} else if err := os.MkdirAll(runDir, 0o700); err != nil {
-		// Private, like the temp dir: consoles and memory dumps hold the
-		// guest's memory.
-		return res, infra("run dir", fmt.Errorf("--out %s: %w", runDir, err))
-	}
-	accel := o.Accel
-	if accel == "" {
-		accel = vm.DetectAccel("", o.Arch)
-	}
-	res.Accel = accel
-	res.QEMU, _ = vm.QEMUVersion("", o.Arch)
-	if o.Shell || o.BenchSnapshots != "" {
-		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, "console-shell.log"), nil, res, nil, progress)
+	dec := newDecoder(img.kernel, filepath.Dir(img.modules[0]))
+	for i, group := range Boots(img.cases) {
+		b, err := r.boot(ctx, img, group, fmt.Sprintf("console-%d.log", i), bootMode{}, dec)
 		if b != nil {
-			res.Boots = append(res.Boots, b)
-		}
-		return res, err
-	}
-	dec := newDecoder(k, filepath.Dir(kos[0]))
-	for i, group := range Boots(cs) {
-		b, err := boot(ctx, o, k, initrd, accel, filepath.Join(runDir, fmt.Sprintf("console-%d.log", i)), group, res, dec, progress)
-		if b != nil {
-			res.Boots = append(res.Boots, b)
+			r.res.Boots = append(r.res.Boots, b)
 		}
 		if err != nil {
-			return res, err
+			return r.res, err
 		}
 	}
-	return res, nil
+	return r.res, nil
+}
+
+// Shell boots one VM with klptest's modules loaded and hands its console's
+// shell to term; the run ends when the person leaves it.
+func Shell(ctx context.Context, o Options, term Terminal) (*Result, error) {
+	return newRun(o).single(ctx, bootMode{shell: &term}, "console-shell.log")
+}
+
+// BenchSnapshots boots the agent once to measure the cost of snapshots of
+// every task at the task counts in spec ("100,1000") instead of running
+// cases: klptest bench's guest half, in the Boot's trace.
+func BenchSnapshots(ctx context.Context, o Options, spec string) (*Result, error) {
+	return newRun(o).single(ctx, bootMode{benchSnapshots: spec}, "console-bench.log")
+}
+
+// single runs one boot of the agent that runs no case.
+func (r *run) single(ctx context.Context, mode bootMode, console string) (*Result, error) {
+	defer r.interrupted(ctx)
+	img, err := r.prepare(ctx, need{modules: true})
+	if img == nil {
+		return r.res, err
+	}
+	defer img.release()
+	if err != nil {
+		return r.res, err
+	}
+	b, err := r.boot(ctx, img, nil, console, mode, nil)
+	if b != nil {
+		r.res.Boots = append(r.res.Boots, b)
+	}
+	return r.res, err
 }

@@ -105,7 +105,7 @@ func agentStartError(tr *wire.Trace) error {
 // answerShellOnFail judges the case that just ended and tells the agent
 // whether to open the shell: only after a failure. (A failed step opened
 // one already, before the cleanup; the agent then declines.)
-func answerShellOnFail(m *vm.Machine, tr *wire.Trace, cs []cases.Case, name string, progress progressFunc) {
+func answerShellOnFail(m machine, tr *wire.Trace, cs []cases.Case, name string, progress progressFunc) {
 	reply := wire.ReplyGo
 	for _, c := range cs {
 		if c.Name != name || len(tr.Cases) == 0 {

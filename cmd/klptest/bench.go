@@ -139,9 +139,7 @@ func runBench(ctx context.Context, o runner.Options, rep *bench.Report, p benchP
 	// Warm the caches first, so that every measured run finds its kernel,
 	// modules and images built.
 	note("warm-up: one bare boot and one run of patch")
-	ob := o
-	ob.Bare = true
-	res, err := runner.Run(ctx, ob)
+	res, err := runner.Bare(ctx, o)
 	if err != nil {
 		infraFail("warm-up", err)
 		return code
@@ -160,7 +158,7 @@ func runBench(ctx context.Context, o runner.Options, rep *bench.Report, p benchP
 	// machine's load touches both alike.
 	for i := 1; i <= p.runs && ctx.Err() == nil; i++ {
 		note("bare boot %d/%d", i, p.runs)
-		res, err := runner.Run(ctx, ob)
+		res, err := runner.Bare(ctx, o)
 		if err != nil {
 			infraFail("bare boot", err)
 			return code
@@ -225,9 +223,7 @@ func runBench(ctx context.Context, o runner.Options, rep *bench.Report, p benchP
 	}
 	if p.snapTasks != "" && ctx.Err() == nil {
 		note("snapshot cost at %s tasks", p.snapTasks)
-		osn := o
-		osn.BenchSnapshots = p.snapTasks
-		res, err := runner.Run(ctx, osn)
+		res, err := runner.BenchSnapshots(ctx, o, p.snapTasks)
 		switch {
 		case err != nil:
 			infraFail("snapshot cost", err)
@@ -297,7 +293,7 @@ func coldStart(ctx context.Context, self string, o runner.Options) (*bench.ColdS
 	if err != nil {
 		return nil, err
 	}
-	return &bench.ColdStart{Wall: d, Steps: dd.Result.Steps}, nil
+	return &bench.ColdStart{Wall: d, Steps: dd.Result.Phases}, nil
 }
 
 func tail(s string, n int) string {

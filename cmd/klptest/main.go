@@ -278,14 +278,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		StormSeconds: *stormSeconds,
 		Vmcore:       *vmcore,
 		RunDir:       *outDir,
-		ShellOnFail:  *shellOnFail,
 		Suite:        *suite,
 	}
 	// The shell shares the terminal: plain lines then, never a redrawn block.
 	var pr progress.Printer
 	if *shellOnFail {
 		pr = progress.NewPlain(stderr, time.Now)
-		o.Stdin, o.Stdout = os.Stdin, stdout
+		o.ShellOnFail = &runner.Terminal{In: os.Stdin, Out: stdout}
 		defer restoreTerminal(os.Stdin)()
 	} else {
 		pr = progress.New(stderr)

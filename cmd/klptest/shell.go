@@ -41,11 +41,10 @@ func cmdShell(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer restoreTerminal(stdin)()
 	// The shell shares the terminal: plain lines, never a redrawn block.
 	pr := progress.NewPlain(stderr, time.Now)
-	res, err := runner.Run(ctx, runner.Options{
+	res, err := runner.Shell(ctx, runner.Options{
 		Kernel: *kernel, Fragments: frags, Arch: *arch, RunDir: *outDir,
-		Shell: true, Stdin: stdin, Stdout: stdout,
 		Progress: func(ev runner.Event) { pr.Step("", string(ev.Step), ev.Detail) },
-	})
+	}, runner.Terminal{In: stdin, Out: stdout})
 	if err != nil {
 		fmt.Fprintf(stderr, "klptest: cannot start the shell: %v\n", err)
 		return exitInfra
