@@ -136,6 +136,13 @@ func caseNames(cs []cases.Case) []string {
 // verdicts to the result: configure, start, hold the session, classify how
 // it ended, judge.
 func (r *run) boot(ctx context.Context, img *image, cs []cases.Case, console string, mode bootMode, dec *decoder) (*Boot, error) {
+	return r.bootWith(ctx, img, cs, console, mode, dec, nil)
+}
+
+// bootWith is boot with the host's evidence collector given (nil: QEMU's
+// monitor's, collectHostForensics); tests give their own.
+func (r *run) bootWith(ctx context.Context, img *image, cs []cases.Case, console string, mode bootMode, dec *decoder,
+	collect func(reason, running, kernelText string) *HostForensics) (*Boot, error) {
 	names := caseNames(cs)
 	consoleLog := filepath.Join(img.runDir, console)
 	b := &Boot{Cases: names, ConsoleLog: consoleLog}
@@ -157,10 +164,12 @@ func (r *run) boot(ctx context.Context, img *image, cs []cases.Case, console str
 	if r.o.Verbose != nil {
 		r.o.Verbose("qemu: " + b.QEMU)
 	}
-	s := &session{r: r, m: m, b: b, cs: cs, cancel: cancel,
-		collect: func(reason, running, kernelText string) *HostForensics {
+	if collect == nil {
+		collect = func(reason, running, kernelText string) *HostForensics {
 			return collectHostForensics(m, reason, running, consoleLog, img.kernel, kernelText, r.o.Vmcore, r.progress)
-		}}
+		}
+	}
+	s := &session{r: r, m: m, b: b, cs: cs, cancel: cancel, collect: collect}
 	end := s.run(BootTimeout, timeout)
 	end.Interrupted = ctx.Err() != nil
 	out := classify(end, b.Trace, names)
