@@ -51,12 +51,14 @@ func (f *fakeVM) kill() {
 	})
 }
 func (f *fakeVM) Stop(time.Duration) error { f.stops++; f.kill(); return nil }
-func (f *fakeVM) CommandLine() string     { return "qemu-fake" }
+func (f *fakeVM) CommandLine() string      { return "qemu-fake" }
 func (f *fakeVM) SendSysrq(...string) error {
 	return errors.New("no keyboard in a fake")
 }
-func (f *fakeVM) HMP(string) (string, error)                 { return "", errors.New("no monitor in a fake") }
-func (f *fakeVM) DumpGuestMemory(string, time.Duration) error { return errors.New("no memory in a fake") }
+func (f *fakeVM) HMP(string) (string, error) { return "", errors.New("no monitor in a fake") }
+func (f *fakeVM) DumpGuestMemory(string, time.Duration) error {
+	return errors.New("no memory in a fake")
+}
 
 const (
 	evHello = `{"v":1,"type":"hello","hello":{"release":"r","machine":"x86_64","cpus":2,"cases":["patch","signal"]}}`
