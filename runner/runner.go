@@ -1,8 +1,14 @@
-// Package runner owns the lifecycle of one klptest run, top to bottom:
-// resolve the kernel, build the test modules, build the initramfs, boot,
-// collect the trace, check it. Each step reports progress through a
-// callback; the runner never prints. It reads KLPTEST_SRC (klptest's source
-// tree, which the guest agent is built from).
+// Package runner owns the lifecycle of a klptest run, top to bottom, in
+// named steps: Validate what is asked; prepare the image (the kernel, the
+// selftests' files, klptest's modules, the initramfs: prepare.go); for each
+// group of cases that shares a VM, configure the boot (bootConfig,
+// bootTimeout: pure), hold the boot session over a small machine interface
+// (session.go: the guest's events, the host's replies, the bounds'
+// expiry), classify how the boot ended (pure: judged, interrupted, ended
+// from outside, could not test), and judge the cases (verdict.go). Run runs
+// the cases; Shell, Bare and BenchSnapshots are the other boots. Each step
+// reports typed progress Events; the runner never prints. It reads
+// KLPTEST_SRC (klptest's source tree, which the guest agent is built from).
 package runner
 
 import (
