@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/klptest/klptest/kmod/table"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -80,7 +81,8 @@ const (
 	DoBreakPort = "break-port"
 )
 
-// Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h.
+// Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h, which the
+// agent's tests hold them to.
 const (
 	ParkInterruptible   = 0
 	ParkUninterruptible = 1
@@ -175,12 +177,12 @@ func (c Case) Storms() bool {
 	return false
 }
 
-// Patches are klptest's livepatch modules and the version each installs.
-var Patches = map[string]struct {
-	Version int
-	Replace bool
-}{
-	"klpt_patch":  {2, false},
-	"klpt_patch2": {3, true},
-	"klpt_patch3": {4, false},
+// patchVersion is the version livepatch module name installs (kmod/table).
+// The cases name their patches as constants, so an unknown one is a typo.
+func patchVersion(name string) int {
+	m, ok := table.Patch(name)
+	if !ok {
+		panic("cases: no livepatch " + name + " in kmod/table")
+	}
+	return m.Version
 }

@@ -44,7 +44,7 @@ func init() {
 			again, ok2 := nth(ct, wire.OpEnable, 2)
 			if ok1 && ok2 {
 				for _, g := range ct.Calls {
-					if g.T0 > done.T1 && g.T1 < again.T0 && g.Version == Patches["klpt_patch"].Version {
+					if g.T0 > done.T1 && g.T1 < again.T0 && g.Version == patchVersion("klpt_patch") {
 						out = append(out, Finding{Rule: "replace", Task: fmt.Sprintf("worker[%d]", g.TID), T: g.T0,
 							Msg: fmt.Sprintf("%d calls reached the replaced patch's function", g.N)})
 					}

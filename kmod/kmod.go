@@ -1,6 +1,8 @@
 // Package kmod owns klptest's GPL-2.0 test modules (the C sources in src/,
 // embedded in the binary) and their build: Kbuild against a kernel's module
-// build dir, cached per kernel and source hash.
+// build dir, cached per kernel and source hash. Which modules there are is
+// kmod/table's: the Kbuild is generated from it for each build, and the
+// tests hold the C sources' per-module #defines to it.
 //
 //   - klpt_target.ko: the functions to patch, reached through /dev/klpt_target,
 //     and its twins klpt_target2.ko and klpt_target3.ko;
@@ -24,27 +26,25 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"testing/fstest"
 
 	"github.com/klptest/klptest/cachefs"
-
-	"github.com/klptest/klptest/pgroup"
-
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/kmod/table"
+	"github.com/klptest/klptest/pgroup"
 )
 
 //go:embed src
 var sources embed.FS
 
-// Modules are the modules' names.
-var Modules = []string{"klpt_target", "klpt_target2", "klpt_target3", "klpt_probe", "klpt_patch", "klpt_patch2", "klpt_patch3"}
-
-// Build returns the built .ko paths for kernel k (in Modules order), building
-// them only when the cache has no sound build of the same sources for k.
-// notice, if set, hears of a corrupt entry being rebuilt.
+// Build returns the built .ko paths for kernel k (in table.Modules order),
+// building them only when the cache has no sound build of the same sources
+// for k. notice, if set, hears of a corrupt entry being rebuilt.
 func Build(ctx context.Context, k *kernels.Spec, cacheDir string, notice func(string)) ([]string, bool, error) {
-	return BuildExternal(ctx, k, cacheDir, "kmod", mustSub(), Modules, notice)
+	return BuildExternal(ctx, k, cacheDir, "kmod", tree(table.Modules), table.Names(), notice)
 }
 
 // BuildExternal builds the out-of-tree modules whose Kbuild sources are
@@ -161,12 +161,55 @@ func (e *BuildError) Error() string {
 
 var errorLine = regexp.MustCompile(`(?i)\berror\b|undefined|not found`)
 
-func mustSub() fs.FS {
-	sub, err := fs.Sub(sources, "src")
+// tree is the source tree make builds: the embedded sources and the Kbuild
+// for mods. The key hashes this tree, so a change of the table is a change
+// of the sources.
+func tree(mods []table.Module) fs.FS {
+	t := fstest.MapFS{"Kbuild": {Data: kbuild(mods), Mode: 0o644}}
+	err := fs.WalkDir(sources, "src", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := sources.ReadFile(p)
+		t[strings.TrimPrefix(p, "src/")] = &fstest.MapFile{Data: b, Mode: 0o644}
+		return err
+	})
 	if err != nil {
-		panic(err) // the embed pattern guarantees src exists
+		panic(err) // the embedded tree is in memory: reading it cannot fail
 	}
-	return sub
+	return t
+}
+
+// kbuildKinds is the order of Kbuild's lines, one for each kind; modules of
+// a kind it lacks come last, on a line of their own.
+var kbuildKinds = []table.Kind{table.Target, table.Livepatch, table.Probe}
+
+// kbuild is the Kbuild that builds mods, each from its own .c file.
+func kbuild(mods []table.Module) []byte {
+	var b bytes.Buffer
+	b.WriteString("# SPDX-License-Identifier: GPL-2.0\n# klptest's test modules, built out of tree against a kernel's build dir.\n")
+	line := func(objs []string) {
+		if len(objs) > 0 {
+			fmt.Fprintf(&b, "obj-m += %s\n", strings.Join(objs, " "))
+		}
+	}
+	var rest []string
+	for _, m := range mods {
+		if !slices.Contains(kbuildKinds, m.Kind) {
+			rest = append(rest, m.Name+".o")
+		}
+	}
+	for _, k := range kbuildKinds {
+		var objs []string
+		for _, m := range mods {
+			if m.Kind == k {
+				objs = append(objs, m.Name+".o")
+			}
+		}
+		line(objs)
+	}
+	line(rest)
+	return b.Bytes()
 }
 
 // key hashes the module sources and the kernel they build against.

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/kmod/table"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -158,7 +159,7 @@ func run() error {
 	// modules, as they would anywhere else.
 	var own []string
 	if bp.Suite != wire.SuiteKselftest {
-		own = []string{"klpt_target", "klpt_probe"}
+		own = residentModules(table.Modules)
 	}
 	for _, m := range own {
 		if err := loadModule(filepath.Join(wire.ModuleDir, m+".ko")); err != nil {

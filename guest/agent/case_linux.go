@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/kmod/table"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -354,7 +355,7 @@ func (r *caseRun) stopWorkers() {
 func (r *caseRun) step(st cases.Step) error {
 	patch := st.Patch
 	if patch == "" {
-		patch = LivepatchName
+		patch = table.DefaultLivepatch
 	}
 	switch st.Do {
 	case cases.DoSettle:
@@ -362,7 +363,7 @@ func (r *caseRun) step(st cases.Step) error {
 		time.Sleep(settle)
 		r.readCmdline()
 	case cases.DoEnable:
-		info, ok := cases.Patches[patch]
+		info, ok := table.Patch(patch)
 		if !ok {
 			return fmt.Errorf("unknown livepatch %q", patch)
 		}
@@ -459,7 +460,7 @@ func (r *caseRun) transitionOp(kind string) wire.Op {
 func (r *caseRun) applied() {
 	switch {
 	case r.enabling && r.goal == wire.StatePatched:
-		if cases.Patches[r.patch].Replace {
+		if m, _ := table.Patch(r.patch); m.Replace {
 			r.stack = r.stack[:1]
 		}
 		r.stack = append(r.stack, applied{r.patch, r.v1})
@@ -566,9 +567,8 @@ func (r *caseRun) cleanup() {
 			break
 		}
 	}
-	// Livepatches first, topmost-capable first, then the targets' twins;
-	// klpt_target and klpt_probe stay for the next case.
-	for _, name := range []string{"klpt_patch3", "klpt_patch2", "klpt_patch", "klpt_target2", "klpt_target3"} {
+	// The resident modules stay for the next case.
+	for _, name := range caseModules(table.Modules) {
 		if _, err := os.Stat("/sys/module/" + name); err != nil || (r.forced && name == r.patch) {
 			continue
 		}

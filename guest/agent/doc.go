@@ -14,6 +14,3 @@ const WorkerArg = "klptest-worker"
 
 // SleeperArg as argv[1] makes the agent binary a sleeper process.
 const SleeperArg = "klptest-sleeper"
-
-// LivepatchName is the livepatch module's name, as in /sys/kernel/livepatch.
-const LivepatchName = "klpt_patch"

@@ -88,7 +88,7 @@ func (r *caseRun) park(st cases.Step) error {
 	if _, dup := r.parked[st.Park]; dup {
 		return fmt.Errorf("%s is parked already", st.Park)
 	}
-	if r.slots >= 8 {
+	if r.slots >= klptSlots {
 		return fmt.Errorf("no parking slot left")
 	}
 	p := &parker{name: st.Park, slot: r.slots, mode: st.Mode, kthread: st.Do == cases.DoParkKernel}

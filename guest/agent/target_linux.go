@@ -7,7 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The ioctl interface of /dev/klpt_target; mirrors kmod/src/klpt_uapi.h.
+// The ioctl interface of /dev/klpt_target; mirrors kmod/src/klpt_uapi.h,
+// which TestUAPI holds it to.
 const (
 	iocCall    = 0x6b01 // _IO('k', 1)
 	iocPark    = 0x6b02
@@ -16,6 +17,8 @@ const (
 	iocKStart  = 0x6b05
 	iocKInfo   = 0x6b06
 	iocKStop   = 0x6b07
+
+	klptSlots = 8 // KLPT_SLOTS: parking slots, released one by one
 )
 
 // klptCall mirrors struct klpt_call.
