@@ -3,6 +3,7 @@ package cases
 import (
 	"testing"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -26,7 +27,7 @@ func TestCheckKselftest(t *testing.T) {
 				t.Errorf("findings %+v, want some: %v", fs, tc.finding)
 			}
 			for _, f := range fs {
-				if f.Rule != RuleKselftest {
+				if f.Rule != rule.Kselftest {
 					t.Errorf("rule %q", f.Rule)
 				}
 			}

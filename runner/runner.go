@@ -17,11 +17,11 @@ import (
 
 	"github.com/klptest/klptest/cachefs"
 	"github.com/klptest/klptest/cases"
-	"github.com/klptest/klptest/check"
 	"github.com/klptest/klptest/initramfs"
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/kmod"
 	"github.com/klptest/klptest/kselftest"
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/vm"
 	"github.com/klptest/klptest/wire"
 )
@@ -90,9 +90,9 @@ const benchTimeout = 10 * time.Minute
 
 // Verdict is one case's outcome.
 type Verdict struct {
-	Case       string            `json:"case"`
-	Pass       bool              `json:"pass"`
-	Violations []check.Violation `json:"violations,omitempty"`
+	Case       string           `json:"case"`
+	Pass       bool             `json:"pass"`
+	Violations []rule.Violation `json:"violations,omitempty"`
 	// Skip, on a passing verdict, says why the case could not test (a
 	// kernel selftest that exited with kselftest's skip status).
 	Skip string `json:"skip,omitempty"`
