@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/klptest/klptest/kmod/table"
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -22,7 +23,7 @@ type Case struct {
 	OwnBoot bool
 	// Demo cases break the kernel on purpose and must FAIL with the rule
 	// in Demo; they run only when named.
-	Demo string
+	Demo rule.Name
 	// Fault cases fail the guest itself (a hang, a panic) for klptest's
 	// own fault tests, which check what klptest does then; they run only
 	// when named, and are not demos of a rule.
@@ -34,9 +35,9 @@ type Case struct {
 	// of Steps (see Kselftest).
 	Kselftest string
 	Steps     []Step
-	// Check returns the case's own findings on its trace, beyond the
-	// shared invariants; nil when it has none. It is pure.
-	Check func(tr *wire.Trace, ct *wire.CaseTrace) []Finding `json:"-"`
+	// Check returns the violations of the case's own rules on its trace,
+	// beyond the shared invariants; nil when it has none. It is pure.
+	Check func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation `json:"-"`
 }
 
 // Step is one action of the guest agent.
@@ -49,6 +50,9 @@ type Step struct {
 	// step acts on.
 	Patch  string `json:"patch,omitempty"`
 	Module string `json:"module,omitempty"`
+	// Fault is the fault an inject or break-port step makes: one of the
+	// Fault* constants.
+	Fault string `json:"fault,omitempty"`
 }
 
 // Steps the agent knows.
@@ -70,15 +74,26 @@ const (
 	DoLoad       = "load"        // load a target module
 	DoRemove     = "remove"      // remove a target module
 	DoWorkers    = "workers"     // start workers calling Module's functions too
-	// DoInject breaks the kernel on purpose (demo cases only): Module is
-	// "set-pending" or "clear-pending", applied to the parked task Park, or
-	// to a sleeper when Park is ""; or "warn", a kernel WARNING; or, in
-	// fault cases, "hang" (the agent never returns) or "panic".
+	// DoInject breaks the kernel on purpose (demo and fault cases only)
+	// with the step's Fault, applied to the parked task Park, or to a
+	// sleeper when Park is "".
 	DoInject    = "inject"
 	DoStormWait = "storm-wait" // wait for the storm to end
-	// DoBreakPort breaks the agent's result port (fault cases only):
-	// Module "truncate" sends half a line and stops, "close" closes it.
+	// DoBreakPort breaks the agent's result port (fault cases only) with
+	// the step's Fault.
 	DoBreakPort = "break-port"
+)
+
+// Faults an inject step makes, as /proc/klpt_inject takes them
+// (kmod/src/klpt_probe.c), and a break-port step makes.
+const (
+	FaultSetPending   = "set-pending"   // inject: set the task's TIF_PATCH_PENDING
+	FaultClearPending = "clear-pending" // inject: clear it
+	FaultWarn         = "warn"          // inject: a kernel WARNING
+	FaultHang         = "hang"          // inject, fault cases: the agent never returns
+	FaultPanic        = "panic"         // inject, fault cases: the kernel panics
+	FaultTruncate     = "truncate"      // break-port: half an event line, then nothing
+	FaultClose        = "close"         // break-port: the port closed
 )
 
 // Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h, which the
@@ -88,14 +103,6 @@ const (
 	ParkUninterruptible = 1
 	ParkOnce            = 2
 )
-
-// Finding is one broken case-specific expectation.
-type Finding struct {
-	Rule string
-	Task string
-	T    int64
-	Msg  string
-}
 
 var registry = map[string]Case{}
 

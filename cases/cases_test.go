@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -26,5 +27,32 @@ func TestLookup(t *testing.T) {
 	_, err := Lookup([]string{"nope"})
 	if err == nil || !strings.Contains(err.Error(), `unknown case "nope"`) || !strings.Contains(err.Error(), "patch") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// Inject and break-port steps name their fault in Fault, one the agent's
+// handler takes; no other step names one, and no fault hides in Module.
+func TestFaultSteps(t *testing.T) {
+	takes := map[string][]string{
+		DoInject:    {FaultSetPending, FaultClearPending, FaultWarn, FaultHang, FaultPanic},
+		DoBreakPort: {FaultTruncate, FaultClose},
+	}
+	n := 0
+	for _, c := range append(append(All(), Demos()...), Faults()...) {
+		for _, st := range c.Steps {
+			faults, ok := takes[st.Do]
+			switch {
+			case ok && (!slices.Contains(faults, st.Fault) || st.Module != ""):
+				t.Errorf("%s: %s step with fault %q, module %q; want one of %q and no module", c.Name, st.Do, st.Fault, st.Module, faults)
+			case !ok && st.Fault != "":
+				t.Errorf("%s: %s step names fault %q", c.Name, st.Do, st.Fault)
+			}
+			if ok {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no case injects a fault: the test saw nothing")
 	}
 }

@@ -1,6 +1,9 @@
 package cases
 
-import "github.com/klptest/klptest/wire"
+import (
+	"github.com/klptest/klptest/rule"
+	"github.com/klptest/klptest/wire"
+)
 
 func init() {
 	register(Case{
@@ -22,8 +25,8 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "B"},
 		}, unpatchSteps),
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpPark+":B", wire.OpReverse, wire.OpStall, wire.OpReverse, wire.OpStall, wire.OpRelease+":A", wire.OpComplete, wire.OpRelease+":B")
 			a := heldAsleep(ct, "A", wire.OpEnable, wire.StatePatched, &out)
 			b := findParked(ct, "B", &out)

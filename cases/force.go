@@ -1,6 +1,9 @@
 package cases
 
-import "github.com/klptest/klptest/wire"
+import (
+	"github.com/klptest/klptest/rule"
+	"github.com/klptest/klptest/wire"
+)
 
 func init() {
 	register(Case{
@@ -18,8 +21,8 @@ func init() {
 			{Do: DoRelease, Park: "A"},
 			{Do: DoUnloadBusy},
 		},
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpPark+":A", wire.OpDisable, wire.OpStall, wire.OpForce, wire.OpComplete, wire.OpRelease+":A", wire.OpBusy)
 			// Forced to the goal while asleep in the new function, it
 			// wakes there: what force's documentation warns of.

@@ -3,6 +3,7 @@ package cases
 import (
 	"fmt"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -26,8 +27,8 @@ func init() {
 			{Do: DoWait},
 			{Do: DoSettle},
 		}, unpatchSteps),
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpStorm, wire.OpRelease+":A", wire.OpComplete)
 			expectParked(findParked(ct, "A", &out), wire.VersionOld, false, &out)
 			st, ok := nth(ct, wire.OpStorm, 0)
@@ -48,11 +49,11 @@ func init() {
 			// (plus the exec'd children's own threads), and some came from
 			// parents not yet switched.
 			if made == 0 || during < made {
-				out = append(out, Finding{Rule: RuleSteps, T: st.T0, Msg: fmt.Sprintf(
+				out = append(out, rule.Violation{Rule: rule.Steps, T: st.T0, Msg: fmt.Sprintf(
 					"the storm made %d tasks but the probe saw %d forks during it", made, during)})
 			}
 			if initial == 0 {
-				out = append(out, Finding{Rule: RuleSteps, T: st.T0, Msg: "no fork during the storm came from a parent still at the initial state"})
+				out = append(out, rule.Violation{Rule: rule.Steps, T: st.T0, Msg: "no fork during the storm came from a parent still at the initial state"})
 			}
 			return out
 		},

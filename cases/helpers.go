@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -27,7 +28,7 @@ func seq(parts ...[]Step) []Step {
 
 // heldAsleep checks that the parked task name never reached state from the
 // start of the first op of kind until its release, and returns its record.
-func heldAsleep(ct *wire.CaseTrace, name, kind string, state int, out *[]Finding) *wire.ParkResult {
+func heldAsleep(ct *wire.CaseTrace, name, kind string, state int, out *[]rule.Violation) *wire.ParkResult {
 	p := findParked(ct, name, out)
 	from, ok1 := nth(ct, kind, 0)
 	if !ok1 {
@@ -42,17 +43,10 @@ func heldAsleep(ct *wire.CaseTrace, name, kind string, state int, out *[]Finding
 	return p
 }
 
-// Rules the cases' own checks report under.
-const (
-	RuleParked   = "parked-task" // what a parked task did, and when
-	RuleFallback = "fallback"    // the kernel's signal/wake-up fallback
-	RuleSteps    = "steps"       // the case's steps happened as scripted
-)
-
-func findParked(ct *wire.CaseTrace, name string, out *[]Finding) *wire.ParkResult {
+func findParked(ct *wire.CaseTrace, name string, out *[]rule.Violation) *wire.ParkResult {
 	p := ct.ParkedTask(name)
 	if p == nil {
-		*out = append(*out, Finding{Rule: RuleParked, Task: name, Msg: "no record of the parked task: it was never released"})
+		*out = append(*out, rule.Violation{Rule: rule.Parked, Task: name, Msg: "no record of the parked task: it was never released"})
 	}
 	return p
 }
@@ -71,13 +65,13 @@ func opIndex(ct *wire.CaseTrace, kind, park string, from int) int {
 
 // expectOrder checks that ops of the given kinds (KIND or KIND:PARK)
 // happened in this order, each after the previous.
-func expectOrder(ct *wire.CaseTrace, out *[]Finding, kinds ...string) {
+func expectOrder(ct *wire.CaseTrace, out *[]rule.Violation, kinds ...string) {
 	at := 0
 	for _, k := range kinds {
 		kind, park, _ := strings.Cut(k, ":")
 		i := opIndex(ct, kind, park, at)
 		if i < 0 {
-			*out = append(*out, Finding{Rule: RuleSteps, Msg: fmt.Sprintf("no %s after the steps before it (want %s)", k, strings.Join(kinds, " → "))})
+			*out = append(*out, rule.Violation{Rule: rule.Steps, Msg: fmt.Sprintf("no %s after the steps before it (want %s)", k, strings.Join(kinds, " → "))})
 			return
 		}
 		at = i + 1
@@ -103,23 +97,23 @@ func statesOf(ct *wire.CaseTrace, tid int, from, to int64) map[int]int64 {
 }
 
 // expectParked checks a parked task's record once released.
-func expectParked(p *wire.ParkResult, version int, restarted bool, out *[]Finding) {
+func expectParked(p *wire.ParkResult, version int, restarted bool, out *[]rule.Violation) {
 	if p == nil {
 		return
 	}
 	name := fmt.Sprintf("%s[%d]", p.Name, p.TID)
 	if !p.Alive || p.Err != "" {
-		*out = append(*out, Finding{Rule: RuleParked, Task: name, T: p.T1, Msg: fmt.Sprintf("did not come back cleanly: alive=%v err=%q", p.Alive, p.Err)})
+		*out = append(*out, rule.Violation{Rule: rule.Parked, Task: name, T: p.T1, Msg: fmt.Sprintf("did not come back cleanly: alive=%v err=%q", p.Alive, p.Err)})
 	}
 	if p.Version != version {
-		*out = append(*out, Finding{Rule: RuleParked, Task: name, T: p.T1, Msg: fmt.Sprintf("returned from the %s klpt_park_func(); want the %s one", versionWord(p.Version), versionWord(version))})
+		*out = append(*out, rule.Violation{Rule: rule.Parked, Task: name, T: p.T1, Msg: fmt.Sprintf("returned from the %s klpt_park_func(); want the %s one", versionWord(p.Version), versionWord(version))})
 	}
 	if !p.Kthread {
 		if restarted && p.Entries < 2 {
-			*out = append(*out, Finding{Rule: RuleParked, Task: name, T: p.T1, Msg: fmt.Sprintf("its syscall was entered %d time(s); the fake signal must restart it", p.Entries)})
+			*out = append(*out, rule.Violation{Rule: rule.Parked, Task: name, T: p.T1, Msg: fmt.Sprintf("its syscall was entered %d time(s); the fake signal must restart it", p.Entries)})
 		}
 		if !restarted && p.Entries != 1 {
-			*out = append(*out, Finding{Rule: RuleParked, Task: name, T: p.T1, Msg: fmt.Sprintf("its syscall was entered %d times; nothing should have interrupted it", p.Entries)})
+			*out = append(*out, rule.Violation{Rule: rule.Parked, Task: name, T: p.T1, Msg: fmt.Sprintf("its syscall was entered %d times; nothing should have interrupted it", p.Entries)})
 		}
 	}
 }
@@ -136,24 +130,24 @@ func versionWord(v int) string {
 
 // expectNeverAt checks that the parked task never reached state from the
 // start of one op to the start of another.
-func expectNeverAt(ct *wire.CaseTrace, p *wire.ParkResult, state int, from, to wire.Op, out *[]Finding) {
+func expectNeverAt(ct *wire.CaseTrace, p *wire.ParkResult, state int, from, to wire.Op, out *[]rule.Violation) {
 	if p == nil {
 		return
 	}
 	if t, ok := statesOf(ct, p.TID, from.T0, to.T0)[state]; ok {
-		*out = append(*out, Finding{Rule: RuleParked, Task: fmt.Sprintf("%s[%d]", p.Name, p.TID), T: t,
+		*out = append(*out, rule.Violation{Rule: rule.Parked, Task: fmt.Sprintf("%s[%d]", p.Name, p.TID), T: t,
 			Msg: fmt.Sprintf("reached state %d while asleep in klpt_park_func(), between %s and %s", state, from.Kind, to.Kind)})
 	}
 }
 
 // expectLog checks that the case's kernel log has a line containing s.
-func expectLog(tr *wire.Trace, ct *wire.CaseTrace, s string, out *[]Finding) {
+func expectLog(tr *wire.Trace, ct *wire.CaseTrace, s string, out *[]rule.Violation) {
 	for _, l := range tr.Kmsg {
 		if l.Case == ct.Name && strings.Contains(l.Msg, s) {
 			return
 		}
 	}
-	*out = append(*out, Finding{Rule: RuleFallback, Msg: fmt.Sprintf("the kernel never logged %q", s)})
+	*out = append(*out, rule.Violation{Rule: rule.Fallback, Msg: fmt.Sprintf("the kernel never logged %q", s)})
 }
 
 // nth returns the n-th finished op of kind, if any.

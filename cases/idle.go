@@ -3,6 +3,7 @@ package cases
 import (
 	"fmt"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -13,10 +14,10 @@ func init() {
 		OwnBoot: true,
 		CPUs:    4,
 		Steps:   seq([]Step{{Do: DoSettle}}, patchSteps, unpatchSteps),
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			if tr.Hello == nil || tr.Hello.CPUs != 4 {
-				out = append(out, Finding{Rule: RuleSteps, Msg: "the guest does not have 4 CPUs"})
+				out = append(out, rule.Violation{Rule: rule.Steps, Msg: "the guest does not have 4 CPUs"})
 				return out
 			}
 			// The shared rules already want every idle task in every probe
@@ -32,7 +33,7 @@ func init() {
 			}
 			for cpu := 0; cpu < 4; cpu++ {
 				if !moved[cpu] {
-					out = append(out, Finding{Rule: RuleSteps, Task: fmt.Sprintf("swapper/%d", cpu), Msg: "never seen in a transition"})
+					out = append(out, rule.Violation{Rule: rule.Steps, Task: fmt.Sprintf("swapper/%d", cpu), Msg: "never seen in a transition"})
 				}
 			}
 			return out

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -31,18 +32,15 @@ func KselftestScript(name string) (string, bool) {
 	return strings.CutPrefix(name, KselftestPrefix)
 }
 
-// RuleKselftest is the finding of a selftest script that failed.
-const RuleKselftest = "kselftest"
-
-func checkKselftest(_ *wire.Trace, ct *wire.CaseTrace) []Finding {
+func checkKselftest(_ *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
 	r := ct.Kselftest
 	switch {
 	case r == nil:
-		return []Finding{{Rule: RuleKselftest, Msg: "the script's outcome was never reported"}}
+		return []rule.Violation{{Rule: rule.Kselftest, Msg: "the script's outcome was never reported"}}
 	case r.Err != "":
-		return []Finding{{Rule: RuleKselftest, Msg: fmt.Sprintf("%s did not run to its end: %s\n%s", r.Script, r.Err, r.Output)}}
+		return []rule.Violation{{Rule: rule.Kselftest, Msg: fmt.Sprintf("%s did not run to its end: %s\n%s", r.Script, r.Err, r.Output)}}
 	case r.Exit == 0, r.Exit == wire.KselftestSkip:
 		return nil
 	}
-	return []Finding{{Rule: RuleKselftest, Msg: fmt.Sprintf("%s exited %d:\n%s", r.Script, r.Exit, r.Output)}}
+	return []rule.Violation{{Rule: rule.Kselftest, Msg: fmt.Sprintf("%s exited %d:\n%s", r.Script, r.Exit, r.Output)}}
 }

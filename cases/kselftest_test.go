@@ -3,6 +3,7 @@ package cases
 import (
 	"testing"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -10,7 +11,7 @@ func TestCheckKselftest(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		r       *wire.KselftestResult
-		finding bool
+		fails   bool
 		skipped string
 	}{
 		{"passed", &wire.KselftestResult{Script: "test-livepatch.sh", Exit: 0, Output: "TEST: a ... ok\n"}, false, ""},
@@ -21,13 +22,13 @@ func TestCheckKselftest(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ct := &wire.CaseTrace{Name: "kselftest:x", Kselftest: tc.r}
-			fs := checkKselftest(nil, ct)
-			if (len(fs) > 0) != tc.finding {
-				t.Errorf("findings %+v, want some: %v", fs, tc.finding)
+			vs := checkKselftest(nil, ct)
+			if (len(vs) > 0) != tc.fails {
+				t.Errorf("violations %+v, want some: %v", vs, tc.fails)
 			}
-			for _, f := range fs {
-				if f.Rule != RuleKselftest {
-					t.Errorf("rule %q", f.Rule)
+			for _, v := range vs {
+				if v.Rule != rule.Kselftest {
+					t.Errorf("rule %q", v.Rule)
 				}
 			}
 			if got := ct.Skipped(); got != tc.skipped {

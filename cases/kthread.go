@@ -3,6 +3,7 @@ package cases
 import (
 	"fmt"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -18,8 +19,8 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "K"},
 		}, unpatchSteps),
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpPark+":K", wire.OpEnable, wire.OpComplete, wire.OpRelease+":K")
 			expectLog(tr, ct, "signaling remaining tasks", &out)
 			k := findParked(ct, "K", &out)
@@ -27,7 +28,7 @@ func init() {
 			// function before the transition completed.
 			expectParked(k, wire.VersionOld, false, &out)
 			if k != nil && k.Wakes != 1 {
-				out = append(out, Finding{Rule: RuleFallback, Task: fmt.Sprintf("K[%d]", k.TID), Msg: fmt.Sprintf("left klpt_park_func() %d times; want once", k.Wakes)})
+				out = append(out, rule.Violation{Rule: rule.Fallback, Task: fmt.Sprintf("K[%d]", k.TID), Msg: fmt.Sprintf("left klpt_park_func() %d times; want once", k.Wakes)})
 			}
 			return out
 		},

@@ -3,6 +3,7 @@ package cases
 import (
 	"fmt"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -21,8 +22,8 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "A"}, {Do: DoWait}, {Do: DoSettle},
 		}, unpatchSteps),
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpLoad, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpLoad, wire.OpRemove, wire.OpRelease+":A", wire.OpComplete)
 			load, ok1 := nth(ct, wire.OpLoad, 1)
 			done, ok2 := nth(ct, wire.OpComplete, 0)
@@ -44,7 +45,7 @@ func init() {
 			// The shared consistency rule judges each call; here, make sure
 			// there were calls to judge.
 			if mid == 0 || after == 0 {
-				out = append(out, Finding{Rule: RuleSteps, Msg: fmt.Sprintf("klpt_target2 got %d calls mid-transition and %d after; want both", mid, after)})
+				out = append(out, rule.Violation{Rule: rule.Steps, Msg: fmt.Sprintf("klpt_target2 got %d calls mid-transition and %d after; want both", mid, after)})
 			}
 			return out
 		},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -26,8 +27,8 @@ func init() {
 			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoUnload, Patch: "klpt_patch3"}, {Do: DoUnload},
 		},
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpEnable, wire.OpComplete, wire.OpEnable, wire.OpComplete, wire.OpSysfs, wire.OpUnload, wire.OpDisable, wire.OpComplete,
 				wire.OpUnload, wire.OpEnable, wire.OpComplete, wire.OpEnable, wire.OpComplete, wire.OpSysfs)
 			if s, ok := nth(ct, wire.OpSysfs, 0); ok {
@@ -45,7 +46,7 @@ func init() {
 			if ok1 && ok2 {
 				for _, g := range ct.Calls {
 					if g.T0 > done.T1 && g.T1 < again.T0 && g.Version == patchVersion("klpt_patch") {
-						out = append(out, Finding{Rule: "replace", Task: fmt.Sprintf("worker[%d]", g.TID), T: g.T0,
+						out = append(out, rule.Violation{Rule: rule.Replace, Task: fmt.Sprintf("worker[%d]", g.TID), T: g.T0,
 							Msg: fmt.Sprintf("%d calls reached the replaced patch's function", g.N)})
 					}
 				}
@@ -58,20 +59,20 @@ func init() {
 // expectSysfs checks a sysfs op's reads: the attributes in want
 // (stack_order and replace only where the kernel has them), and no
 // attribute of the patches in absent.
-func expectSysfs(o wire.Op, want map[string]int, absent []string, out *[]Finding) {
+func expectSysfs(o wire.Op, want map[string]int, absent []string, out *[]rule.Violation) {
 	for k, v := range want {
 		got, ok := o.Counts[k]
 		if !ok && (strings.HasSuffix(k, ".stack_order") || strings.HasSuffix(k, ".replace")) {
 			continue // older kernels lack these attributes
 		}
 		if !ok || got != v {
-			*out = append(*out, Finding{Rule: "sysfs", T: o.T0, Msg: fmt.Sprintf("/sys/kernel/livepatch/%s reads %d (present %v); want %d", k, got, ok, v)})
+			*out = append(*out, rule.Violation{Rule: rule.Sysfs, T: o.T0, Msg: fmt.Sprintf("/sys/kernel/livepatch/%s reads %d (present %v); want %d", k, got, ok, v)})
 		}
 	}
 	for _, p := range absent {
 		for k := range o.Counts {
 			if len(k) > len(p) && k[:len(p)+1] == p+"." {
-				*out = append(*out, Finding{Rule: "sysfs", T: o.T0, Msg: fmt.Sprintf("/sys/kernel/livepatch/%s still exists: the replaced patch was not freed", p)})
+				*out = append(*out, rule.Violation{Rule: rule.Sysfs, T: o.T0, Msg: fmt.Sprintf("/sys/kernel/livepatch/%s still exists: the replaced patch was not freed", p)})
 				break
 			}
 		}

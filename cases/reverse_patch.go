@@ -1,6 +1,9 @@
 package cases
 
-import "github.com/klptest/klptest/wire"
+import (
+	"github.com/klptest/klptest/rule"
+	"github.com/klptest/klptest/wire"
+)
 
 func init() {
 	register(Case{
@@ -19,8 +22,8 @@ func init() {
 			{Do: DoRelease, Park: "A"},
 			{Do: DoUnload},
 		},
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpReverse, wire.OpComplete, wire.OpRelease+":A")
 			// Asleep in the old function, A cannot switch; after the
 			// flip it is at the goal already.

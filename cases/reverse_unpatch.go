@@ -1,6 +1,9 @@
 package cases
 
-import "github.com/klptest/klptest/wire"
+import (
+	"github.com/klptest/klptest/rule"
+	"github.com/klptest/klptest/wire"
+)
 
 func init() {
 	register(Case{
@@ -15,8 +18,8 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "A"},
 		}, unpatchSteps),
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpComplete, wire.OpPark+":A", wire.OpDisable, wire.OpStall, wire.OpReverse, wire.OpComplete, wire.OpRelease+":A")
 			// Asleep in the new function, A cannot switch back; after
 			// the flip it is at the goal already.

@@ -1,6 +1,9 @@
 package cases
 
-import "github.com/klptest/klptest/wire"
+import (
+	"github.com/klptest/klptest/rule"
+	"github.com/klptest/klptest/wire"
+)
 
 func init() {
 	register(Case{
@@ -14,8 +17,8 @@ func init() {
 			{Do: DoSettle},
 			{Do: DoRelease, Park: "A"},
 		}, unpatchSteps),
-		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []Finding {
-			var out []Finding
+		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
+			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpComplete, wire.OpRelease+":A")
 			expectLog(tr, ct, "signaling remaining tasks", &out)
 			// The fake signal ends the interruptible sleep with

@@ -1,5 +1,6 @@
 // Package check owns the consistency-model invariants: pure functions from
-// a recorded wire.Trace to the violations it holds. It does no I/O.
+// a recorded wire.Trace to the violations it holds (rule.Violation, under
+// the rule names of package rule). It does no I/O.
 //
 // Every rule is stated so that it holds wherever kernel/livepatch/
 // transition.c promises it, and nowhere else. The kernel moves tasks between
@@ -12,28 +13,10 @@ package check
 import (
 	"fmt"
 	"sort"
-	"strings"
-
-	"github.com/hashicorp/go-multierror"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
-)
-
-// Rules, as violations name them.
-const (
-	RuleTrace      = "trace"              // the trace itself is incomplete
-	RuleAgent      = "agent"              // the guest could not carry out a step
-	RuleOutside    = "outside-transition" // -1 and no pending flag between transitions
-	RuleMonotonic  = "monotonic"          // 0/1 during a transition, only towards the goal
-	RuleCompletion = "completion-order"   // no task left behind once completion began
-	RulePending    = "pending-flag"       // TIF_PATCH_PENDING set iff state differs from goal
-	RuleConsistent = "consistency"        // a call ran the version its task's state says
-	RuleEndState   = "end-state"          // completes within the bound; sysfs matches the goal
-	RuleVmlinux    = "vmlinux-patch"      // the core-kernel half of the patch took effect
-	RuleKernelLog  = "kernel-log"         // no WARNING, BUG, Oops, lockdep, hung task, RCU stall
-	RuleTaint      = "taint"              // only the expected taints appear
-	RuleFork       = "fork-inherit"       // a child starts with its parent's state and flag
 )
 
 // PersistNS and PersistSnapshots: a pending-flag anomaly counts only when
@@ -46,41 +29,6 @@ const (
 	PersistNS        = 400_000_000
 	PersistSnapshots = 3
 )
-
-// Violation is one broken rule.
-type Violation struct {
-	Case string `json:"case"`
-	Rule string `json:"rule"`
-	Task string `json:"task,omitempty"`
-	T    int64  `json:"t_ns,omitempty"` // guest CLOCK_MONOTONIC; 0 if not tied to a moment
-	Msg  string `json:"msg"`
-}
-
-func (v Violation) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[%s]", v.Rule)
-	if v.Task != "" {
-		fmt.Fprintf(&b, " %s", v.Task)
-	}
-	if v.T != 0 {
-		fmt.Fprintf(&b, " at %.6fs", float64(v.T)/1e9)
-	}
-	fmt.Fprintf(&b, ": %s", v.Msg)
-	return b.String()
-}
-
-// Violations extracts the violations from an error Case returned.
-func Violations(err error) []Violation {
-	var out []Violation
-	if me, ok := err.(*multierror.Error); ok {
-		for _, e := range me.Errors {
-			if v, ok := e.(Violation); ok {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
-}
 
 // transition is one enable or disable, from the agent's action to the read
 // that saw it complete, with the reversals and forces in between.
@@ -140,14 +88,14 @@ type model struct {
 	stables []stable
 }
 
-func buildModel(ct *wire.CaseTrace, add func(Violation)) model {
+func buildModel(ct *wire.CaseTrace, add func(rule.Violation)) model {
 	var m model
 	var cur *transition
 	for _, op := range ct.Ops {
 		switch op.Kind {
 		case wire.OpEnable, wire.OpDisable:
 			if cur != nil {
-				add(Violation{Rule: RuleTrace, T: op.T0, Msg: fmt.Sprintf("%s started while the previous transition was not seen complete", op.Kind)})
+				add(rule.Violation{Rule: rule.Trace, T: op.T0, Msg: fmt.Sprintf("%s started while the previous transition was not seen complete", op.Kind)})
 			}
 			if op.Err != "" {
 				continue // the kernel refused it; the agent error reports it
@@ -161,7 +109,7 @@ func buildModel(ct *wire.CaseTrace, add func(Violation)) model {
 			cur = &m.trans[len(m.trans)-1]
 		case wire.OpReverse, wire.OpForce:
 			if cur == nil {
-				add(Violation{Rule: RuleTrace, T: op.T0, Msg: op.Kind + " outside a transition"})
+				add(rule.Violation{Rule: rule.Trace, T: op.T0, Msg: op.Kind + " outside a transition"})
 				continue
 			}
 			if op.Err != "" {
@@ -177,7 +125,7 @@ func buildModel(ct *wire.CaseTrace, add func(Violation)) model {
 			}
 		case wire.OpComplete, wire.OpTimeout:
 			if cur == nil {
-				add(Violation{Rule: RuleTrace, T: op.T0, Msg: op.Kind + " without a transition"})
+				add(rule.Violation{Rule: rule.Trace, T: op.T0, Msg: op.Kind + " without a transition"})
 				continue
 			}
 			o := op
@@ -251,13 +199,13 @@ func (m model) transitionFor(t0, t1 int64) (transition, int, bool) {
 type collector struct {
 	caseName string
 	order    []string
-	first    map[string]*Violation
+	first    map[string]*rule.Violation
 	more     map[string]int
 }
 
-func (c *collector) add(v Violation, scope string) {
+func (c *collector) add(v rule.Violation, scope string) {
 	v.Case = c.caseName
-	k := v.Rule + "\x00" + v.Task + "\x00" + scope
+	k := string(v.Rule) + "\x00" + v.Task + "\x00" + scope
 	if _, ok := c.first[k]; ok {
 		c.more[k]++
 		return
@@ -266,16 +214,14 @@ func (c *collector) add(v Violation, scope string) {
 	c.order = append(c.order, k)
 }
 
-func (c *collector) result() error {
-	var err *multierror.Error
+func (c *collector) result() []rule.Violation {
+	var out []rule.Violation
 	for _, k := range c.order {
 		v := *c.first[k]
-		if n := c.more[k]; n > 0 {
-			v.Msg += fmt.Sprintf(" (and %d more times)", n)
-		}
-		err = multierror.Append(err, v)
+		v.More = c.more[k]
+		out = append(out, v)
 	}
-	return err.ErrorOrNil()
+	return out
 }
 
 // Policy says which of the rules about the kernel's health apply, beyond
@@ -290,27 +236,24 @@ type Policy struct {
 var Strict = Policy{KernelLog: true, Taint: true}
 
 // Case checks one case of a trace against every rule under Strict, and
-// returns all violations as a *multierror.Error of Violation, or nil.
-func Case(tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) error {
+// returns all violations, none when it passes.
+func Case(tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) []rule.Violation {
 	return CaseWith(Strict, tr, ct, c)
 }
 
-// MsgNoCaseEnd is the violation of a case cut short; a runner that knows
-// why replaces it with the reason.
-const MsgNoCaseEnd = "the case did not finish: no case-end event"
-
 // CaseWith checks one case under policy p.
-func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) error {
-	col := &collector{caseName: ct.Name, first: map[string]*Violation{}, more: map[string]int{}}
-	// Rules checked once per case keep every distinct message.
-	add := func(v Violation) { col.add(v, v.Msg) }
+func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) []rule.Violation {
+	col := &collector{caseName: ct.Name, first: map[string]*rule.Violation{}, more: map[string]int{}}
+	// Rules checked once per case keep every distinct text.
+	add := func(v rule.Violation) { col.add(v, v.Text()) }
 	m := buildModel(ct, add)
 
 	for _, e := range ct.Errors {
-		add(Violation{Rule: RuleAgent, Msg: e})
+		add(rule.Violation{Rule: rule.Agent, Msg: e})
 	}
 	if ct.End == nil {
-		add(Violation{Rule: RuleTrace, Msg: MsgNoCaseEnd})
+		// A runner that knows how the VM ended replaces the reason.
+		add(rule.Violation{Rule: rule.Trace, Msg: "the case did not finish", CutShort: "no case-end event"})
 	}
 	// A kernel selftest drives its own transitions, unseen by klptest's
 	// probe: its script's verdict and the kernel's health judge it.
@@ -325,8 +268,8 @@ func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) error 
 	checkKernelLog(tr, ct, p, add)
 	checkTaint(tr, ct, p, add)
 	if c.Check != nil {
-		for _, f := range c.Check(tr, ct) {
-			add(Violation{Rule: f.Rule, Task: f.Task, T: f.T, Msg: f.Msg})
+		for _, v := range c.Check(tr, ct) {
+			add(v)
 		}
 	}
 	return col.result()
@@ -334,9 +277,9 @@ func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) error 
 
 // checkCoverage fails a case that observed too little to judge: a check
 // that saw nothing must not pass.
-func checkCoverage(tr *wire.Trace, ct *wire.CaseTrace, m model, add func(Violation)) {
+func checkCoverage(tr *wire.Trace, ct *wire.CaseTrace, m model, add func(rule.Violation)) {
 	if len(m.trans) == 0 {
-		add(Violation{Rule: RuleTrace, Msg: "no transition was started"})
+		add(rule.Violation{Rule: rule.Trace, Msg: "no transition was started"})
 	}
 	var probe, proc int
 	for _, s := range ct.Snapshots {
@@ -351,7 +294,7 @@ func checkCoverage(tr *wire.Trace, ct *wire.CaseTrace, m model, add func(Violati
 					}
 				}
 				if idle < tr.Hello.CPUs {
-					add(Violation{Rule: RuleTrace, T: s.T0, Msg: fmt.Sprintf("probe snapshot holds %d idle tasks, the guest has %d CPUs", idle, tr.Hello.CPUs)})
+					add(rule.Violation{Rule: rule.Trace, T: s.T0, Msg: fmt.Sprintf("probe snapshot holds %d idle tasks, the guest has %d CPUs", idle, tr.Hello.CPUs)})
 				}
 			}
 		case wire.SourceProc:
@@ -359,15 +302,15 @@ func checkCoverage(tr *wire.Trace, ct *wire.CaseTrace, m model, add func(Violati
 		}
 	}
 	if probe == 0 {
-		add(Violation{Rule: RuleTrace, Msg: "no probe snapshot recorded"})
+		add(rule.Violation{Rule: rule.Trace, Msg: "no probe snapshot recorded"})
 	}
 	if proc == 0 {
-		add(Violation{Rule: RuleTrace, Msg: "no /proc snapshot recorded"})
+		add(rule.Violation{Rule: rule.Trace, Msg: "no /proc snapshot recorded"})
 	}
 	// Workers report their calls as the case ends: a case cut short has
 	// its own violation already.
 	if len(ct.Calls) == 0 && ct.End != nil {
-		add(Violation{Rule: RuleTrace, Msg: "no worker call recorded"})
+		add(rule.Violation{Rule: rule.Trace, Msg: "no worker call recorded"})
 	}
 }
 
@@ -422,11 +365,11 @@ func checkSnapshots(ct *wire.CaseTrace, m model, col *collector) {
 		if _, ok := m.stableAt(s.T0, s.T1); ok {
 			for _, t := range s.Tasks {
 				if t.State != wire.StateUndefined {
-					col.add(Violation{Rule: RuleOutside, Task: t.Name(), T: s.T0,
+					col.add(rule.Violation{Rule: rule.Outside, Task: t.Name(), T: s.T0,
 						Msg: fmt.Sprintf("state %s between transitions (%s snapshot); want -1", stateName(t.State), s.Source)}, "")
 				}
 				if t.Pending != nil && *t.Pending {
-					col.add(Violation{Rule: RuleOutside, Task: t.Name(), T: s.T0,
+					col.add(rule.Violation{Rule: rule.Outside, Task: t.Name(), T: s.T0,
 						Msg: "TIF_PATCH_PENDING set between transitions"}, "")
 				}
 			}
@@ -464,7 +407,7 @@ func checkSnapshots(ct *wire.CaseTrace, m model, col *collector) {
 				case t.State == wire.StateUndefined:
 					undefined++
 				case t.State == 1-goal && undefined > 0:
-					col.add(Violation{Rule: RuleCompletion, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf(
+					col.add(rule.Violation{Rule: rule.Completion, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf(
 						"read at %s after %d tasks were read already reset to -1: completion began with this task left behind", stateName(t.State), undefined)}, scope)
 				}
 			}
@@ -473,14 +416,14 @@ func checkSnapshots(ct *wire.CaseTrace, m model, col *collector) {
 			p := seenBy[t.Key()]
 			r := rank(t.State, goal, p, afterInit)
 			if r < 0 {
-				col.add(Violation{Rule: RuleMonotonic, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf("invalid state %d during a transition to %s", t.State, stateName(goal))}, scope)
+				col.add(rule.Violation{Rule: rule.Monotonic, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf("invalid state %d during a transition to %s", t.State, stateName(goal))}, scope)
 				continue
 			}
 			if p == nil {
 				p = &seen{state: t.State, rank: r, t: s.T0}
 				seenBy[t.Key()] = p
 			} else if r < p.rank {
-				col.add(Violation{Rule: RuleMonotonic, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf(
+				col.add(rule.Violation{Rule: rule.Monotonic, Task: t.Name(), T: s.T0, Msg: fmt.Sprintf(
 					"moved from %s (seen at %.6fs) back to %s during the transition to %s", stateName(p.state), float64(p.t)/1e9, stateName(t.State), stateName(goal))}, scope)
 			}
 			p.state, p.rank, p.t = t.State, r, s.T0
@@ -500,7 +443,7 @@ func checkSnapshots(ct *wire.CaseTrace, m model, col *collector) {
 			if anomaly != "" {
 				p.count++
 				if p.count >= PersistSnapshots && s.T0-p.since >= PersistNS {
-					col.add(Violation{Rule: RulePending, Task: t.Name(), T: p.since, Msg: fmt.Sprintf(
+					col.add(rule.Violation{Rule: rule.Pending, Task: t.Name(), T: p.since, Msg: fmt.Sprintf(
 						"%s over %d consecutive snapshots (%.0f ms)", anomaly, p.count, float64(s.T0-p.since)/1e6)}, scope)
 				}
 			}
@@ -532,7 +475,7 @@ func checkCalls(ct *wire.CaseTrace, m model, col *collector) {
 			continue
 		}
 		if g.Version < wire.VersionOld {
-			col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: versionName(g.Version)}, "")
+			col.add(rule.Violation{Rule: rule.Consistent, Task: task, T: g.T0, Msg: versionName(g.Version)}, "")
 			continue
 		}
 		if tr, _, ok := m.transitionFor(g.T0, g.T1); ok && g.Before == g.After && g.Before != wire.StateUndefined {
@@ -544,17 +487,17 @@ func checkCalls(ct *wire.CaseTrace, m model, col *collector) {
 				want = v1
 			}
 			if g.Version != want {
-				col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
+				col.add(rule.Violation{Rule: rule.Consistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
 					"%d calls with patch_state %s before and after ran the %s version; want %s",
 					g.N, stateName(g.Before), versionName(g.Version), versionName(want))}, "")
 			}
 		}
 		if s, ok := m.stableAt(g.T0, g.T1); ok {
 			if g.Before != wire.StateUndefined || g.After != wire.StateUndefined {
-				col.add(Violation{Rule: RuleOutside, Task: task, T: g.T0, Msg: fmt.Sprintf(
+				col.add(rule.Violation{Rule: rule.Outside, Task: task, T: g.T0, Msg: fmt.Sprintf(
 					"patch_state %d/%d around a call between transitions; want -1", g.Before, g.After)}, "")
 			} else if g.Version != s.version {
-				col.add(Violation{Rule: RuleConsistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
+				col.add(rule.Violation{Rule: rule.Consistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
 					"%d calls between transitions ran the %s function; the %s one is applied",
 					g.N, versionName(g.Version), versionName(s.version))}, "")
 			}
@@ -562,7 +505,7 @@ func checkCalls(ct *wire.CaseTrace, m model, col *collector) {
 	}
 }
 
-func checkEnd(ct *wire.CaseTrace, m model, c cases.Case, add func(Violation)) {
+func checkEnd(ct *wire.CaseTrace, m model, c cases.Case, add func(rule.Violation)) {
 	bound := int64(c.BoundSeconds) * 1e9
 	for _, tr := range m.trans {
 		goal := stateName(tr.goal())
@@ -574,11 +517,11 @@ func checkEnd(ct *wire.CaseTrace, m model, c cases.Case, add func(Violation)) {
 					break
 				}
 			}
-			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: msg})
+			add(rule.Violation{Rule: rule.EndState, T: tr.start.T0, Msg: msg})
 			continue
 		}
 		if tr.end == nil {
-			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s was never seen complete", goal)})
+			add(rule.Violation{Rule: rule.EndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s was never seen complete", goal)})
 			continue
 		}
 		// A parked task holds a transition open on purpose (fork-storm parks
@@ -591,20 +534,20 @@ func checkEnd(ct *wire.CaseTrace, m model, c cases.Case, add func(Violation)) {
 			}
 		}
 		if d := tr.end.T0 - from; bound > 0 && d > bound {
-			add(Violation{Rule: RuleEndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s took %.1fs from %s, over the %ds bound", goal, float64(d)/1e9, since, c.BoundSeconds)})
+			add(rule.Violation{Rule: rule.EndState, T: tr.start.T0, Msg: fmt.Sprintf("the transition to %s took %.1fs from %s, over the %ds bound", goal, float64(d)/1e9, since, c.BoundSeconds)})
 		}
 		wantEnabled := 0
 		if tr.goal() == wire.StatePatched {
 			wantEnabled = 1
 		}
 		if tr.end.Enabled != wantEnabled || tr.end.Transition != 0 {
-			add(Violation{Rule: RuleEndState, T: tr.end.T0, Msg: fmt.Sprintf("sysfs reads enabled=%d transition=%d at the end of the transition to %s; want enabled=%d transition=0",
+			add(rule.Violation{Rule: rule.EndState, T: tr.end.T0, Msg: fmt.Sprintf("sysfs reads enabled=%d transition=%d at the end of the transition to %s; want enabled=%d transition=0",
 				tr.end.Enabled, tr.end.Transition, goal, wantEnabled)})
 		}
 	}
 }
 
-func checkVmlinux(ct *wire.CaseTrace, m model, add func(Violation)) {
+func checkVmlinux(ct *wire.CaseTrace, m model, add func(rule.Violation)) {
 	seenPatched := false
 	for _, r := range ct.Cmdline {
 		s, ok := m.stableAt(r.T0, r.T1)
@@ -620,7 +563,7 @@ func checkVmlinux(ct *wire.CaseTrace, m model, add func(Violation)) {
 		}
 		seenPatched = seenPatched || s.version != wire.VersionOld
 		if got != s.version {
-			add(Violation{Rule: RuleVmlinux, T: r.T0, Msg: fmt.Sprintf("/proc/cmdline shows the %s cmdline_proc_show() while the %s one is applied",
+			add(rule.Violation{Rule: rule.Vmlinux, T: r.T0, Msg: fmt.Sprintf("/proc/cmdline shows the %s cmdline_proc_show() while the %s one is applied",
 				versionName(got), versionName(s.version))})
 		}
 	}
@@ -636,7 +579,7 @@ func checkVmlinux(ct *wire.CaseTrace, m model, add func(Violation)) {
 		}
 	}
 	if !seenPatched && patchedStretch {
-		add(Violation{Rule: RuleVmlinux, Msg: "no /proc/cmdline read while the patch was applied"})
+		add(rule.Violation{Rule: rule.Vmlinux, Msg: "no /proc/cmdline read while the patch was applied"})
 	}
 }
 
@@ -645,16 +588,16 @@ func checkVmlinux(ct *wire.CaseTrace, m model, add func(Violation)) {
 // (the function's return, still under the lock) they must be equal.
 func checkForks(ct *wire.CaseTrace, m model, col *collector) {
 	if ct.ForksDropped > 0 {
-		col.add(Violation{Rule: RuleTrace, Msg: fmt.Sprintf("the probe dropped %d fork records: the fork check is incomplete", ct.ForksDropped)}, "forks-dropped")
+		col.add(rule.Violation{Rule: rule.Trace, Msg: fmt.Sprintf("the probe dropped %d fork records: the fork check is incomplete", ct.ForksDropped)}, "forks-dropped")
 	}
 	for _, f := range ct.Forks {
 		child := fmt.Sprintf("child[%d] of [%d]", f.CPID, f.PPID)
 		if f.CState != f.PState || f.CPending != f.PPending {
-			col.add(Violation{Rule: RuleFork, Task: child, T: f.T, Msg: fmt.Sprintf(
+			col.add(rule.Violation{Rule: rule.Fork, Task: child, T: f.T, Msg: fmt.Sprintf(
 				"child got state %d pending %v; its parent had state %d pending %v", f.CState, f.CPending, f.PState, f.PPending)}, "")
 		}
 		if _, ok := m.stableAt(f.T, f.T); ok && (f.PState != wire.StateUndefined || f.PPending) {
-			col.add(Violation{Rule: RuleOutside, Task: child, T: f.T, Msg: fmt.Sprintf(
+			col.add(rule.Violation{Rule: rule.Outside, Task: child, T: f.T, Msg: fmt.Sprintf(
 				"forked between transitions from a parent at state %d pending %v", f.PState, f.PPending)}, "")
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -50,9 +51,9 @@ var traces sync.Map // name -> decompressed JSON
 
 var patchCase, _ = cases.Lookup([]string{"patch"})
 
-func rules(err error) map[string]int {
-	out := map[string]int{}
-	for _, v := range Violations(err) {
+func rules(vs []rule.Violation) map[rule.Name]int {
+	out := map[rule.Name]int{}
+	for _, v := range vs {
 		out[v.Rule]++
 	}
 	return out
@@ -98,8 +99,14 @@ func ptr(b bool) *bool { return &b }
 func TestRecordedTracesPass(t *testing.T) {
 	for _, name := range []string{"patch-debian-6.12.json.gz", "patch-debian-6.1.json.gz"} {
 		tr := load(t, name)
-		if err := Case(tr, tr.Cases[0], patchCase[0]); err != nil {
-			t.Errorf("%s: a correct kernel's trace broke rules:\n%v", name, err)
+		if vs := Case(tr, tr.Cases[0], patchCase[0]); len(vs) != 0 {
+			t.Errorf("%s: a correct kernel's trace broke rules:\n%v", name, vs)
+		}
+		// And in the form today's agent writes, /proc/cmdline's reads
+		// with the version they saw.
+		versionCmdline(tr.Cases[0])
+		if vs := Case(tr, tr.Cases[0], patchCase[0]); len(vs) != 0 {
+			t.Errorf("%s, its cmdline reads with versions: a correct kernel's trace broke rules:\n%v", name, vs)
 		}
 	}
 }
@@ -107,18 +114,18 @@ func TestRecordedTracesPass(t *testing.T) {
 func TestRules(t *testing.T) {
 	tests := []struct {
 		name   string
-		rule   string
+		rule   rule.Name
 		mutate func(tr *wire.Trace, ct *wire.CaseTrace)
 	}{
-		{"pending flag between transitions", RuleOutside, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"pending flag between transitions", rule.Outside, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			s := probes(ct, op(ct, wire.OpComplete, 1).T1, 1<<62)
 			task(s[len(s)-1], "kthreadd").Pending = ptr(true) // the seed thread's bug: a flag left behind
 		}},
-		{"state between transitions", RuleOutside, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"state between transitions", rule.Outside, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			s := probes(ct, 0, op(ct, wire.OpEnable, 0).T0)
 			task(s[0], "swapper/1").State = wire.StatePatched
 		}},
-		{"state moves back", RuleMonotonic, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"state moves back", rule.Monotonic, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			en, done := op(ct, wire.OpEnable, 0), op(ct, wire.OpComplete, 0)
 			s := probes(ct, en.T1, done.T1)
 			s = append(probes(ct, en.T0, en.T1), s...)
@@ -133,12 +140,12 @@ func TestRules(t *testing.T) {
 			task(&last2, "kthreadd").Pending = ptr(true)
 			ct.Snapshots = append(ct.Snapshots, last2)
 		}},
-		{"invalid state", RuleMonotonic, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"invalid state", rule.Monotonic, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			en := op(ct, wire.OpEnable, 0)
 			s := probes(ct, en.T0, en.T1)
 			task(s[len(s)-1], "kthreadd").State = 7
 		}},
-		{"task left behind at completion", RuleCompletion, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"task left behind at completion", rule.Completion, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			en := op(ct, wire.OpEnable, 0)
 			snap := wire.Snapshot{Source: wire.SourceProbe, T0: en.T1 + 1, T1: en.T1 + 2}
 			f := false
@@ -148,7 +155,7 @@ func TestRules(t *testing.T) {
 			}
 			ct.Snapshots = append(ct.Snapshots, snap)
 		}},
-		{"patched call ran old code", RuleConsistent, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"patched call ran old code", rule.Consistent, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range ct.Calls {
 				if ct.Calls[i].Before == wire.StatePatched && ct.Calls[i].After == wire.StatePatched {
 					ct.Calls[i].Version = wire.VersionOld
@@ -157,7 +164,7 @@ func TestRules(t *testing.T) {
 			}
 			panic("no patched call")
 		}},
-		{"call after completion ran old code", RuleConsistent, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"call after completion ran old code", rule.Consistent, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			done, dis := op(ct, wire.OpComplete, 0), op(ct, wire.OpDisable, 0)
 			for i := range ct.Calls {
 				g := &ct.Calls[i]
@@ -168,7 +175,7 @@ func TestRules(t *testing.T) {
 			}
 			panic("no call while patched")
 		}},
-		{"transition timed out", RuleEndState, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"transition timed out", rule.EndState, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range ct.Ops {
 				if ct.Ops[i].Kind == wire.OpComplete {
 					ct.Ops[i].Kind = wire.OpTimeout
@@ -177,7 +184,7 @@ func TestRules(t *testing.T) {
 				}
 			}
 		}},
-		{"sysfs enabled wrong", RuleEndState, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"sysfs enabled wrong", rule.EndState, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range ct.Ops {
 				if ct.Ops[i].Kind == wire.OpComplete {
 					ct.Ops[i].Enabled = 0
@@ -185,29 +192,48 @@ func TestRules(t *testing.T) {
 				}
 			}
 		}},
-		{"vmlinux function not patched", RuleVmlinux, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"vmlinux function not patched", rule.Vmlinux, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// As today's agent reads it: the version the cmdline shows.
+			versionCmdline(ct)
+			for i := range ct.Cmdline {
+				ct.Cmdline[i].Version, ct.Cmdline[i].Patched = wire.VersionOld, false
+			}
+		}},
+		{"vmlinux function shows another patch's version", rule.Vmlinux, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// Patched, yet not by klpt_patch: only the version tells.
+			versionCmdline(ct)
+			for i := range ct.Cmdline {
+				if ct.Cmdline[i].Patched {
+					ct.Cmdline[i].Version = 3
+				}
+			}
+		}},
+		{"vmlinux function not patched, a trace before versions", rule.Vmlinux, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			if ct.Cmdline[1].Version != 0 {
+				panic("the fixture's reads carry versions: this is not the legacy form")
+			}
 			for i := range ct.Cmdline {
 				ct.Cmdline[i].Patched = false
 			}
 		}},
-		{"warning in the log", RuleKernelLog, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"warning in the log", rule.KernelLog, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			tr.Kmsg = append(tr.Kmsg,
 				wire.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 4, Case: "patch", Msg: "WARNING: CPU: 1 PID: 45 at kernel/livepatch/transition.c:106 klp_complete_transition+0x1d4/0x250"},
 				wire.KmsgLine{Seq: 9001, TS: 6_000_001, Prio: 4, Case: "patch", Msg: "Call Trace:"})
 		}},
-		{"hung task in the log", RuleKernelLog, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"hung task in the log", rule.KernelLog, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			tr.Kmsg = append(tr.Kmsg, wire.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 3, Case: "patch", Msg: "INFO: task exe:155 blocked for more than 120 seconds."})
 		}},
-		{"KASAN report in the log", RuleKernelLog, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"KASAN report in the log", rule.KernelLog, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			tr.Kmsg = append(tr.Kmsg, wire.KmsgLine{Seq: 9000, TS: 6_000_000, Prio: 3, Case: "patch", Msg: "BUG: KASAN: slab-use-after-free in klp_free_patch_finish+0x3c/0x90"})
 		}},
-		{"unexpected taint", RuleTaint, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"unexpected taint", rule.Taint, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.End.Taint |= 1 << 9
 		}},
-		{"no snapshots", RuleTrace, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"no snapshots", rule.Trace, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Snapshots = nil
 		}},
-		{"idle tasks missing", RuleTrace, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"idle tasks missing", rule.Trace, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			s := &ct.Snapshots[0]
 			var keep []wire.TaskState
 			for _, t := range s.Tasks {
@@ -217,10 +243,10 @@ func TestRules(t *testing.T) {
 			}
 			s.Tasks = keep
 		}},
-		{"case unfinished", RuleTrace, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"case unfinished", rule.Trace, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.End = nil
 		}},
-		{"agent step failed", RuleAgent, func(tr *wire.Trace, ct *wire.CaseTrace) {
+		{"agent step failed", rule.Agent, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Errors = append(ct.Errors, "load klpt_patch.ko: operation not permitted")
 		}},
 	}
@@ -234,6 +260,19 @@ func TestRules(t *testing.T) {
 				t.Errorf("rule %s did not fire; got %v", tt.rule, got)
 			}
 		})
+	}
+}
+
+// versionCmdline gives the recorded trace's /proc/cmdline reads, made
+// before reads carried a version, the version today's agent reads from
+// the cmdline: the original, or klpt_patch's.
+func versionCmdline(ct *wire.CaseTrace) {
+	for i := range ct.Cmdline {
+		r := &ct.Cmdline[i]
+		r.Version = wire.VersionOld
+		if r.Patched {
+			r.Version = wire.VersionNew
+		}
 	}
 }
 
@@ -272,10 +311,10 @@ func TestPendingFlag(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr, ct := synth(tt.states...)
 			got := rules(Case(tr, ct, patchCase[0]))
-			if (got[RulePending] > 0) != tt.fires {
-				t.Errorf("pending-flag fired=%v, want %v: %v", got[RulePending] > 0, tt.fires, got)
+			if (got[rule.Pending] > 0) != tt.fires {
+				t.Errorf("pending-flag fired=%v, want %v: %v", got[rule.Pending] > 0, tt.fires, got)
 			}
-			if got[RuleMonotonic] > 0 || got[RuleCompletion] > 0 {
+			if got[rule.Monotonic] > 0 || got[rule.Completion] > 0 {
 				t.Errorf("unexpected: %v", got)
 			}
 		})
@@ -295,8 +334,8 @@ func TestMonotonicSynthetic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr, ct := synth(tt.states...)
-			if got := rules(Case(tr, ct, patchCase[0])); (got[RuleMonotonic] > 0) != tt.fires {
-				t.Errorf("monotonic fired=%v, want %v: %v", got[RuleMonotonic] > 0, tt.fires, got)
+			if got := rules(Case(tr, ct, patchCase[0])); (got[rule.Monotonic] > 0) != tt.fires {
+				t.Errorf("monotonic fired=%v, want %v: %v", got[rule.Monotonic] > 0, tt.fires, got)
 			}
 		})
 	}
@@ -323,10 +362,10 @@ func TestGuestDiedDuringEnable(t *testing.T) {
 	}
 	ct.Snapshots, ct.End = snaps, nil
 	got := rules(Case(tr, ct, patchCase[0]))
-	if got[RuleOutside] != 0 || got[RuleMonotonic] != 0 {
+	if got[rule.Outside] != 0 || got[rule.Monotonic] != 0 {
 		t.Errorf("states during an unfinished enable were judged as stable: %v", got)
 	}
-	if got[RuleEndState] == 0 || got[RuleTrace] == 0 {
+	if got[rule.EndState] == 0 || got[rule.Trace] == 0 {
 		t.Errorf("an unfinished transition and case must fail: %v", got)
 	}
 }
@@ -338,11 +377,12 @@ func TestGoldenReport(t *testing.T) {
 	ct := tr.Cases[0]
 	s := probes(ct, op(ct, wire.OpComplete, 1).T1, 1<<62)
 	task(s[len(s)-1], "kthreadd").Pending = ptr(true)
-	ct.Cmdline[1].Patched = false
+	versionCmdline(ct)
+	ct.Cmdline[1].Version, ct.Cmdline[1].Patched = wire.VersionOld, false
 	ct.End.Taint |= 1 << 9
 	var b strings.Builder
-	for _, v := range Violations(Case(tr, ct, patchCase[0])) {
-		b.WriteString(v.Error() + "\n")
+	for _, v := range Case(tr, ct, patchCase[0]) {
+		b.WriteString(v.String() + "\n")
 	}
 	golden := filepath.Join("testdata", "report.golden")
 	if *update {
@@ -366,7 +406,7 @@ func TestPolicy(t *testing.T) {
 	if got := rules(CaseWith(Policy{}, tr, ct, patchCase[0])); len(got) != 0 {
 		t.Errorf("lenient policy still judged the kernel log or taint: %v", got)
 	}
-	if got := rules(Case(tr, ct, patchCase[0])); got[RuleKernelLog] == 0 || got[RuleTaint] == 0 {
+	if got := rules(Case(tr, ct, patchCase[0])); got[rule.KernelLog] == 0 || got[rule.Taint] == 0 {
 		t.Errorf("Strict must judge them: %v", got)
 	}
 }
@@ -391,7 +431,7 @@ func TestSnapshotAcrossTransitions(t *testing.T) {
 		snap(1_990_000_000, 2_150_000_000, 0), // paused across the completion and the next init
 	}
 	tr := &wire.Trace{Version: 1, Cases: []*wire.CaseTrace{ct}}
-	if got := rules(Case(tr, ct, patchCase[0])); got[RuleMonotonic] != 0 {
+	if got := rules(Case(tr, ct, patchCase[0])); got[rule.Monotonic] != 0 {
 		t.Errorf("a snapshot spanning two transitions was judged: %v", got)
 	}
 }
@@ -406,7 +446,7 @@ func TestCompletionOrderIsSound(t *testing.T) {
 			{PID: 2, Comm: "kthreadd", State: wire.StateUnpatched, Pending: &p},
 			{PID: 1, Comm: "init", State: wire.StateUndefined, Pending: &f},
 		}})
-	if got := rules(Case(tr, ct, patchCase[0])); got[RuleCompletion] != 0 {
+	if got := rules(Case(tr, ct, patchCase[0])); got[rule.Completion] != 0 {
 		t.Errorf("fired on a legal read order: %v", got)
 	}
 }

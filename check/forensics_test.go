@@ -1,12 +1,14 @@
 package check
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -31,8 +33,8 @@ func TestTimeoutThenLateCompletion(t *testing.T) {
 	ct.Forensics = []wire.Forensics{{Reason: "transition to 1 not complete after 60s", T: done.T0 - 1, Goal: 1, Patch: "klpt_patch",
 		Blocking: []wire.BlockingTask{{Task: wire.TaskState{PID: 97, TGID: 97, Comm: "klpt-parker", Pending: &pending}, Sched: "D",
 			Stack: []string{"[<0>] klpt_park_func+0x6b/0x120 [klpt_target]", "[<0>] klpt_ioctl+0x98/0x1a0 [klpt_target]", "[<0>] __x64_sys_ioctl+0x94/0xd0"}}}}}
-	vs := Violations(Case(tr, ct, patchCase[0]))
-	if len(vs) != 1 || vs[0].Rule != RuleEndState {
+	vs := Case(tr, ct, patchCase[0])
+	if len(vs) != 1 || vs[0].Rule != rule.EndState {
 		t.Fatalf("want one end-state violation, got %v", vs)
 	}
 	want := "the transition to 1 (patched) did not complete within 60s; 1 task held it open: klpt-parker[97] (state D, pending, patch_state 0) in klpt_park_func+0x6b/0x120 [klpt_target] < klpt_ioctl+0x98/0x1a0 [klpt_target] < __x64_sys_ioctl+0x94/0xd0"
@@ -75,7 +77,7 @@ func TestBoundFromRelease(t *testing.T) {
 	c, _ := cases.Lookup([]string{"fork-storm"})
 	c[0].BoundSeconds = 10 // enable to completion took 41 s, release to completion 4.8 s
 	tr := load(t, "forkstorm-debian-6.12.json.gz")
-	if vs := Violations(Case(tr, tr.Cases[0], c[0])); len(vs) != 0 {
+	if vs := Case(tr, tr.Cases[0], c[0]); len(vs) != 0 {
 		t.Errorf("a transition completed 4.8 s after its release broke a 10 s bound: %v", vs)
 	}
 	tr = load(t, "forkstorm-debian-6.12.json.gz")
@@ -86,9 +88,8 @@ func TestBoundFromRelease(t *testing.T) {
 		}
 	}
 	tr.Cases[0].Ops = ops
-	err := Case(tr, tr.Cases[0], c[0])
-	vs := Violations(err)
-	if got := rules(err); got[RuleEndState] != 1 || !strings.Contains(err.Error(), "took 41.0s from its start, over the 10s bound") {
+	vs := Case(tr, tr.Cases[0], c[0])
+	if got := rules(vs); got[rule.EndState] != 1 || !strings.Contains(fmt.Sprint(vs), "took 41.0s from its start, over the 10s bound") {
 		t.Errorf("without the release, want one end-state violation from the start: %v", vs)
 	}
 }
@@ -99,16 +100,19 @@ func TestBoundFromRelease(t *testing.T) {
 func TestKernelLogExcerpt(t *testing.T) {
 	tr := load(t, "warn-debian-6.1.json.gz")
 	c, _ := cases.Lookup([]string{"demo-warn"})
-	var logs []Violation
-	for _, v := range Violations(Case(tr, tr.Cases[0], c[0])) {
-		if v.Rule == RuleKernelLog {
+	var logs []rule.Violation
+	for _, v := range Case(tr, tr.Cases[0], c[0]) {
+		if v.Rule == rule.KernelLog {
 			logs = append(logs, v)
 		}
 	}
 	if len(logs) != 1 {
 		t.Fatalf("%d kernel-log violations, want 1: %v", len(logs), logs)
 	}
-	msg := logs[0].Msg
+	if !strings.HasPrefix(logs[0].Msg, "WARNING in the kernel log at [") || strings.Contains(logs[0].Msg, "\n") {
+		t.Errorf("message %q: want the one-line header, the splat in Excerpt", logs[0].Msg)
+	}
+	msg := strings.Join(logs[0].Excerpt, "\n")
 	for _, want := range []string{"WARNING: CPU: 1 PID: 96 at ", "klpt_inject_warning+0x13/0x20 [klpt_probe]", "RIP: 0010:klpt_inject_warning", "Call Trace:", "klpt_inject_write+0x19c/0x210 [klpt_probe]", "---[ end trace"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("excerpt lacks %q:\n%s", want, msg)

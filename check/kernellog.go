@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -33,7 +34,7 @@ var registerLine = regexp.MustCompile(`^\s*(R(AX|BX|CX|DX|SI|DI|BP|SP)|R[0-9]+|[
 // excerpt returns the splat that starts at line i, at most n lines: its
 // header, where it happened (RIP, pc, lr), and its call trace, without the
 // register dump; up to the end-of-trace marker or the next splat.
-func excerpt(lines []wire.KmsgLine, i, n int) string {
+func excerpt(lines []wire.KmsgLine, i, n int) []string {
 	var b []string
 	for j := i; j < len(lines) && len(b) < n; j++ {
 		msg := strings.TrimRight(lines[j].Msg, " ")
@@ -48,7 +49,7 @@ func excerpt(lines []wire.KmsgLine, i, n int) string {
 			break
 		}
 	}
-	return strings.Join(b, "\n    ")
+	return b
 }
 
 func isSplatStart(msg string) bool {
@@ -60,7 +61,7 @@ func isSplatStart(msg string) bool {
 	return false
 }
 
-func checkKernelLog(tr *wire.Trace, ct *wire.CaseTrace, p Policy, add func(Violation)) {
+func checkKernelLog(tr *wire.Trace, ct *wire.CaseTrace, p Policy, add func(rule.Violation)) {
 	if !p.KernelLog {
 		return
 	}
@@ -72,8 +73,8 @@ func checkKernelLog(tr *wire.Trace, ct *wire.CaseTrace, p Policy, add func(Viola
 		}
 		for _, b := range badLog {
 			if b.re.MatchString(l.Msg) {
-				add(Violation{Rule: RuleKernelLog, Msg: fmt.Sprintf("%s in the kernel log at [%d.%06d]:\n    %s",
-					b.what, l.TS/1e6, l.TS%1e6, excerpt(tr.Kmsg, i, 40))})
+				add(rule.Violation{Rule: rule.KernelLog, Msg: fmt.Sprintf("%s in the kernel log at [%d.%06d]", b.what, l.TS/1e6, l.TS%1e6),
+					Excerpt: excerpt(tr.Kmsg, i, 40)})
 				break
 			}
 		}
@@ -86,7 +87,7 @@ const expectedTaints = 1<<12 | 1<<13 | 1<<15
 
 var taintLetters = map[int]string{0: "P", 1: "F", 2: "S", 3: "R", 4: "M", 5: "B", 6: "U", 7: "D", 8: "A", 9: "W", 10: "C", 11: "I", 12: "O", 13: "E", 14: "L", 15: "K", 16: "X", 17: "T", 18: "N", 19: "J"}
 
-func checkTaint(tr *wire.Trace, ct *wire.CaseTrace, p Policy, add func(Violation)) {
+func checkTaint(tr *wire.Trace, ct *wire.CaseTrace, p Policy, add func(rule.Violation)) {
 	if !p.Taint || tr.Hello == nil || ct.End == nil {
 		return
 	}
@@ -97,7 +98,7 @@ func checkTaint(tr *wire.Trace, ct *wire.CaseTrace, p Policy, add func(Violation
 	added := ct.End.Taint &^ base &^ expectedTaints
 	for bit := 0; bit < 64; bit++ {
 		if added&(1<<bit) != 0 {
-			add(Violation{Rule: RuleTaint, Msg: fmt.Sprintf("the kernel became tainted %s (bit %d) during the case", taintLetters[bit], bit)})
+			add(rule.Violation{Rule: rule.Taint, Msg: fmt.Sprintf("the kernel became tainted %s (bit %d) during the case", taintLetters[bit], bit)})
 		}
 	}
 }

@@ -41,7 +41,7 @@ const urootCmds = "github.com/u-root/u-root/cmds/core/"
 // GuestSources are the directories of this module whose Go files build into
 // the guest; their content is part of the cache key. TestGuestSources
 // keeps it equal to what the agent imports.
-var GuestSources = []string{"cmd/klptest-agent", "guest", "cases", "wire", "kmod/table"}
+var GuestSources = []string{"cmd/klptest-agent", "guest", "cases", "rule", "wire", "kmod/table"}
 
 // Spec says what goes into one image.
 type Spec struct {

@@ -301,6 +301,9 @@ func buildCase(tr *wire.Trace, ct *wire.CaseTrace, v runner.Verdict) HTMLCase {
 		if o.Patch != "" {
 			label += " (" + o.Patch + ")"
 		}
+		if o.Fault != "" {
+			label += " (" + o.Fault + ")"
+		}
 		hc.Marks = append(hc.Marks, HTMLMark{T: rel(o.T0), Kind: o.Kind, Label: label})
 	}
 	for _, f := range ct.Forensics {
@@ -319,7 +322,7 @@ func buildCase(tr *wire.Trace, ct *wire.CaseTrace, v runner.Verdict) HTMLCase {
 		if x.T != 0 {
 			t = rel(x.T)
 		}
-		hc.Violations = append(hc.Violations, HTMLViolation{Rule: x.Rule, Task: x.Task, T: t, Msg: x.Msg})
+		hc.Violations = append(hc.Violations, HTMLViolation{Rule: string(x.Rule), Task: x.Task, T: t, Msg: x.Text()})
 	}
 	for _, l := range tr.Kmsg {
 		if l.Case != ct.Name {

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/runner"
+	"github.com/klptest/klptest/wire"
 )
 
 // recordedRun decodes a run document recorded from a real run.
@@ -113,5 +115,20 @@ func TestHTMLEscapes(t *testing.T) {
 	}
 	if strings.Contains(string(page), "<script>alert(1)") {
 		t.Error("a title closed the data's script element")
+	}
+}
+
+// An inject op's mark names its fault, in Fault as today's agent writes
+// it, and in Patch as agents wrote it before.
+func TestHTMLInjectMark(t *testing.T) {
+	for _, op := range []wire.Op{
+		{Kind: wire.OpInject, T0: 2, T1: 3, Fault: cases.FaultWarn},
+		{Kind: wire.OpInject, T0: 2, T1: 3, Patch: "warn"},
+	} {
+		ct := &wire.CaseTrace{Name: "demo-warn", Ops: []wire.Op{op}}
+		hc := buildCase(&wire.Trace{Cases: []*wire.CaseTrace{ct}}, ct, runner.Verdict{Case: "demo-warn", Pass: true})
+		if len(hc.Marks) != 1 || hc.Marks[0].Label != "inject (warn)" {
+			t.Errorf("%+v: marks %+v, want one labelled %q", op, hc.Marks, "inject (warn)")
+		}
 	}
 }

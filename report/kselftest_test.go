@@ -4,8 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klptest/klptest/cases"
-	"github.com/klptest/klptest/check"
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -48,7 +47,7 @@ func TestKTAPKselftest(t *testing.T) {
 		switch v.Case {
 		case "kselftest:test-sysfs.sh":
 			r.Verdicts[i].Pass = false
-			r.Verdicts[i].Violations = []check.Violation{{Case: v.Case, Rule: cases.RuleKselftest, Msg: "test-sysfs.sh exited 1"}}
+			r.Verdicts[i].Violations = []rule.Violation{{Case: v.Case, Rule: rule.Kselftest, Msg: "test-sysfs.sh exited 1"}}
 		case "kselftest:test-kprobe.sh":
 			r.Verdicts[i].Skip = "SKIP: kprobes not enabled"
 		}

@@ -89,7 +89,7 @@ func (c Cell) Outcomes() []Outcome {
 		case ok:
 			o.Status = "fail"
 			for _, x := range v.Violations {
-				o.Violations = append(o.Violations, x.Error())
+				o.Violations = append(o.Violations, x.String())
 			}
 			o.Rules = Rules(v)
 			o.Excerpt = excerpt(c.Result, n, v)
@@ -129,9 +129,9 @@ func Rules(v runner.Verdict) []string {
 	seen := map[string]bool{}
 	var rs []string
 	for _, x := range v.Violations {
-		if !seen[x.Rule] {
-			seen[x.Rule] = true
-			rs = append(rs, x.Rule)
+		if r := string(x.Rule); !seen[r] {
+			seen[r] = true
+			rs = append(rs, r)
 		}
 	}
 	sort.Strings(rs)

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/klptest/klptest/cases"
-	"github.com/klptest/klptest/check"
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/vm"
 	"github.com/klptest/klptest/wire"
 )
@@ -80,9 +80,9 @@ var Suites = []string{SuiteKlptest, SuiteKselftest, SuiteAll}
 
 // Verdict is one case's outcome.
 type Verdict struct {
-	Case       string            `json:"case"`
-	Pass       bool              `json:"pass"`
-	Violations []check.Violation `json:"violations,omitempty"`
+	Case       string           `json:"case"`
+	Pass       bool             `json:"pass"`
+	Violations []rule.Violation `json:"violations,omitempty"`
 	// Skip, on a passing verdict, says why the case could not test (a
 	// kernel selftest that exited with kselftest's skip status).
 	Skip string `json:"skip,omitempty"`

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
-	"github.com/klptest/klptest/check"
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/vm"
 	"github.com/klptest/klptest/wire"
 )
@@ -23,7 +23,7 @@ func TestVerdictsWithoutDone(t *testing.T) {
 	}
 	var found bool
 	for _, v := range vs[0].Violations {
-		if v.Rule == check.RuleTrace && strings.Contains(v.Msg, "Kernel panic") {
+		if v.Rule == rule.Trace && strings.Contains(v.CutShort, "Kernel panic") {
 			found = true
 		}
 	}

@@ -166,8 +166,8 @@ func TestBootSessionClassify(t *testing.T) {
 			for _, v := range r.res.Verdicts {
 				var msgs []string
 				for _, x := range v.Violations {
-					if strings.Contains(x.Msg, "VM ended") || strings.Contains(x.Msg, "stream") || strings.Contains(x.Msg, "panic") {
-						msgs = append(msgs, x.Msg)
+					if txt := x.Text(); strings.Contains(txt, "VM ended") || strings.Contains(txt, "stream") || strings.Contains(txt, "panic") {
+						msgs = append(msgs, txt)
 					}
 				}
 				got[v.Case] = strings.Join(msgs, " | ")

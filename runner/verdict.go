@@ -2,10 +2,12 @@ package runner
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/check"
+	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/vm"
 	"github.com/klptest/klptest/wire"
 )
@@ -22,26 +24,22 @@ func verdicts(tr *wire.Trace, cs []cases.Case, exit *vm.Exit, streamErr error, i
 		v := Verdict{Case: c.Name}
 		ct := byName[c.Name]
 		if ct == nil {
-			v.Violations = append(v.Violations, check.Violation{Case: c.Name, Rule: check.RuleTrace, Msg: "the case never started: " + vmEnd(exit, streamErr, incomplete)})
+			v.Violations = append(v.Violations, rule.Violation{Case: c.Name, Rule: rule.Trace, Msg: "the case never started", CutShort: vmEnd(exit, streamErr, incomplete)})
 		} else {
-			v.Violations = check.Violations(check.Case(tr, ct, c))
+			v.Violations = check.Case(tr, ct, c)
 			if ct.End == nil {
-				// One violation, with the reason, for the check's bare one.
-				for i, x := range v.Violations {
-					if x.Rule == check.RuleTrace && x.Msg == check.MsgNoCaseEnd {
-						v.Violations = append(v.Violations[:i], v.Violations[i+1:]...)
-						break
-					}
-				}
-				what := "the VM ended during the case: "
+				// The check knows only that the case-end event is
+				// missing; this says how the VM ended.
+				v.Violations = slices.DeleteFunc(v.Violations, func(x rule.Violation) bool { return x.CutShort != "" })
+				what := "the VM ended during the case"
 				if streamErr != nil && exit != nil && exit.Reason == vm.ReasonShutdown {
-					what = "the result stream broke during the case (the guest ran on, and powered off): "
+					what = "the result stream broke during the case (the guest ran on, and powered off)"
 				}
-				v.Violations = append(v.Violations, check.Violation{Case: c.Name, Rule: check.RuleTrace, Msg: what + vmEnd(exit, streamErr, incomplete)})
+				v.Violations = append(v.Violations, rule.Violation{Case: c.Name, Rule: rule.Trace, Msg: what, CutShort: vmEnd(exit, streamErr, incomplete)})
 			}
 		}
 		for _, e := range tr.Errors {
-			v.Violations = append(v.Violations, check.Violation{Case: c.Name, Rule: check.RuleAgent, Msg: e})
+			v.Violations = append(v.Violations, rule.Violation{Case: c.Name, Rule: rule.Agent, Msg: e})
 		}
 		v.Pass = len(v.Violations) == 0
 		if v.Pass && ct != nil {
@@ -111,7 +109,7 @@ func answerShellOnFail(m machine, tr *wire.Trace, cs []cases.Case, name string, 
 		if c.Name != name || len(tr.Cases) == 0 {
 			continue
 		}
-		if vs := check.Violations(check.Case(tr, tr.Cases[len(tr.Cases)-1], c)); len(vs) > 0 {
+		if vs := check.Case(tr, tr.Cases[len(tr.Cases)-1], c); len(vs) > 0 {
 			reply = wire.ReplyShell
 			progress(StepShell, fmt.Sprintf("%s failed (%d violations): the shell is on the console; exit it to go on", name, len(vs)))
 		}

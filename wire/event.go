@@ -58,8 +58,10 @@ const (
 	EvKselftest = "kselftest"
 )
 
-// Event is one JSON line from the guest. Exactly one payload field is set,
-// according to Type.
+// Event is one JSON line from the guest. Type says which payload field it
+// carries: at most one (done and ask carry none), but for a forks event,
+// whose records in Forks come with Dropped, the count of records the probe
+// lost. Case names the case that a case's events belong to.
 type Event struct {
 	V        int          `json:"v"`
 	Type     string       `json:"type"`
@@ -118,7 +120,7 @@ type Hello struct {
 // ends a transition. T0/T1 bracket it in guest CLOCK_MONOTONIC ns: the
 // action happened at some instant in between.
 type Op struct {
-	Kind string `json:"kind"` // OpEnable, OpDisable, OpComplete, OpUnload
+	Kind string `json:"kind"` // one of the Op kinds below (OpEnable ... OpInject)
 	// InProgress marks the event the agent sends before it acts, so that a
 	// guest that dies during the action leaves a record of it. The final
 	// event, with T1, replaces it.
@@ -132,13 +134,17 @@ type Op struct {
 	TID  int    `json:"tid,omitempty"`
 	// Counts says what a storm op created, by kind, or what a sysfs op read.
 	Counts map[string]int `json:"counts,omitempty"`
-	// Patch is the livepatch module a transition moves; V0 and V1 are the
+	// Patch is the livepatch module a transition moves or an unload
+	// removes (a load or remove op: the target module); V0 and V1 are the
 	// versions of the patched functions a task runs at state 0 and 1 (the
 	// function below the patch on the stack, and the patch's own). Zero
 	// means 1 and 2: klpt_patch over the original.
 	Patch string `json:"patch,omitempty"`
 	V0    int    `json:"v0,omitempty"`
 	V1    int    `json:"v1,omitempty"`
+	// Fault is the fault an inject op made (cases.Fault*). Traces before
+	// it carried the fault in Patch.
+	Fault string `json:"fault,omitempty"`
 	// For OpComplete: sysfs as read when the transition was seen complete.
 	Enabled    int `json:"enabled,omitempty"`
 	Transition int `json:"transition,omitempty"`

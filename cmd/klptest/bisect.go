@@ -172,7 +172,7 @@ func failure(res *runner.Result) string {
 				fmt.Fprintf(&b, "\n(and %d more)", len(v.Violations)-3)
 				break
 			}
-			fmt.Fprintf(&b, "\n%s", x.Error())
+			fmt.Fprintf(&b, "\n%s", x.String())
 		}
 		return b.String()
 	}

@@ -191,7 +191,7 @@ func TestE2EDemosFail(t *testing.T) {
 		if j := strings.Index(rest, "\nFAIL "); j >= 0 {
 			rest = rest[:j]
 		}
-		if !strings.Contains(rest, "["+c.Demo+"]") {
+		if !strings.Contains(rest, "["+string(c.Demo)+"]") {
 			t.Errorf("%s failed without the %s rule:\n%s", c.Name, c.Demo, rest)
 		}
 	}

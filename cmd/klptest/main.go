@@ -769,7 +769,7 @@ func printVerdicts(w io.Writer, res *runner.Result, all bool) {
 			fmt.Fprintf(w, "    %s\n", v.Skip)
 		}
 		for _, x := range v.Violations {
-			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(x.Error(), "\n", "\n    "))
+			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(x.String(), "\n", "\n    "))
 		}
 		if !v.Pass {
 			printForensics(w, res, v.Case)

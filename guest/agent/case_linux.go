@@ -418,11 +418,11 @@ func (r *caseRun) step(st cases.Step) error {
 		if p, ok := r.parked[st.Park]; ok {
 			pid = p.tid
 		}
-		return r.op(wire.Op{Kind: wire.OpInject, Goal: r.goal, Park: st.Park, TID: pid, Patch: st.Module}, func() error {
-			return os.WriteFile("/proc/klpt_inject", []byte(fmt.Sprintf("%s %d", st.Module, pid)), 0)
+		return r.op(wire.Op{Kind: wire.OpInject, Goal: r.goal, Park: st.Park, TID: pid, Fault: st.Fault}, func() error {
+			return os.WriteFile("/proc/klpt_inject", []byte(fmt.Sprintf("%s %d", st.Fault, pid)), 0)
 		})
 	case cases.DoBreakPort:
-		return r.e.breakPort(st.Module)
+		return r.e.breakPort(st.Fault)
 	case cases.DoUnload:
 		return r.op(wire.Op{Kind: wire.OpUnload, Goal: r.goal, Patch: patch}, func() error { return unloadModule(patch, 10*time.Second) })
 	case cases.DoUnloadBusy:

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -127,9 +128,9 @@ func (e *emitter) breakPort(how string) error {
 	defer e.mu.Unlock()
 	e.w.Flush()
 	switch how {
-	case "truncate":
+	case cases.FaultTruncate:
 		e.f.Write([]byte(`{"v":1,"type":"snapshot","case":"fault-res`))
-	case "close":
+	case cases.FaultClose:
 	default:
 		return fmt.Errorf("unknown port fault %q (truncate, close)", how)
 	}

@@ -8,10 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klptest/klptest/pgroup"
-
-	"github.com/klptest/klptest/check"
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/pgroup"
 )
 
 // decoder turns the addresses of a kernel splat into file:line with the
@@ -54,9 +52,9 @@ func newDecoder(k *kernels.Spec, moduleDir string) *decoder {
 	return d
 }
 
-// decode runs the splat's lines through the script; it returns "" when
+// decode runs the splat's lines through the script; it returns nil when
 // that added nothing.
-func (d *decoder) decode(ctx context.Context, lines []string) string {
+func (d *decoder) decode(ctx context.Context, lines []string) []string {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cmd := pgroup.Command(ctx, "bash", d.script, d.vmlinux, d.base, d.modules)
@@ -65,36 +63,25 @@ func (d *decoder) decode(ctx context.Context, lines []string) string {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	if cmd.Run() != nil {
-		return ""
+		return nil
 	}
 	got := strings.TrimRight(out.String(), "\n")
 	if got == strings.Join(lines, "\n") {
-		return ""
+		return nil
 	}
-	return got
+	return strings.Split(got, "\n")
 }
 
-// decodeViolations adds the decoded splat to each kernel-log violation:
-// its message is a header line and then the log excerpt, indented.
+// decodeViolations decodes the kernel log each violation quotes (its
+// Excerpt) into its Decoded frames.
 func decodeViolations(ctx context.Context, d *decoder, vs []Verdict) {
 	if d == nil {
 		return
 	}
 	for i := range vs {
 		for j, v := range vs[i].Violations {
-			if v.Rule != check.RuleKernelLog {
-				continue
-			}
-			msg := strings.Split(v.Msg, "\n")
-			if len(msg) < 2 {
-				continue
-			}
-			var lines []string
-			for _, l := range msg[1:] {
-				lines = append(lines, strings.TrimPrefix(l, "    "))
-			}
-			if dec := d.decode(ctx, lines); dec != "" {
-				vs[i].Violations[j].Msg += "\ndecoded (scripts/decode_stacktrace.sh):\n    " + strings.ReplaceAll(dec, "\n", "\n    ")
+			if len(v.Excerpt) > 0 {
+				vs[i].Violations[j].Decoded = d.decode(ctx, v.Excerpt)
 			}
 		}
 	}
