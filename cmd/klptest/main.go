@@ -89,11 +89,12 @@ func parseWithArg(fs *flag.FlagSet, args []string) (arg string, ok bool) {
 	if err := fs.Parse(args); err != nil {
 		return "", false
 	}
-	switch {
-	case arg == "" && fs.NArg() == 1:
-		arg = fs.Arg(0)
-	case fs.NArg() > 0:
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(fs.NArg()-1))
+	extra := fs.Args()
+	if arg == "" && len(extra) > 0 {
+		arg, extra = extra[0], extra[1:]
+	}
+	if len(extra) > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), extra[0])
 		fs.Usage()
 		return "", false
 	}

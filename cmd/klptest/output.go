@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -92,6 +93,9 @@ func checkOutputs(outs ...output) error {
 
 func (o output) check() error {
 	st, err := os.Stat(o.path)
+	if errors.Is(err, syscall.ENOTDIR) {
+		err = fs.ErrNotExist // a file on the way: said below
+	}
 	switch {
 	case err == nil && o.dir && !st.IsDir():
 		return errors.New("is a file; give a directory (klptest makes it if it is missing)")
