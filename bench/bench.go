@@ -13,7 +13,6 @@ import (
 	"github.com/klptest/klptest/wire"
 )
 
-
 // Goals from the issue that asked for the benchmark.
 const (
 	GoalBootRatio     = 1.15             // agent ready over bare boot
