@@ -3,8 +3,9 @@
 // runs (one run, or a --repeat's runs and klptest matrix's cells on its
 // scheduler), report renders, document writes and reads the --json files,
 // matrix, bench and bisect own their commands' work, kernels and cachefs
-// the kernels and the cache. It parses flags, checks every path it will
-// write before any work, and prints.
+// the kernels and the cache, cases the case list, progress the progress
+// lines, pgroup bench's klptest children. It parses flags, checks every
+// path it will write before any work, and prints.
 //
 // Exit status: 0 all cases passed, 1 a case failed, 2 usage error, 125
 // klptest could not test (fetch, build or boot failed; `git bisect run`
