@@ -13,9 +13,6 @@ import (
 	"github.com/klptest/klptest/wire"
 )
 
-// Schema names the JSON document of klptest bench --json.
-const Schema = "klptest/bench"
-
 // Goals from the issue that asked for the benchmark.
 const (
 	GoalBootRatio     = 1.15             // agent ready over bare boot

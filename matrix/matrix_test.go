@@ -110,8 +110,8 @@ func TestSelect(t *testing.T) {
 }
 
 // The kernels file klptest ships parses, and covers what kernel CI needs.
-func TestDefaultMatrix(t *testing.T) {
-	f, err := Parse(kernels.DefaultMatrix)
+func TestDefaultKernelsFile(t *testing.T) {
+	f, err := Parse(kernels.DefaultKernelsFile)
 	if err != nil {
 		t.Fatal(err)
 	}

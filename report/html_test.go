@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/document"
 	"github.com/klptest/klptest/runner"
 	"github.com/klptest/klptest/wire"
 )
@@ -32,7 +33,7 @@ func recordedRun(t *testing.T, path string) *runner.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := runner.DecodeDocument(b)
+	d, err := document.DecodeRun(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func recordedRun(t *testing.T, path string) *runner.Result {
 // The report's data follows the trace: every task of every snapshot has a
 // row in its group, segments change state, and the page is self-contained.
 func TestHTMLReport(t *testing.T) {
-	res := recordedRun(t, "../runner/testdata/run-v1-debian-6.1.json.gz")
+	res := recordedRun(t, "../document/testdata/run-v1-debian-6.1.json.gz")
 	cell := Cell{Name: "debian-6.1-x86_64", Result: res}
 	r := BuildHTMLReport("t", []Cell{cell})
 	if len(r.Cases) != 1 || r.Cases[0].Name != "patch" || r.Cases[0].Verdict != "PASS" {

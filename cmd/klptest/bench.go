@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/klptest/klptest/bench"
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/document"
 	"github.com/klptest/klptest/pgroup"
 	"github.com/klptest/klptest/progress"
 	"github.com/klptest/klptest/runner"
@@ -42,15 +42,11 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	cold := fs.Bool("cold", false, "also time one run from an empty cache (downloads and builds) to its first verdict")
 	jsonOut := fs.String("json", "", "write every sample to this file (schema klptest/bench)")
 	from := fs.String("from", "", "measure nothing: print the table of a saved --json document")
-	if err := fs.Parse(args); err != nil {
+	if !parseNoArgs(fs, args) {
 		return exitUsage
 	}
 	if *from != "" {
 		return benchFrom(*from, stdout, stderr)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "klptest bench: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	if !archOK("klptest bench", *arch, stderr) {
 		return exitUsage
@@ -71,6 +67,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if !outputsOK("klptest bench", stderr, output{"--json", *jsonOut, false}) {
+		return exitUsage
+	}
 	self, err := os.Executable()
 	if err != nil && (*warm || *cold) {
 		fmt.Fprintf(stderr, "klptest bench: cannot find klptest's own binary for the command-line runs: %v\n", err)
@@ -82,7 +81,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	pr := progress.New(stderr)
 	o := runner.Options{Kernel: *kernel, Fragments: frags, Arch: *arch, Cases: caseNames,
 		Progress: func(ev runner.Event) { pr.Step("", string(ev.Step), ev.Detail) }}
-	rep := &bench.Report{Schema: bench.Schema, Version: 1, Kernel: *kernel, Arch: *arch, Runs: *runs}
+	rep := document.NewBench()
+	rep.Kernel, rep.Arch, rep.Runs = *kernel, *arch, *runs
 	code := runBench(ctx, o, rep, benchPlan{runs: *runs, snapTasks: *snapTasks, warm: *warm, cold: *cold, kselftest: *kself, self: self},
 		func(f string, a ...any) { pr.Step("", "bench", fmt.Sprintf(f, a...)) })
 	pr.Close()
@@ -95,8 +95,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "klptest: cannot bench: %s\n", rep.Errors[len(rep.Errors)-1])
 	}
 	if *jsonOut != "" {
-		if err := writeDocument(*jsonOut, rep); err != nil {
-			fmt.Fprintf(stderr, "klptest: %v\n", err)
+		if err := document.WriteJSON(*jsonOut, rep); err != nil {
+			fmt.Fprintf(stderr, "klptest: write --json: %v\n", err)
+			return unwritten(code)
 		}
 	}
 	return code
@@ -109,9 +110,9 @@ func benchFrom(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "klptest bench: --from: %v\n", err)
 		return exitUsage
 	}
-	var r bench.Report
-	if err := json.Unmarshal(b, &r); err != nil || r.Schema != bench.Schema {
-		fmt.Fprintf(stderr, "klptest bench: --from %s: not a klptest bench --json document (schema %q, %v)\n", path, r.Schema, err)
+	r, err := document.DecodeBench(b)
+	if err != nil {
+		fmt.Fprintf(stderr, "klptest bench: --from %s: %v\n", path, err)
 		return exitUsage
 	}
 	r.WriteTable(stdout)
@@ -289,7 +290,7 @@ func coldStart(ctx context.Context, self string, o runner.Options) (*bench.ColdS
 	if err != nil {
 		return nil, err
 	}
-	dd, err := runner.DecodeDocument(b)
+	dd, err := document.DecodeRun(b)
 	if err != nil {
 		return nil, err
 	}

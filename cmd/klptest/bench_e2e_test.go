@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/klptest/klptest/bench"
+	"github.com/klptest/klptest/document"
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/wire"
 )
@@ -75,7 +76,7 @@ func TestE2EBench(t *testing.T) {
 			if err := json.Unmarshal(b, &r); err != nil {
 				t.Fatal(err)
 			}
-			if r.Schema != bench.Schema || len(r.Bare) != 2 || len(r.Suite) != 2 || len(r.Warm) != 2 || len(r.Errors) != 0 {
+			if r.Schema != document.BenchSchema || len(r.Bare) != 2 || len(r.Suite) != 2 || len(r.Warm) != 2 || len(r.Errors) != 0 {
 				t.Fatalf("report: schema %q, %d bare, %d suite, %d warm samples, errors %q; want 2 of each, none",
 					r.Schema, len(r.Bare), len(r.Suite), len(r.Warm), r.Errors)
 			}

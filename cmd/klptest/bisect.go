@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/klptest/klptest/bisect"
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/document"
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/progress"
 	"github.com/klptest/klptest/report"
@@ -37,13 +37,10 @@ func cmdBisect(args []string, stdout, stderr io.Writer) int {
 	var caseNames, frags multiFlag
 	fs.Var(&caseNames, "case", "case to run at each step (repeatable; default: all)")
 	fs.Var(&frags, "fragment", "an extra config fragment (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if !parseNoArgs(fs, args) {
 		return exitUsage
 	}
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "klptest bisect: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	case *src == "" || *good == "" || *bad == "":
 		fmt.Fprintln(stderr, "klptest bisect: --src, --good and --bad are required, e.g. klptest bisect --src ~/linux --good v7.1 --bad HEAD --case fork-storm")
 		return exitUsage
@@ -57,6 +54,9 @@ func cmdBisect(args []string, stdout, stderr io.Writer) int {
 	}
 	if _, err := cases.Lookup(caseNames); err != nil {
 		fmt.Fprintf(stderr, "klptest bisect: %v\n", err)
+		return exitUsage
+	}
+	if !outputsOK("klptest bisect", stderr, output{"--json", *jsonOut, false}) {
 		return exitUsage
 	}
 	repo, err := filepath.Abs(*src)
@@ -84,20 +84,28 @@ func cmdBisect(args []string, stdout, stderr io.Writer) int {
 		}, *repeat, say)
 	}
 	res, err := bisect.Run(ctx, bisect.Options{Repo: repo, Good: *good, Bad: *bad, Test: test, Progress: say})
+	wrote := true
 	if *jsonOut != "" {
-		doc := struct {
-			Schema string         `json:"schema"`
-			Error  string         `json:"error,omitempty"`
-			Result *bisect.Result `json:"result"`
-		}{Schema: "klptest/bisect", Result: res}
-		if err != nil {
-			doc.Error = err.Error()
-		}
-		b, _ := json.MarshalIndent(doc, "", "  ")
-		if werr := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); werr != nil {
+		werr := document.WriteFile(*jsonOut, func(w io.Writer) error {
+			e := json.NewEncoder(w)
+			e.SetIndent("", "  ")
+			return e.Encode(document.NewBisect(res, err))
+		})
+		if werr != nil {
 			fmt.Fprintf(stderr, "klptest: write --json: %v\n", werr)
+			wrote = false
 		}
 	}
+	code := bisectEnd(ctx, stdout, stderr, start, res, err)
+	if !wrote {
+		return unwritten(code)
+	}
+	return code
+}
+
+// bisectEnd prints how the bisection ended and returns klptest bisect's
+// exit status.
+func bisectEnd(ctx context.Context, stdout, stderr io.Writer, start time.Time, res *bisect.Result, err error) int {
 	if res != nil {
 		fmt.Fprintf(stdout, "%d steps in %s:\n", len(res.Steps), time.Since(start).Round(time.Second))
 		for _, s := range res.Steps {

@@ -23,11 +23,7 @@ func cmdCache(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("klptest cache "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	older := fs.String("older-than", "", "prune: remove entries last used longer ago than this (30d, 12h, 90m)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "klptest cache %s: unexpected argument %q\n", args[0], fs.Arg(0))
+	if !parseNoArgs(fs, args[1:]) {
 		return exitUsage
 	}
 	root, err := kernels.CacheDir()

@@ -19,7 +19,8 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
-	"github.com/klptest/klptest/report"
+	"github.com/klptest/klptest/document"
+	"github.com/klptest/klptest/runner"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -248,11 +249,11 @@ func TestE2ERepeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d report.RepeatDocument
-	if err := json.Unmarshal(b, &d); err != nil {
+	d, err := document.DecodeRepeat(b)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Schema != report.RepeatSchema || len(d.Runs) != 3 || len(d.Tallies) != 2 || d.Tallies[1].Fail != 3 {
+	if d.Schema != document.RepeatSchema || len(d.Runs) != 3 || len(d.Tallies) != 2 || d.Tallies[1].Fail != 3 {
 		t.Errorf("document: schema %q, %d runs, tallies %+v", d.Schema, len(d.Runs), d.Tallies)
 	}
 	// Each run's document is whole, timelines included.
@@ -261,4 +262,18 @@ func TestE2ERepeat(t *testing.T) {
 			t.Errorf("run %d: no snapshots in its document", i+1)
 		}
 	}
+}
+
+// snapshots counts a result's snapshots, over its boots and cases.
+func snapshots(res *runner.Result) int {
+	n := 0
+	for _, b := range res.Boots {
+		if b.Trace == nil {
+			continue
+		}
+		for _, ct := range b.Trace.Cases {
+			n += len(ct.Snapshots)
+		}
+	}
+	return n
 }

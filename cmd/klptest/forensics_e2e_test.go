@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klptest/klptest/runner"
+	"github.com/klptest/klptest/document"
 )
 
 // A transition held open past its bound by a task parked uninterruptibly in
@@ -47,7 +47,7 @@ func TestE2EStallForensics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := runner.DecodeDocument(b)
+	d, err := document.DecodeRun(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,28 +11,17 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/klptest/klptest/document"
 	"github.com/klptest/klptest/kernels"
 	"github.com/klptest/klptest/matrix"
 	"github.com/klptest/klptest/progress"
 	"github.com/klptest/klptest/report"
 	"github.com/klptest/klptest/runner"
 )
-
-// cellResult is one cell's outcome: its run's result, or why it could not
-// run.
-type cellResult struct {
-	Cell     matrix.Cell    `json:"cell"`
-	Result   *runner.Result `json:"result,omitempty"`
-	Skip     string         `json:"skip,omitempty"` // why the cell could not test
-	Duration time.Duration  `json:"duration_ns"`
-}
-
-func (c *cellResult) failed() bool { return c.Result != nil && c.Result.Failed() }
 
 // cmdMatrix runs the cells of a kernels file, up to --jobs VMs at once.
 func cmdMatrix(args []string, stdout, stderr io.Writer) int {
@@ -43,18 +31,21 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	shard := fs.String("shard", "", "run shard I/N of the cells, e.g. 1/4")
 	list := fs.Bool("list", false, "list the cells instead of running them")
 	format := fs.String("format", "text", "--list format: text or github (a strategy.matrix for fromJSON)")
-	jsonOut := fs.String("json", "", "write every cell's result to this file")
-	junitOut := fs.String("junit", "", "write JUnit XML to this file: a testsuite per cell")
-	htmlOut := fs.String("html", "", "write the self-contained HTML report of every cell to this file")
-	ktap := fs.Bool("ktap", false, "print KTAP on stdout instead of the table")
-	outDir := fs.String("out", "", "keep each cell's console logs in DIR/CELL")
+	var rf reportFlags
+	rf.register(fs, reportHelp{
+		json:  "write every cell's result to this file",
+		junit: "write JUnit XML to this file: a testsuite per cell",
+		html:  "write the self-contained HTML report of every cell to this file",
+		ktap:  "print KTAP on stdout instead of the table",
+		out:   "keep each cell's console logs and memory dumps in DIR/CELL",
+	})
 	var only multiFlag
 	fs.Var(&only, "only", "run only this cell (repeatable)")
 	file, ok := parseWithArg(fs, args)
-	if !ok {
+	if !ok || !outputsOK("klptest matrix", stderr, rf.outputs()...) {
 		return exitUsage
 	}
-	src := kernels.DefaultMatrix
+	src := kernels.DefaultKernelsFile
 	name := "the default kernels file (kernels/kernels.yaml)"
 	if file != "" {
 		b, err := os.ReadFile(file)
@@ -106,70 +97,65 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 		n = defaultJobs()
 	}
 
+	// The cells' dirs hold guest memory dumps: this user's alone.
+	runDirs := make([]string, len(cells))
+	for i, c := range cells {
+		if rf.out != "" {
+			runDirs[i] = filepath.Join(rf.out, c.Name)
+			if err := os.MkdirAll(runDirs[i], 0o700); err != nil {
+				fmt.Fprintf(stderr, "klptest matrix: --out: %v\n", err)
+				return exitInfra
+			}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	pr := progress.New(stderr)
 	say := pr.Step
 	say("matrix", "start", fmt.Sprintf("%d cells, %d at once", len(cells), n))
-	results := make([]*cellResult, len(cells))
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for i, c := range cells {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			runDir := ""
-			if *outDir != "" {
-				runDir = filepath.Join(*outDir, c.Name)
-				os.MkdirAll(runDir, 0o755)
-			}
-			results[i] = runCell(ctx, c, runDir, func(step, detail string) { say(c.Name, step, detail) })
-		}()
-	}
-	wg.Wait()
+	results := make([]*document.MatrixCell, len(cells))
+	runner.Schedule{Jobs: n}.Run(ctx, len(cells), func(i int) (bool, error) {
+		c := cells[i]
+		results[i] = runCell(ctx, c, runDirs[i], func(step, detail string) { say(c.Name, step, detail) })
+		return false, nil
+	})
 	pr.Close()
-	if *outDir != "" {
-		os.MkdirAll(*outDir, 0o755)
-	}
-	if *jsonOut != "" {
-		doc := struct {
-			Schema string        `json:"schema"`
-			Cells  []*cellResult `json:"cells"`
-		}{"klptest/matrix", results}
-		if b, err := json.Marshal(doc); err != nil || os.WriteFile(*jsonOut, append(b, '\n'), 0o644) != nil {
-			fmt.Fprintf(stderr, "klptest: could not write %s\n", *jsonOut)
+	for i, r := range results {
+		if r == nil { // interrupted before it started
+			results[i] = &document.MatrixCell{Cell: cells[i], Skip: "interrupted before the cell started"}
 		}
 	}
 	var rcells []report.Cell
 	for _, r := range results {
 		rcells = append(rcells, report.Cell{Name: r.Cell.Name, Result: r.Result, Skip: r.Skip, Cases: r.Cell.Cases})
 	}
-	if *junitOut != "" {
-		if err := writeJUnit(*junitOut, rcells); err != nil {
-			fmt.Fprintf(stderr, "klptest: %v\n", err)
-		}
-	}
-	if *htmlOut != "" {
-		if err := writeHTML(*htmlOut, "klptest matrix: "+name, rcells); err != nil {
-			fmt.Fprintf(stderr, "klptest: %v\n", err)
-		}
-	}
-	if *ktap {
+	wrote := rf.write(stderr, "klptest matrix: "+name, rcells, func(path string) error {
+		return document.WriteJSON(path, document.NewMatrix(results))
+	})
+	if rf.ktap {
 		fmt.Fprint(stdout, report.KTAP(rcells))
 	} else {
 		printTable(stdout, rcells)
 		fmt.Fprintf(stdout, "%d cells in %s\n", len(results), time.Since(start).Round(time.Second))
 	}
+	code := matrixExit(ctx, stderr, results)
+	if !wrote {
+		return unwritten(code)
+	}
+	return code
+}
+
+// matrixExit is klptest matrix's exit status: interrupted, a case failed,
+// no cell could test, or passed.
+func matrixExit(ctx context.Context, stderr io.Writer, results []*document.MatrixCell) int {
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "klptest: interrupted")
 		return exitSIGINT
 	}
 	ran := false
 	for _, r := range results {
-		if r.failed() {
+		if r.Failed() {
 			return exitFail
 		}
 		ran = ran || r.Skip == ""
@@ -181,13 +167,13 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 }
 
 // runCell runs one cell. A cell that cannot test is a skip, with the cause.
-func runCell(ctx context.Context, c matrix.Cell, runDir string, progress func(step, detail string)) *cellResult {
+func runCell(ctx context.Context, c matrix.Cell, runDir string, progress func(step, detail string)) *document.MatrixCell {
 	start := time.Now()
 	res, err := runner.Run(ctx, runner.Options{
 		Kernel: c.Kernel, Arch: c.Arch, Cases: c.Cases, Fragments: c.Fragments, Accel: c.Accel, Suite: c.Suite,
 		RunDir: runDir, Progress: func(ev runner.Event) { progress(string(ev.Step), ev.Detail) },
 	})
-	cr := &cellResult{Cell: c, Result: res, Duration: time.Since(start)}
+	cr := &document.MatrixCell{Cell: c, Result: res, Duration: time.Since(start)}
 	if err != nil {
 		cr.Skip = err.Error()
 		progress("skip", report.FirstLine(err.Error()))

@@ -7,8 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/klptest/klptest/document"
 	"github.com/klptest/klptest/report"
-	"github.com/klptest/klptest/runner"
 )
 
 // cmdReport renders the reports of a saved run (klptest run --json) again:
@@ -16,9 +16,12 @@ import (
 func cmdReport(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("klptest report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	htmlOut := fs.String("html", "", "write the self-contained HTML report to this file")
-	junitOut := fs.String("junit", "", "write JUnit XML to this file")
-	ktap := fs.Bool("ktap", false, "print KTAP on stdout")
+	var rf reportFlags
+	rf.register(fs, reportHelp{
+		html:  "write the self-contained HTML report to this file",
+		junit: "write JUnit XML to this file",
+		ktap:  "print KTAP on stdout",
+	})
 	file, ok := parseWithArg(fs, args)
 	if !ok {
 		return exitUsage
@@ -27,8 +30,11 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: klptest report RUN.json [--html FILE] [--junit FILE] [--ktap]  (RUN.json from klptest run --json)")
 		return exitUsage
 	}
-	if *htmlOut == "" && *junitOut == "" && !*ktap {
+	if rf.html == "" && rf.junit == "" && !rf.ktap {
 		fmt.Fprintln(stderr, "klptest report: say what to write: --html FILE, --junit FILE or --ktap")
+		return exitUsage
+	}
+	if !outputsOK("klptest report", stderr, rf.outputs()...) {
 		return exitUsage
 	}
 	b, err := os.ReadFile(file)
@@ -36,7 +42,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "klptest report: %v\n", err)
 		return exitUsage
 	}
-	doc, err := runner.DecodeDocument(b)
+	doc, err := document.DecodeRun(b)
 	if err != nil {
 		fmt.Fprintf(stderr, "klptest report: %s: %v\n", file, err)
 		return exitUsage
@@ -47,19 +53,10 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	}
 	cell := report.Cell{Name: name, Result: doc.Result, Skip: doc.Error}
 	code := exitPass
-	if *htmlOut != "" {
-		if err := writeHTML(*htmlOut, "klptest run "+name, []report.Cell{cell}); err != nil {
-			fmt.Fprintf(stderr, "klptest: %v\n", err)
-			code = exitInfra
-		}
+	if !rf.write(stderr, "klptest run "+name, []report.Cell{cell}, nil) {
+		code = exitInfra
 	}
-	if *junitOut != "" {
-		if err := writeJUnit(*junitOut, []report.Cell{cell}); err != nil {
-			fmt.Fprintf(stderr, "klptest: %v\n", err)
-			code = exitInfra
-		}
-	}
-	if *ktap {
+	if rf.ktap {
 		fmt.Fprint(stdout, report.KTAP([]report.Cell{cell}))
 	}
 	return code

@@ -26,14 +26,10 @@ func cmdShell(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var frags multiFlag
 	fs.Var(&frags, "fragment", "src: kernels: an extra config fragment (repeatable)")
 	outDir := fs.String("out", "", "keep the console log in this dir")
-	if err := fs.Parse(args); err != nil {
+	if !parseNoArgs(fs, args) {
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "klptest shell: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	if !archOK("klptest shell", *arch, stderr) {
+	if !archOK("klptest shell", *arch, stderr) || !outputsOK("klptest shell", stderr, output{"--out", *outDir, true}) {
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)

@@ -1,4 +1,4 @@
-package runner
+package document
 
 import (
 	"compress/gzip"
@@ -31,7 +31,7 @@ func TestDecodeOlderDocument(t *testing.T) {
 	if !strings.Contains(string(b), `"tasks":[{"pid":1,`) {
 		t.Fatal("fixture is not in the older object form")
 	}
-	d, err := DecodeDocument(b)
+	d, err := DecodeRun(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,14 +46,14 @@ func TestDecodeOlderDocument(t *testing.T) {
 	}
 }
 
-func TestDecodeDocumentRefuses(t *testing.T) {
+func TestDecodeRunRefuses(t *testing.T) {
 	for _, tt := range []struct{ doc, want string }{
 		{`{"schema":"klptest/run","version":99,"result":{}}`, "document version 99 is newer than this klptest reads (up to 1): use a newer klptest"},
 		{`{"schema":"klptest/run","result":{}}`, "has no version"},
 		{`{"schema":"klptest/bisect","version":1}`, `not a klptest run document: schema "klptest/bisect"`},
-		{`PASS patch`, "not a klptest document"},
+		{`PASS patch`, "not a klptest run --json document: invalid character"},
 	} {
-		_, err := DecodeDocument([]byte(tt.doc))
+		_, err := DecodeRun([]byte(tt.doc))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want %q", tt.doc, err, tt.want)
 		}

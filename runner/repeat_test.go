@@ -1,17 +1,16 @@
-package main
+package runner
 
 import (
 	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/klptest/klptest/runner"
 )
 
-// recordedRun reads a recorded run document (gzipped JSON).
-func recordedRun(t *testing.T, path string) *runner.Result {
+// recordedResult reads the result of a recorded run document (gzipped).
+func recordedResult(t *testing.T, path string) *Result {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -22,7 +21,7 @@ func recordedRun(t *testing.T, path string) *runner.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d runner.Document
+	var d struct{ Result *Result }
 	if err := json.NewDecoder(zr).Decode(&d); err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +29,7 @@ func recordedRun(t *testing.T, path string) *runner.Result {
 }
 
 // snapshots counts a result's snapshots, over its boots and cases.
-func snapshots(res *runner.Result) int {
+func snapshots(res *Result) int {
 	n := 0
 	for _, b := range res.Boots {
 		if b.Trace == nil {
@@ -43,18 +42,22 @@ func snapshots(res *runner.Result) int {
 	return n
 }
 
+func encodeResult(w io.Writer, res *Result, runErr error) error {
+	return json.NewEncoder(w).Encode(struct{ Result *Result }{res})
+}
+
 // A --repeat keeps each run's whole document on disk, and in memory the
 // timelines of the failed runs only.
-func TestKeepRun(t *testing.T) {
+func TestRepeatKeep(t *testing.T) {
 	for _, tc := range []struct {
 		name, path string
 		failed     bool
 	}{
-		{"passed", "../../report/testdata/run-fork-storm-debian-6.1.json.gz", false},
-		{"failed", "../../report/testdata/run-demo-stall-debian-6.1.json.gz", true},
+		{"passed", "../report/testdata/run-fork-storm-debian-6.1.json.gz", false},
+		{"failed", "../report/testdata/run-demo-stall-debian-6.1.json.gz", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := recordedRun(t, tc.path)
+			res := recordedResult(t, tc.path)
 			if res.Failed() != tc.failed {
 				t.Fatalf("recorded run failed = %v, want %v", res.Failed(), tc.failed)
 			}
@@ -62,8 +65,8 @@ func TestKeepRun(t *testing.T) {
 			if before == 0 {
 				t.Fatal("recorded run has no snapshots")
 			}
-			spill := filepath.Join(t.TempDir(), "run-1.json")
-			if err := keepRun(spill, res, nil); err != nil {
+			rep := &Repeated{Runs: []*RunOut{{res, nil}}, spill: t.TempDir()}
+			if err := rep.keep(0, res, nil, encodeResult); err != nil {
 				t.Fatal(err)
 			}
 			want := before
@@ -76,30 +79,39 @@ func TestKeepRun(t *testing.T) {
 			if len(res.Verdicts) == 0 {
 				t.Errorf("verdicts dropped")
 			}
-			b, err := os.ReadFile(spill)
-			if err != nil {
-				t.Fatal(err)
+			docs, err := rep.Documents()
+			if err != nil || len(docs) != 1 {
+				t.Fatalf("Documents: %d, %v; want the one run's", len(docs), err)
 			}
-			d, err := runner.DecodeDocument(b)
-			if err != nil {
+			defer docs[0].Close()
+			var d struct{ Result *Result }
+			if err := json.NewDecoder(docs[0]).Decode(&d); err != nil {
 				t.Fatal(err)
 			}
 			if got := snapshots(d.Result); got != before {
 				t.Errorf("document on disk has %d snapshots, want all %d", got, before)
 			}
+			if err := rep.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(rep.spill); !os.IsNotExist(err) {
+				t.Errorf("Close left %s: %v", rep.spill, err)
+			}
 		})
 	}
 	// A run that could not finish keeps it all, as a failed one does.
-	res := recordedRun(t, "../../report/testdata/run-fork-storm-debian-6.1.json.gz")
+	res := recordedResult(t, "../report/testdata/run-fork-storm-debian-6.1.json.gz")
 	before := snapshots(res)
-	if err := keepRun("", res, &runner.InfraError{Step: "boot", Err: os.ErrDeadlineExceeded}); err != nil {
+	rep := &Repeated{Runs: []*RunOut{{res, nil}}}
+	if err := rep.keep(0, res, &InfraError{Step: "boot", Err: os.ErrDeadlineExceeded}, encodeResult); err != nil {
 		t.Fatal(err)
 	}
 	if got := snapshots(res); got != before {
 		t.Errorf("cut-short run: %d snapshots kept, want %d", got, before)
 	}
 	// A spill dir gone: the error names --json.
-	if err := keepRun(filepath.Join(t.TempDir(), "gone", "run-1.json"), res, nil); err == nil {
+	rep = &Repeated{Runs: []*RunOut{{res, nil}}, spill: filepath.Join(t.TempDir(), "gone")}
+	if err := rep.keep(0, res, nil, encodeResult); err == nil {
 		t.Error("no error writing into a missing dir")
 	}
 }
