@@ -53,7 +53,20 @@ type Step struct {
 	// Fault is the fault an inject or break-port step makes: one of the
 	// Fault* constants.
 	Fault string `json:"fault,omitempty"`
+	// Chain: a workers step starts chain workers (klpt_chain_outer()
+	// spinning on the CPU, then calling klpt_chain_inner()); a park step
+	// parks the task in klpt_chain_inner() with the outer one below it.
+	// Cross: the chain's inner function is klpt_target's, the outer one
+	// Module's.
+	Chain bool `json:"chain,omitempty"`
+	Cross bool `json:"cross,omitempty"`
 }
+
+// ChainSpinMicros is how long a chain worker's outer function spins on its
+// CPU before it calls the inner one: long against a sampler's period and a
+// scheduler tick, so that a transition's stack checks find chain workers
+// running inside the chain, on the other CPU too.
+const ChainSpinMicros = 3000
 
 // Steps the agent knows.
 const (

@@ -13,6 +13,7 @@ package check
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/rule"
@@ -261,6 +262,7 @@ func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) []rule
 		checkCoverage(tr, ct, m, add)
 		checkSnapshots(ct, m, col)
 		checkCalls(ct, m, col)
+		checkChains(ct, m, col)
 		checkForks(ct, m, col)
 		checkEnd(ct, m, c, add)
 		checkVmlinux(ct, m, add)
@@ -601,4 +603,93 @@ func checkForks(ct *wire.CaseTrace, m model, col *collector) {
 				"forked between transitions from a parent at state %d pending %v", f.PState, f.PPending)}, "")
 		}
 	}
+}
+
+// checkChains holds every call chain (klpt_chain_outer() calling
+// klpt_chain_inner(), patched by the same livepatches) to the promise of
+// the per-task consistency model: a task runs the whole old set or the
+// whole new set of a transition's functions, never a mix within one chain.
+//
+// Why it holds, from kernel/livepatch/: a task's patch_state changes only
+// (1) in klp_try_switch_task() -> klp_check_and_switch_task(), which
+// refuses a task running on another CPU and one whose reliable stack
+// (klp_check_stack()) holds any function of the transition, old or new:
+// inside the chain the outer one is always on the stack; (2) in
+// klp_update_patch_state() at the exit to user space or the idle loop,
+// never inside the chain's ioctl; (3) in klp_init_transition() and
+// klp_complete_transition(), for every task at once, where the functions'
+// transition flag is raised before the first switch and dropped only once
+// every task is at the goal, so a chain that straddles them still runs one
+// set. klp_reverse_transition() only flips the goal and the pending
+// flags: it changes no task's state, so, unlike a single call, a chain
+// stays bound through a reversal (the task cannot go a->b->a with the
+// outer function on its stack). The exception is klp_force_transition(),
+// which sets every task's state without a stack check and whose
+// documentation says it breaks the consistency model: chains that overlap
+// a force are not held to it.
+//
+// So: the versions along a chain are one version (every livepatch here
+// patches both functions, so one set is one version); a chain entered and
+// left at the same state during a transition ran that state's set; one
+// between transitions ran the applied one.
+func checkChains(ct *wire.CaseTrace, m model, col *collector) {
+	var forces []wire.Op
+	for _, tr := range m.trans {
+		forces = append(forces, tr.forces...)
+	}
+	for _, g := range ct.Chains {
+		task := fmt.Sprintf("chain-worker[%d]", g.TID)
+		checkChain(task, g.Versions, g.Before, g.After, g.N, g.T0, g.T1, forces, m, col)
+	}
+	for _, p := range ct.Parked {
+		if len(p.Chain) > 0 {
+			checkChain(fmt.Sprintf("%s[%d]", p.Name, p.TID), p.Chain, p.Before, p.After, 1, p.T0, p.T1, forces, m, col)
+		}
+	}
+}
+
+func checkChain(task string, versions []int, before, after, n int, t0, t1 int64, forces []wire.Op, m model, col *collector) {
+	if overlaps(forces, t0, t1) {
+		return
+	}
+	if len(versions) < 2 {
+		col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
+			"a chain call reported %d functions (%v); the chain has two", len(versions), versions)}, "")
+		return
+	}
+	for _, v := range versions[1:] {
+		if v != versions[0] {
+			col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
+				"%d chain calls with patch_state %s before and %s after mixed functions: %s",
+				n, stateName(before), stateName(after), chainNames(versions))}, "")
+			return
+		}
+	}
+	v := versions[0]
+	if tr, _, ok := m.transitionFor(t0, t1); ok && before == after && before != wire.StateUndefined {
+		v0, v1 := tr.start.Versions()
+		want := v0
+		if before == wire.StatePatched {
+			want = v1
+		}
+		if v != want {
+			col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
+				"%d chain calls with patch_state %s before and after ran the %s set; want %s",
+				n, stateName(before), versionName(v), versionName(want))}, "")
+		}
+	}
+	if s, ok := m.stableAt(t0, t1); ok && v != s.version {
+		col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
+			"%d chain calls between transitions ran the %s set; the %s one is applied",
+			n, versionName(v), versionName(s.version))}, "")
+	}
+}
+
+// chainNames names the versions along a chain, outer first.
+func chainNames(versions []int) string {
+	names := make([]string, len(versions))
+	for i, v := range versions {
+		names[i] = versionName(v)
+	}
+	return strings.Join(names, " -> ")
 }

@@ -30,6 +30,7 @@ const (
 	KernelLog  Name = "kernel-log"         // no WARNING, BUG, Oops, lockdep, hung task, RCU stall
 	Taint      Name = "taint"              // only the expected taints appear
 	Fork       Name = "fork-inherit"       // a child starts with its parent's state and flag
+	Chain      Name = "chain-consistency"  // a call chain ran one set of functions, its state's
 )
 
 // The cases' own rules (package cases).
@@ -40,6 +41,9 @@ const (
 	Replace   Name = "replace"     // a replaced patch's functions are no longer reached
 	Sysfs     Name = "sysfs"       // /sys/kernel/livepatch reads as the patches applied say
 	Kselftest Name = "kselftest"   // the kernel's own selftest script passed
+	// Coverage: the case never produced the situation it exists for, so
+	// it could not test what it names: never a pass.
+	Coverage Name = "could-not-test"
 )
 
 // Violation is one broken rule: which, where (task, moment), and its

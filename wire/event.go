@@ -38,6 +38,7 @@ const (
 	EvOp        = "op"
 	EvSnapshot  = "snapshot"
 	EvCalls     = "calls"
+	EvChains    = "chains"
 	EvCmdline   = "cmdline"
 	EvKmsg      = "kmsg"
 	EvParked    = "parked"
@@ -70,6 +71,7 @@ type Event struct {
 	Op       *Op          `json:"op,omitempty"`
 	Snapshot *Snapshot    `json:"snapshot,omitempty"`
 	Calls    []CallGroup  `json:"calls,omitempty"`
+	Chains   []ChainGroup `json:"chains,omitempty"`
 	Cmdline  *CmdlineRead `json:"cmdline,omitempty"`
 	Kmsg     []KmsgLine   `json:"kmsg,omitempty"`
 	Parked   *ParkResult  `json:"parked,omitempty"`
@@ -176,9 +178,13 @@ type ParkResult struct {
 	TID     int    `json:"tid"`
 	Kthread bool   `json:"kthread,omitempty"`
 	Mode    int    `json:"mode"`
-	Before  int    `json:"before"`          // patch_state at the (last) entry
-	After   int    `json:"after"`           // patch_state on the way out
-	Version int    `json:"version"`         // which klpt_park_func() it returned from
+	Before  int    `json:"before"`  // patch_state at the (last) entry
+	After   int    `json:"after"`   // patch_state on the way out
+	Version int    `json:"version"` // which klpt_park_func() it returned from
+	// Chain: the task was parked in klpt_chain_inner() with
+	// klpt_chain_outer() below it; the versions along its chain, outer
+	// first (Version is then the inner's).
+	Chain   []int  `json:"chain,omitempty"`
 	Entries int    `json:"entries"`         // entries into the ioctl: 2 when the syscall was restarted
 	Wakes   int    `json:"wakes,omitempty"` // kthread: times it left klpt_park_func()
 	Alive   bool   `json:"alive"`           // still alive when released (not killed)
@@ -288,6 +294,25 @@ type CallGroup struct {
 	T1      int64  `json:"t1"` // last call's end
 }
 
+// ChainGroup is a run of consecutive calls by one worker thread into a
+// chain of patched functions, klpt_chain_outer() calling
+// klpt_chain_inner(), that saw the same (before, versions, after). The
+// outer function spins on the CPU before its call: the task is inside the
+// chain, running, for most of the group's span.
+type ChainGroup struct {
+	TID    int    `json:"tid"`
+	Target string `json:"target,omitempty"` // the outer function's module; "" is klpt_target
+	// Cross: the inner function is klpt_target's, reached through the
+	// pointer klpt_target registers at load.
+	Cross    bool  `json:"cross,omitempty"`
+	Before   int   `json:"before"`   // patch_state just before the chain
+	Versions []int `json:"versions"` // each function's version, outer first
+	After    int   `json:"after"`    // patch_state just after
+	N        int   `json:"n"`
+	T0       int64 `json:"t0"` // first call's start
+	T1       int64 `json:"t1"` // last call's end
+}
+
 // MaxGroupSpanNS bounds a CallGroup's span.
 const MaxGroupSpanNS = 20_000_000
 
@@ -393,6 +418,7 @@ type CaseTrace struct {
 	Ops       []Op          `json:"ops"`
 	Snapshots []Snapshot    `json:"snapshots"`
 	Calls     []CallGroup   `json:"calls"`
+	Chains    []ChainGroup  `json:"chains,omitempty"`
 	Cmdline   []CmdlineRead `json:"cmdline,omitempty"`
 	Parked    []ParkResult  `json:"parked,omitempty"`
 	Forks     []ForkEvent   `json:"forks,omitempty"`
@@ -413,7 +439,7 @@ type CaseTrace struct {
 // over a GiB of memory on debian:6.12.
 func (t *Trace) DropTimelines() {
 	for _, ct := range t.Cases {
-		ct.Snapshots, ct.Calls, ct.Forks = nil, nil, nil
+		ct.Snapshots, ct.Calls, ct.Chains, ct.Forks = nil, nil, nil, nil
 	}
 }
 
@@ -465,7 +491,7 @@ func (t *Trace) Apply(ev Event) error {
 		}
 		t.Bench = append(t.Bench, *ev.SnapshotCost)
 	case EvAsk:
-	case EvOp, EvSnapshot, EvCalls, EvCmdline, EvParked, EvForks, EvCaseEnd, EvForensics, EvKselftest:
+	case EvOp, EvSnapshot, EvCalls, EvChains, EvCmdline, EvParked, EvForks, EvCaseEnd, EvForensics, EvKselftest:
 		c, err := cur()
 		if err != nil {
 			return err
@@ -487,6 +513,8 @@ func (t *Trace) Apply(ev Event) error {
 			c.Snapshots = append(c.Snapshots, *ev.Snapshot)
 		case EvCalls:
 			c.Calls = append(c.Calls, ev.Calls...)
+		case EvChains:
+			c.Chains = append(c.Chains, ev.Chains...)
 		case EvCmdline:
 			if ev.Cmdline == nil {
 				return fmt.Errorf("cmdline event without cmdline")

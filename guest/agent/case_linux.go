@@ -240,7 +240,12 @@ func (c *child) stop() (workerResult, error) {
 // The workload every case runs: worker processes and threads calling the
 // patched function, and sleepers elsewhere.
 const (
-	workerProcs   = 3
+	workerProcs = 3
+	// chainWorkers are the chain workers a step starts, one task each:
+	// more tasks spinning in the kernel than vCPUs, so that some are
+	// running inside the chain and others are runnable, preempted or
+	// between calls, whenever a stack check comes.
+	chainWorkers  = 3
 	workerThreads = 2
 	sleepers      = 2
 	settle        = 300 * time.Millisecond
@@ -312,6 +317,21 @@ func (r *caseRun) startWorkers(module string) error {
 	return err
 }
 
+// startChainWorkers starts worker processes calling module's chain, the
+// inner function klpt_target's with cross.
+func (r *caseRun) startChainWorkers(module string, cross bool) error {
+	if module == "" {
+		module = "klpt_target"
+	}
+	var argvs [][]string
+	for i := 0; i < chainWorkers; i++ {
+		argvs = append(argvs, []string{WorkerArg, "1", module, chainArg, strconv.Itoa(cases.ChainSpinMicros), strconv.FormatBool(cross)})
+	}
+	ws, err := startChildren(argvs)
+	r.workers = append(r.workers, ws...)
+	return err
+}
+
 func workerArgvs(module string) [][]string {
 	var out [][]string
 	for i := 0; i < workerProcs; i++ {
@@ -341,6 +361,9 @@ func (r *caseRun) stopWorkers() {
 		res, err := o.res, o.err
 		if len(res.Calls) > 0 {
 			r.ev(wire.Event{Type: wire.EvCalls, Calls: res.Calls})
+		}
+		if len(res.Chains) > 0 {
+			r.ev(wire.Event{Type: wire.EvChains, Chains: res.Chains})
 		}
 		for _, e := range res.Errors {
 			r.fail(errors.New(e))
@@ -412,6 +435,9 @@ func (r *caseRun) step(st cases.Step) error {
 	case cases.DoRemove:
 		return r.op(wire.Op{Kind: wire.OpRemove, Goal: r.goal, Patch: st.Module}, func() error { return unloadModule(st.Module, 10*time.Second) })
 	case cases.DoWorkers:
+		if st.Chain {
+			return r.startChainWorkers(st.Module, st.Cross)
+		}
 		return r.startWorkers(st.Module)
 	case cases.DoInject:
 		pid := r.sleeper

@@ -32,19 +32,22 @@ type parker struct {
 const releaseTimeout = 30 * time.Second
 
 // ParkerArg as argv[1] makes the agent binary a parker: argv is
-// [agent, ParkerArg, SLOT, MODE]. It prints "ready TID", parks, and once
-// released prints its call as JSON.
+// [agent, ParkerArg, SLOT, MODE] ([..., chainArg] parks in the chain's
+// inner function). It prints "ready TID", parks, and once released prints
+// its call as JSON.
 const ParkerArg = "klptest-parker"
 
 type parkerResult struct {
-	Call klptCall `json:"call"`
-	Err  string   `json:"err,omitempty"`
+	Call  klptCall       `json:"call"`
+	Chain *klptChainCall `json:"chain,omitempty"` // parked in the chain
+	Err   string         `json:"err,omitempty"`
 }
 
 // Parker is a parker process's main.
 func Parker(args []string) int {
-	if len(args) != 2 {
-		fmt.Fprintln(os.Stderr, "parker: want SLOT MODE")
+	inChain := len(args) == 3 && args[2] == chainArg
+	if len(args) != 2 && !inChain {
+		fmt.Fprintln(os.Stderr, "parker: want SLOT MODE [chain]")
 		return 2
 	}
 	slot, _ := strconv.Atoi(args[0])
@@ -56,6 +59,15 @@ func Parker(args []string) int {
 		return 1
 	}
 	fmt.Printf("ready %d\n", unix.Gettid())
+	if inChain {
+		c, err := t.chain(klptChainCall{Park: 1, Mode: int32(mode), Slot: int32(slot)})
+		res := parkerResult{Chain: &c}
+		if err != nil {
+			res.Err = err.Error()
+		}
+		json.NewEncoder(os.Stdout).Encode(res)
+		return 0
+	}
 	c, err := t.park(int32(mode), int32(slot))
 	res := parkerResult{Call: c}
 	if err != nil {
@@ -91,6 +103,9 @@ func (r *caseRun) park(st cases.Step) error {
 	if r.slots >= klptSlots {
 		return fmt.Errorf("no parking slot left")
 	}
+	if st.Chain && st.Do == cases.DoParkKernel {
+		return fmt.Errorf("%s: the kernel thread parks in klpt_park_func(), not in a chain", st.Park)
+	}
 	p := &parker{name: st.Park, slot: r.slots, mode: st.Mode, kthread: st.Do == cases.DoParkKernel}
 	r.slots++
 	return r.op(wire.Op{Kind: wire.OpPark, Goal: r.goal, Park: st.Park}, func() error {
@@ -103,11 +118,15 @@ func (r *caseRun) park(st cases.Step) error {
 			}
 			p.tid = pid
 		} else {
+			argv := []string{ParkerArg, strconv.Itoa(p.slot), strconv.Itoa(st.Mode)}
+			if st.Chain {
+				argv = append(argv, chainArg)
+			}
 			k, err := startChildLine(func(line string) error {
 				tid, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "ready "))
 				p.tid = tid
 				return err
-			}, ParkerArg, strconv.Itoa(p.slot), strconv.Itoa(st.Mode))
+			}, argv...)
 			if err != nil {
 				return err
 			}
@@ -157,6 +176,12 @@ func (r *caseRun) release(name string) error {
 			res.Err = fmt.Sprintf("parker output %q: %v", b, jerr)
 		}
 		res.Before, res.After, res.Version, res.Entries = int(pr.Call.Before), int(pr.Call.After), int(pr.Call.Version), int(pr.Call.Entries)
+		if c := pr.Chain; c != nil {
+			res.Before, res.After, res.Chain, res.Entries = int(c.Before), int(c.After), c.versions(), int(c.Entries)
+			if n := len(res.Chain); n > 0 {
+				res.Version = res.Chain[n-1]
+			}
+		}
 		if pr.Err != "" && res.Err == "" {
 			res.Err = pr.Err
 		}

@@ -17,6 +17,9 @@ const (
 	iocKStart  = 0x6b05
 	iocKInfo   = 0x6b06
 	iocKStop   = 0x6b07
+	iocChain   = 0x6b08
+
+	chainMax = 4 // KLPT_CHAIN_MAX: versions a chain call reports
 
 	klptSlots = 8 // KLPT_SLOTS: parking slots, released one by one
 )
@@ -26,6 +29,23 @@ type klptCall struct {
 	T0, T1                       uint64
 	Before, After, Version, Mode int32
 	Slot, Entries                int32
+}
+
+// klptChainCall mirrors struct klpt_chain_call.
+type klptChainCall struct {
+	T0, T1              uint64
+	Before, After       int32
+	SpinUs, Cross, Park int32
+	Mode, Slot          int32
+	N                   int32
+	V0, V1, V2, V3      int32
+	Entries, Pad        int32
+}
+
+// versions are the versions along the chain, outer first.
+func (c klptChainCall) versions() []int {
+	all := []int{int(c.V0), int(c.V1), int(c.V2), int(c.V3)}
+	return all[:min(int(c.N), chainMax)]
 }
 
 // kthreadInfo mirrors struct klpt_kthread_info.
@@ -65,6 +85,14 @@ func (t *target) call() (klptCall, error) {
 func (t *target) park(mode, slot int32) (klptCall, error) {
 	c := klptCall{Mode: mode, Slot: slot}
 	_, err := t.ioctl(iocPark, uintptr(unsafe.Pointer(&c)))
+	return c, err
+}
+
+// chain runs klpt_chain_outer() once: it spins spinUs on the CPU, then
+// calls klpt_chain_inner() (klpt_target's with cross), which sleeps in
+// slot when park is set.
+func (t *target) chain(c klptChainCall) (klptChainCall, error) {
+	_, err := t.ioctl(iocChain, uintptr(unsafe.Pointer(&c)))
 	return c, err
 }
 

@@ -29,15 +29,18 @@ var agentUAPI = uapiMirror{
 		"KLPT_IOC_KTHREAD_START":    iocKStart,
 		"KLPT_IOC_KTHREAD_INFO":     iocKInfo,
 		"KLPT_IOC_KTHREAD_STOP":     iocKStop,
+		"KLPT_IOC_CHAIN":            iocChain,
+		"KLPT_CHAIN_MAX":            chainMax,
 		"KLPT_PARK_INTERRUPTIBLE":   cases.ParkInterruptible,
 		"KLPT_PARK_UNINTERRUPTIBLE": cases.ParkUninterruptible,
 		"KLPT_PARK_ONCE":            cases.ParkOnce,
 		"KLPT_SLOTS":                klptSlots,
 	},
-	families: []string{"KLPT_IOC_", "KLPT_PARK_", "KLPT_SLOTS"},
+	families: []string{"KLPT_IOC_", "KLPT_PARK_", "KLPT_SLOTS", "KLPT_CHAIN_"},
 	structs: map[string]any{
 		"klpt_call":         klptCall{},
 		"klpt_kthread_info": kthreadInfo{},
+		"klpt_chain_call":   klptChainCall{},
 	},
 }
 
@@ -110,7 +113,8 @@ func checkStruct(name string, fields []csource.Field, gt reflect.Type) []string 
 		g := gt.Field(i)
 		signed := strings.HasPrefix(f.Type, "__s")
 		goSigned := g.Type.Kind() >= reflect.Int && g.Type.Kind() <= reflect.Int64
-		if !strings.EqualFold(g.Name, f.Name) || int(g.Type.Size()) != n || signed != goSigned {
+		// Go spells spin_us SpinUs.
+		if !strings.EqualFold(g.Name, strings.ReplaceAll(f.Name, "_", "")) || int(g.Type.Size()) != n || signed != goSigned {
 			errs = append(errs, fmt.Sprintf("struct %s field %d is %s %s; Go's %s has %s %s", name, i, f.Type, f.Name, gt.Name(), g.Name, g.Type))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,10 +16,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// chainArg as a worker's fourth argument makes it a chain worker: argv is
+// then [agent, WorkerArg, THREADS, MODULE, chainArg, SPIN_US, CROSS].
+const chainArg = "chain"
+
 // Worker is a worker process's main: argv is [agent, WorkerArg, THREADS,
-// MODULE].
-// Each thread calls klpt_func() in a loop, grouping identical consecutive
-// results. It stops when stdin closes and writes its groups to stdout.
+// MODULE], or a chain worker's (chainArg).
+// Each thread calls klpt_func() (or the chain) in a loop, grouping
+// identical consecutive results. It stops when stdin closes and writes its
+// groups to stdout.
 func Worker(args []string) int {
 	threads := 1
 	if len(args) > 0 {
@@ -40,9 +46,20 @@ func Worker(args []string) int {
 		io.Copy(io.Discard, os.Stdin)
 		stop.Store(true)
 	}()
+	var chain *klptChainCall
+	if len(args) == 5 && args[2] == chainArg {
+		spin, err := strconv.Atoi(args[3])
+		cross, err2 := strconv.ParseBool(args[4])
+		if err != nil || err2 != nil {
+			fmt.Fprintf(os.Stderr, "worker: bad chain arguments %q\n", args[2:])
+			return 2
+		}
+		chain = &klptChainCall{SpinUs: int32(spin), Cross: int32(b2i(cross))}
+	}
 	var (
 		mu     sync.Mutex
 		all    []wire.CallGroup
+		chains []wire.ChainGroup
 		errs   []string
 		wg     sync.WaitGroup
 		ready  sync.WaitGroup
@@ -67,6 +84,16 @@ func Worker(args []string) int {
 			// keeps its rate on two vCPUs.
 			unix.Setpriority(unix.PRIO_PROCESS, 0, 10)
 			ready.Done()
+			if chain != nil {
+				g, err := chainLoop(t, *chain, module, tid, &stop)
+				mu.Lock()
+				chains = append(chains, g...)
+				if err != nil {
+					errs = append(errs, err.Error())
+				}
+				mu.Unlock()
+				return
+			}
 			var groups []wire.CallGroup
 			var n int
 			for !stop.Load() {
@@ -90,13 +117,59 @@ func Worker(args []string) int {
 	ready.Wait()
 	os.Stdout.WriteString("ready\n")
 	wg.Wait()
-	json.NewEncoder(os.Stdout).Encode(workerResult{Calls: all, Errors: errs})
+	json.NewEncoder(os.Stdout).Encode(workerResult{Calls: all, Chains: chains, Errors: errs})
 	return 0
 }
 
 type workerResult struct {
-	Calls  []wire.CallGroup `json:"calls"`
-	Errors []string         `json:"errors"`
+	Calls  []wire.CallGroup  `json:"calls"`
+	Chains []wire.ChainGroup `json:"chains,omitempty"`
+	Errors []string          `json:"errors"`
+}
+
+// chainLoop runs one thread's chain calls until stop. Each call spins in
+// the outer function; between calls the thread sleeps briefly, so that the
+// sampler keeps its rate on two vCPUs and the task is also seen outside
+// the chain.
+func chainLoop(t *target, spec klptChainCall, module string, tid int, stop *atomic.Bool) ([]wire.ChainGroup, error) {
+	var groups []wire.ChainGroup
+	for !stop.Load() {
+		c, err := t.chain(spec)
+		if err != nil {
+			return groups, fmt.Errorf("worker %d: chain: %w", tid, err)
+		}
+		groups = addChain(groups, tid, module, spec.Cross == 1, c)
+		time.Sleep(200 * time.Microsecond)
+	}
+	return groups, nil
+}
+
+// addChain extends the last group when the call saw the same thing and the
+// group stays within wire.MaxGroupSpanNS, else starts a new one.
+func addChain(groups []wire.ChainGroup, tid int, module string, cross bool, c klptChainCall) []wire.ChainGroup {
+	vs := c.versions()
+	if n := len(groups); n > 0 {
+		g := &groups[n-1]
+		if g.Before == int(c.Before) && g.After == int(c.After) && slices.Equal(g.Versions, vs) &&
+			int64(c.T1)-g.T0 <= wire.MaxGroupSpanNS {
+			g.N++
+			g.T1 = int64(c.T1)
+			return groups
+		}
+	}
+	g := wire.ChainGroup{TID: tid, Cross: cross, Before: int(c.Before), After: int(c.After),
+		Versions: vs, N: 1, T0: int64(c.T0), T1: int64(c.T1)}
+	if module != "klpt_target" {
+		g.Target = module
+	}
+	return append(groups, g)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // addCall extends the last group when the call saw the same thing and the

@@ -10,6 +10,8 @@
 #include <linux/wait.h>
 #include <linux/atomic.h>
 #include <linux/sched.h>
+#include <linux/ktime.h>
+#include <asm/processor.h>
 #include "klpt_uapi.h"
 
 struct klpt_park {
@@ -51,6 +53,50 @@ static inline int klpt_park_wait(struct klpt_park *p)
 	}
 	atomic_dec(p->parked);
 	return ret;
+}
+
+/*
+ * A chain call's state, passed down the chain as the park is: the old and
+ * the new functions alike write their version into it, and the outer one
+ * calls the inner one through it, so that the call goes through ftrace to
+ * whichever version the task's state picks, and the livepatch needs no
+ * symbol of the target's.
+ */
+struct klpt_chain {
+	int (*inner)(struct klpt_chain *c);
+	struct klpt_park *park; /* NULL: the inner function returns at once */
+	u64 spin_ns;            /* the outer function spins this long first */
+	int n;
+	int v[KLPT_CHAIN_MAX];
+};
+
+static inline void klpt_chain_note(struct klpt_chain *c, int version)
+{
+	if (c->n < KLPT_CHAIN_MAX)
+		c->v[c->n] = version;
+	c->n++;
+}
+
+/*
+ * The outer function's body, old or new: on the CPU, inside the chain, for
+ * spin_ns (interrupts arrive; on a preemptible kernel it may be preempted
+ * here), then the call down the chain.
+ */
+static inline int klpt_chain_outer_body(struct klpt_chain *c, int version)
+{
+	u64 end = ktime_get_ns() + c->spin_ns;
+
+	klpt_chain_note(c, version);
+	while (ktime_get_ns() < end)
+		cpu_relax();
+	return c->inner(c);
+}
+
+/* The inner function's body: asleep in it, with the outer one below. */
+static inline int klpt_chain_inner_body(struct klpt_chain *c, int version)
+{
+	klpt_chain_note(c, version);
+	return c->park ? klpt_park_wait(c->park) : 0;
 }
 
 #endif

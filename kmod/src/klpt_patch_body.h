@@ -5,7 +5,8 @@
  * and the version /proc/cmdline names) and KLPT_PATCH_REPLACE (atomic
  * replace), then include it.
  *
- * A patch replaces the two functions of klpt_target and of its twins
+ * A patch replaces the four functions of klpt_target (the called one, the
+ * parked one, and the chain's outer and inner) and of its twins
  * klpt_target2 and klpt_target3 (which may come and go mid-transition), and
  * one vmlinux function, cmdline_proc_show() (as the kernel's own sample
  * does), so that both module and core-kernel patching are exercised.
@@ -37,6 +38,16 @@ static int livepatch_klpt_park_func(struct klpt_park *p)
 	return ret ? ret : KLPT_PATCH_VERSION;
 }
 
+static int livepatch_klpt_chain_outer(struct klpt_chain *c)
+{
+	return klpt_chain_outer_body(c, KLPT_PATCH_VERSION);
+}
+
+static int livepatch_klpt_chain_inner(struct klpt_chain *c)
+{
+	return klpt_chain_inner_body(c, KLPT_PATCH_VERSION);
+}
+
 static struct klp_func vmlinux_funcs[] = {
 	{ .old_name = "cmdline_proc_show", .new_func = livepatch_cmdline_proc_show, },
 	{ }
@@ -47,6 +58,8 @@ static struct klp_func vmlinux_funcs[] = {
 	static struct klp_func name[] = {					\
 		{ .old_name = "klpt_func", .new_func = livepatch_klpt_func, },	\
 		{ .old_name = "klpt_park_func", .new_func = livepatch_klpt_park_func, }, \
+		{ .old_name = "klpt_chain_outer", .new_func = livepatch_klpt_chain_outer, }, \
+		{ .old_name = "klpt_chain_inner", .new_func = livepatch_klpt_chain_inner, }, \
 		{ }								\
 	}
 KLPT_TARGET_FUNCS(target_funcs);

@@ -9,6 +9,7 @@
  */
 #ifndef KLPT_TARGET_NAME
 #define KLPT_TARGET_NAME "klpt_target"
+#define KLPT_PRIMARY 1 /* klpt_target itself, not a twin */
 #endif
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -36,6 +37,20 @@ static int klpt_kthread_slot;
 
 int klpt_func(void);
 int klpt_park_func(struct klpt_park *p);
+int klpt_chain_outer(struct klpt_chain *c);
+int klpt_chain_inner(struct klpt_chain *c);
+
+/*
+ * The inner function a cross-module chain calls: klpt_target's, registered
+ * when klpt_target loads (it is loaded at boot and never removed, so a
+ * twin that comes and goes can always call it).
+ */
+#ifdef KLPT_PRIMARY
+int (*klpt_chain_cross_inner)(struct klpt_chain *c);
+EXPORT_SYMBOL_GPL(klpt_chain_cross_inner);
+#else
+extern int (*klpt_chain_cross_inner)(struct klpt_chain *c);
+#endif
 
 /*
  * noipa: keep GCC from inlining, cloning or propagating the constant return
@@ -51,6 +66,17 @@ __attribute__((noipa)) int klpt_park_func(struct klpt_park *p)
 	int ret = klpt_park_wait(p);
 
 	return ret ? ret : KLPT_VERSION_OLD;
+}
+
+/* A chain of two patched functions, the outer calling the inner. */
+__attribute__((noipa)) int klpt_chain_outer(struct klpt_chain *c)
+{
+	return klpt_chain_outer_body(c, KLPT_VERSION_OLD);
+}
+
+__attribute__((noipa)) int klpt_chain_inner(struct klpt_chain *c)
+{
+	return klpt_chain_inner_body(c, KLPT_VERSION_OLD);
 }
 
 static int klpt_state(void)
@@ -139,6 +165,48 @@ static long klpt_kthread_ioctl(unsigned int cmd, unsigned long arg)
 	return ret;
 }
 
+/* One chain call: the task's state around it, the versions along it. */
+static long klpt_chain_ioctl(struct file *f, struct klpt_chain_call __user *arg)
+{
+	struct klpt_chain_call cc;
+	struct klpt_chain c = { .inner = klpt_chain_inner };
+	struct klpt_park p;
+	int ret;
+
+	if (copy_from_user(&cc, arg, sizeof(cc)))
+		return -EFAULT;
+	if (cc.spin_us < 0 || cc.spin_us > 100000)
+		return -EINVAL;
+	if (cc.cross) {
+		if (!klpt_chain_cross_inner)
+			return -ENOENT;
+		c.inner = klpt_chain_cross_inner;
+	}
+	if (cc.park) {
+		if (cc.slot < 0 || cc.slot >= KLPT_SLOTS)
+			return -EINVAL;
+		cc.entries = atomic_inc_return((atomic_t *)f->private_data);
+		klpt_park_init(&p, cc.slot, cc.mode);
+		c.park = &p;
+	}
+	c.spin_ns = (u64)cc.spin_us * NSEC_PER_USEC;
+	cc.t0 = ktime_get_ns();
+	cc.before = klpt_state();
+	ret = klpt_chain_outer(&c);
+	cc.after = klpt_state();
+	cc.t1 = ktime_get_ns();
+	if (ret < 0)
+		return ret;
+	cc.n = c.n;
+	cc.v0 = c.v[0];
+	cc.v1 = c.v[1];
+	cc.v2 = c.v[2];
+	cc.v3 = c.v[3];
+	if (copy_to_user(arg, &cc, sizeof(cc)))
+		return -EFAULT;
+	return 0;
+}
+
 static long klpt_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
 	atomic_t *entries = f->private_data;
@@ -165,6 +233,8 @@ static long klpt_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	case KLPT_IOC_KTHREAD_INFO:
 	case KLPT_IOC_KTHREAD_STOP:
 		return klpt_kthread_ioctl(cmd, arg);
+	case KLPT_IOC_CHAIN:
+		return klpt_chain_ioctl(f, (void __user *)arg);
 	case KLPT_IOC_CALL:
 	case KLPT_IOC_PARK:
 		break;
@@ -227,6 +297,9 @@ static struct miscdevice klpt_dev = {
 
 static int __init klpt_target_init(void)
 {
+#ifdef KLPT_PRIMARY
+	klpt_chain_cross_inner = klpt_chain_inner;
+#endif
 	return misc_register(&klpt_dev);
 }
 

@@ -30,6 +30,35 @@ struct klpt_call {
 	__s32 entries;     /* PARK only: entries into the handler on this fd (2 = restarted) */
 };
 
+/*
+ * One call into a chain of patched functions: klpt_chain_outer() spins on
+ * its CPU for spin_us, then calls klpt_chain_inner() (of this module, or
+ * with cross set, of klpt_target, through the pointer klpt_target registers
+ * at load), which returns at once or, with park set, sleeps in a parking
+ * slot as KLPT_IOC_PARK does. Each function, old or new, writes its
+ * version into the next of v0..v3 and counts itself in n.
+ */
+struct klpt_chain_call {
+	__u64 t0;          /* CLOCK_MONOTONIC ns before reading patch_state */
+	__u64 t1;          /* CLOCK_MONOTONIC ns after the second read */
+	__s32 before;      /* current->patch_state before the chain */
+	__s32 after;       /* current->patch_state after it */
+	__s32 spin_us;     /* how long the outer function spins before the call */
+	__s32 cross;       /* 1: the inner function is klpt_target's */
+	__s32 park;        /* 1: the inner function sleeps (mode, slot) */
+	__s32 mode;        /* park: KLPT_PARK_* */
+	__s32 slot;        /* park: which release ends the sleep */
+	__s32 n;           /* functions that ran, in order */
+	__s32 v0;          /* their versions: the outer's, */
+	__s32 v1;          /* the inner's, */
+	__s32 v2;          /* spare, */
+	__s32 v3;          /* spare */
+	__s32 entries;     /* park: entries into the handler on this fd (2 = restarted) */
+	__s32 pad;         /* explicit: the struct's size is a multiple of 8 */
+};
+
+#define KLPT_CHAIN_MAX 4 /* v0..v3 */
+
 /* The parked kernel thread, as KLPT_IOC_KTHREAD_INFO reports it. */
 struct klpt_kthread_info {
 	__s32 pid;
@@ -46,5 +75,6 @@ struct klpt_kthread_info {
 #define KLPT_IOC_KTHREAD_START _IO('k', 5) /* start a kthread parked (ONCE) in slot (arg) */
 #define KLPT_IOC_KTHREAD_INFO  _IO('k', 6) /* struct klpt_kthread_info */
 #define KLPT_IOC_KTHREAD_STOP  _IO('k', 7)
+#define KLPT_IOC_CHAIN   _IO('k', 8)  /* struct klpt_chain_call: run the chain once */
 
 #endif
