@@ -55,10 +55,12 @@ type Step struct {
 	Fault string `json:"fault,omitempty"`
 	// Chain: a workers step starts chain workers (klpt_chain_outer()
 	// spinning on the CPU, then calling klpt_chain_inner()); a park step
-	// parks the task in klpt_chain_inner() with the outer one below it.
-	// Cross: the chain's inner function is klpt_target's, the outer one
-	// Module's.
+	// parks the task in klpt_chain_inner() with the outer one below it,
+	// or with Outer in klpt_chain_outer() before its call, so that the
+	// task wakes into the rest of the chain. Cross: the chain's inner
+	// function is klpt_target's, the outer one Module's.
 	Chain bool `json:"chain,omitempty"`
+	Outer bool `json:"outer,omitempty"`
 	Cross bool `json:"cross,omitempty"`
 }
 
@@ -107,6 +109,13 @@ const (
 	FaultPanic        = "panic"         // inject, fault cases: the kernel panics
 	FaultTruncate     = "truncate"      // break-port: half an event line, then nothing
 	FaultClose        = "close"         // break-port: the port closed
+)
+
+// Where a chain park sleeps; they mirror KLPT_CHAIN_PARK_* in
+// kmod/src/klpt_uapi.h, which the agent's tests hold them to.
+const (
+	ChainParkInner = 1
+	ChainParkOuter = 2
 )
 
 // Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h, which the

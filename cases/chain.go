@@ -24,12 +24,17 @@ func init() {
 			{Do: DoLoad, Module: "klpt_target2"},
 			{Do: DoWorkers, Chain: true, Cross: true, Module: "klpt_target2"},
 			{Do: DoSettle},
-			// Uninterruptible: the hold must outlast the retries and the
-			// fake signal.
+			// Uninterruptible: the holds must outlast the retries and the
+			// fake signal. A sleeps in the inner function, the outer one
+			// below it; B in the outer one, and calls the inner one once
+			// released: a task switched while it slept would wake into
+			// the other set.
 			{Do: DoPark, Park: "A", Mode: ParkUninterruptible, Chain: true},
+			{Do: DoPark, Park: "B", Mode: ParkUninterruptible, Chain: true, Outer: true},
 			{Do: DoEnable}, {Do: DoWaitStall},
 			{Do: DoReverse}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoRelease, Park: "A"},
+			{Do: DoRelease, Park: "B"},
 			{Do: DoUnload},
 			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
@@ -37,15 +42,18 @@ func init() {
 		},
 		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
 			var out []rule.Violation
-			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpReverse, wire.OpComplete,
-				wire.OpRelease+":A", wire.OpUnload, wire.OpEnable, wire.OpComplete, wire.OpDisable, wire.OpComplete, wire.OpUnload)
-			// Asleep in the old inner function with the old outer one
-			// below it, A cannot switch; after the flip it is at the goal.
-			a := heldAsleep(ct, "A", wire.OpEnable, wire.StatePatched, &out)
-			expectParked(a, wire.VersionOld, false, &out)
-			if a != nil && len(a.Chain) != 2 {
-				out = append(out, rule.Violation{Rule: rule.Coverage, Task: fmt.Sprintf("A[%d]", a.TID), T: a.T1,
-					Msg: fmt.Sprintf("A was to sleep in klpt_chain_inner() with klpt_chain_outer() below it; its call reported the chain %v", a.Chain)})
+			expectOrder(ct, &out, wire.OpPark+":A", wire.OpPark+":B", wire.OpEnable, wire.OpStall, wire.OpReverse, wire.OpComplete,
+				wire.OpRelease+":A", wire.OpRelease+":B", wire.OpUnload, wire.OpEnable, wire.OpComplete, wire.OpDisable, wire.OpComplete, wire.OpUnload)
+			// Asleep in the old chain, A and B cannot switch; after the
+			// flip they are at the goal. Each returns from the old inner
+			// function (B calls it after its release).
+			for _, name := range []string{"A", "B"} {
+				p := heldAsleep(ct, name, wire.OpEnable, wire.StatePatched, &out)
+				expectParked(p, wire.VersionOld, false, &out)
+				if p != nil && len(p.Chain) != 2 {
+					out = append(out, rule.Violation{Rule: rule.Coverage, Task: fmt.Sprintf("%s[%d]", name, p.TID), T: p.T1,
+						Msg: fmt.Sprintf("%s was to sleep in the chain and run both its functions; its call reported the chain %v", name, p.Chain)})
+				}
 			}
 			out = append(out, chainCoverage(ct)...)
 			return out

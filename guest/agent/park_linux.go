@@ -32,8 +32,8 @@ type parker struct {
 const releaseTimeout = 30 * time.Second
 
 // ParkerArg as argv[1] makes the agent binary a parker: argv is
-// [agent, ParkerArg, SLOT, MODE] ([..., chainArg] parks in the chain's
-// inner function). It prints "ready TID", parks, and once released prints
+// [agent, ParkerArg, SLOT, MODE] ([..., chainArg, WHERE] parks in the
+// chain, WHERE a cases.ChainPark* value). It prints "ready TID", parks, and once released prints
 // its call as JSON.
 const ParkerArg = "klptest-parker"
 
@@ -45,9 +45,9 @@ type parkerResult struct {
 
 // Parker is a parker process's main.
 func Parker(args []string) int {
-	inChain := len(args) == 3 && args[2] == chainArg
+	inChain := len(args) == 4 && args[2] == chainArg
 	if len(args) != 2 && !inChain {
-		fmt.Fprintln(os.Stderr, "parker: want SLOT MODE [chain]")
+		fmt.Fprintln(os.Stderr, "parker: want SLOT MODE [chain WHERE]")
 		return 2
 	}
 	slot, _ := strconv.Atoi(args[0])
@@ -60,7 +60,8 @@ func Parker(args []string) int {
 	}
 	fmt.Printf("ready %d\n", unix.Gettid())
 	if inChain {
-		c, err := t.chain(klptChainCall{Park: 1, Mode: int32(mode), Slot: int32(slot)})
+		where, _ := strconv.Atoi(args[3])
+		c, err := t.chain(klptChainCall{Park: int32(where), Mode: int32(mode), Slot: int32(slot)})
 		res := parkerResult{Chain: &c}
 		if err != nil {
 			res.Err = err.Error()
@@ -120,7 +121,11 @@ func (r *caseRun) park(st cases.Step) error {
 		} else {
 			argv := []string{ParkerArg, strconv.Itoa(p.slot), strconv.Itoa(st.Mode)}
 			if st.Chain {
-				argv = append(argv, chainArg)
+				where := cases.ChainParkInner
+				if st.Outer {
+					where = cases.ChainParkOuter
+				}
+				argv = append(argv, chainArg, strconv.Itoa(where))
 			}
 			k, err := startChildLine(func(line string) error {
 				tid, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "ready "))

@@ -64,7 +64,8 @@ static inline int klpt_park_wait(struct klpt_park *p)
  */
 struct klpt_chain {
 	int (*inner)(struct klpt_chain *c);
-	struct klpt_park *park; /* NULL: the inner function returns at once */
+	struct klpt_park *park; /* NULL: no sleep in the chain */
+	int park_outer;         /* the outer function sleeps, not the inner one */
 	u64 spin_ns;            /* the outer function spins this long first */
 	int n;
 	int v[KLPT_CHAIN_MAX];
@@ -89,6 +90,12 @@ static inline int klpt_chain_outer_body(struct klpt_chain *c, int version)
 	klpt_chain_note(c, version);
 	while (ktime_get_ns() < end)
 		cpu_relax();
+	if (c->park && c->park_outer) {
+		int ret = klpt_park_wait(c->park);
+
+		if (ret)
+			return ret;
+	}
 	return c->inner(c);
 }
 
@@ -96,7 +103,7 @@ static inline int klpt_chain_outer_body(struct klpt_chain *c, int version)
 static inline int klpt_chain_inner_body(struct klpt_chain *c, int version)
 {
 	klpt_chain_note(c, version);
-	return c->park ? klpt_park_wait(c->park) : 0;
+	return c->park && !c->park_outer ? klpt_park_wait(c->park) : 0;
 }
 
 #endif

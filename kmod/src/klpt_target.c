@@ -182,12 +182,21 @@ static long klpt_chain_ioctl(struct file *f, struct klpt_chain_call __user *arg)
 			return -ENOENT;
 		c.inner = klpt_chain_cross_inner;
 	}
-	if (cc.park) {
+	switch (cc.park) {
+	case KLPT_CHAIN_PARK_NONE:
+		break;
+	case KLPT_CHAIN_PARK_OUTER:
+		c.park_outer = 1;
+		fallthrough;
+	case KLPT_CHAIN_PARK_INNER:
 		if (cc.slot < 0 || cc.slot >= KLPT_SLOTS)
 			return -EINVAL;
 		cc.entries = atomic_inc_return((atomic_t *)f->private_data);
 		klpt_park_init(&p, cc.slot, cc.mode);
 		c.park = &p;
+		break;
+	default:
+		return -EINVAL;
 	}
 	c.spin_ns = (u64)cc.spin_us * NSEC_PER_USEC;
 	cc.t0 = ktime_get_ns();

@@ -34,9 +34,11 @@ struct klpt_call {
  * One call into a chain of patched functions: klpt_chain_outer() spins on
  * its CPU for spin_us, then calls klpt_chain_inner() (of this module, or
  * with cross set, of klpt_target, through the pointer klpt_target registers
- * at load), which returns at once or, with park set, sleeps in a parking
- * slot as KLPT_IOC_PARK does. Each function, old or new, writes its
- * version into the next of v0..v3 and counts itself in n.
+ * at load), which returns at once. With park set, one of them sleeps in a
+ * parking slot as KLPT_IOC_PARK does: the inner one, with the outer below
+ * it, or the outer one before its call, so that the task wakes into the
+ * rest of the chain. Each function, old or new, writes its version into
+ * the next of v0..v3 and counts itself in n.
  */
 struct klpt_chain_call {
 	__u64 t0;          /* CLOCK_MONOTONIC ns before reading patch_state */
@@ -45,7 +47,7 @@ struct klpt_chain_call {
 	__s32 after;       /* current->patch_state after it */
 	__s32 spin_us;     /* how long the outer function spins before the call */
 	__s32 cross;       /* 1: the inner function is klpt_target's */
-	__s32 park;        /* 1: the inner function sleeps (mode, slot) */
+	__s32 park;        /* KLPT_CHAIN_PARK_*: which function sleeps (mode, slot) */
 	__s32 mode;        /* park: KLPT_PARK_* */
 	__s32 slot;        /* park: which release ends the sleep */
 	__s32 n;           /* functions that ran, in order */
@@ -58,6 +60,10 @@ struct klpt_chain_call {
 };
 
 #define KLPT_CHAIN_MAX 4 /* v0..v3 */
+
+#define KLPT_CHAIN_PARK_NONE  0 /* no sleep: the outer function spins, then calls */
+#define KLPT_CHAIN_PARK_INNER 1 /* the inner function sleeps, the outer one below it */
+#define KLPT_CHAIN_PARK_OUTER 2 /* the outer function sleeps, then calls the inner one */
 
 /* The parked kernel thread, as KLPT_IOC_KTHREAD_INFO reports it. */
 struct klpt_kthread_info {
