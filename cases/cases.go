@@ -85,7 +85,7 @@ const (
 	DoUnload     = "unload"      // remove the livepatch module
 	DoUnloadBusy = "unload-busy" // removing it must fail: the kernel keeps it
 	DoStormStart = "storm-start" // start a storm of forks, vfork+execs, threads and fork chains
-	DoSysfs      = "sysfs"       // read every livepatch's sysfs attributes
+	DoSysfs      = "sysfs"       // read every livepatch's sysfs attributes, once Patch's directory (a replaced patch's) is gone or a bound passed
 	DoLoad       = "load"        // load a target module
 	DoRemove     = "remove"      // remove a target module
 	DoWorkers    = "workers"     // start workers calling Module's functions too

@@ -427,7 +427,23 @@ func (r *caseRun) step(st cases.Step) error {
 	case cases.DoRelease:
 		return r.release(st.Park)
 	case cases.DoSysfs:
-		return r.op(wire.Op{Kind: wire.OpSysfs, Goal: r.goal}, func() error { r.sysfsCounts = readLivepatchSysfs(); return nil })
+		return r.op(wire.Op{Kind: wire.OpSysfs, Goal: r.goal}, func() error {
+			// The kernel frees a replaced patch asynchronously
+			// (klp_free_replaced_patches_async()): wait for its
+			// directory to go, up to a bound, then read. Still there
+			// at the bound, it is read as it is, and the case's check
+			// says so.
+			if st.Patch != "" {
+				dir := filepath.Join("/sys/kernel/livepatch", st.Patch)
+				for deadline := time.Now().Add(sysfsGoneBound); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+						break
+					}
+				}
+			}
+			r.sysfsCounts = readLivepatchSysfs()
+			return nil
+		})
 	case cases.DoLoad:
 		return r.op(wire.Op{Kind: wire.OpLoad, Goal: r.goal, Patch: st.Module}, func() error {
 			return loadModuleStrict(filepath.Join(wire.ModuleDir, st.Module+".ko"))
@@ -497,6 +513,11 @@ func (r *caseRun) applied() {
 
 // readLivepatchSysfs reads every livepatch's enabled, transition, force-free
 // attributes, and stack_order and replace where the kernel has them.
+// sysfsGoneBound bounds the wait for a replaced patch's sysfs directory to
+// go: the kernel's work frees it within milliseconds on an idle guest, and
+// a TCG guest under load takes a few times that.
+const sysfsGoneBound = 10 * time.Second
+
 func readLivepatchSysfs() map[string]int {
 	out := map[string]int{}
 	dirs, _ := filepath.Glob("/sys/kernel/livepatch/*")
