@@ -68,6 +68,8 @@ commands:
   bench  [--kernel SPEC] [--arch A] [--runs N] [--case NAME]... [--snapshot-tasks LIST] [--cold] [--json FILE]
          measure where the time goes: a bare boot against the agent's, the suite split into the
          kernel's waits, the agent's and the host's time, the warm loop, snapshot costs
+  mutants --src DIR [--arch A] [--only ID]... [--case NAME]... [--list] [--md FILE] [--json FILE]
+         plant each livepatch-core bug of the corpus in DIR, test it, restore: the suite's mutation score
 
 klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [--junit FILE] [--html FILE]
             [--ktap] [-v] [--storm-tasks N] [--storm-seconds S] [--timeout D]
@@ -165,6 +167,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdBench(args[1:], stdout, stderr)
 	case "shell":
 		return cmdShell(args[1:], os.Stdin, stdout, stderr)
+	case "mutants":
+		return cmdMutants(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return exitPass

@@ -74,6 +74,15 @@ func TestRefusedBeforeWork(t *testing.T) {
 		{[]string{"shell", "--kernel", "tree:/nonexistent", "--out", file}, []string{"klptest shell: --out " + file + ": is a file"}},
 		{[]string{"shell", "--kernel", "tree:/nonexistent", "--out", filepath.Join(file, "sub")}, []string{"klptest shell: --out " + filepath.Join(file, "sub") + ": " + file + " is not a directory"}},
 
+		{[]string{"mutants", "--src", "/nonexistent", "--bogus"}, []string{"flag provided but not defined: -bogus", usage + " mutants"}},
+		{[]string{"mutants", "--src", "/nonexistent", "extra"}, []string{`unexpected argument "extra"`, usage + " mutants"}},
+		{[]string{"mutants", "--src", "/nonexistent", "--json", missing}, []string{"klptest mutants: --json " + missing + ": directory /nonexistent/dir does not exist"}},
+		{[]string{"mutants", "--src", "/nonexistent", "--md", dir}, []string{"klptest mutants: --md " + dir + ": is a directory"}},
+		{[]string{"mutants", "--src", "/nonexistent", "--only", "tr-no-such"}, []string{`klptest mutants: unknown mutant "tr-no-such"`}},
+		{[]string{"mutants", "--src", "/nonexistent", "--case", "no-such-case"}, []string{"klptest mutants: "}},
+		{[]string{"mutants", "--src", "/nonexistent", "--arch", "mips"}, []string{"klptest mutants: --arch: "}},
+		{[]string{"mutants", "--md", "x.md"}, []string{"klptest mutants: --src is required"}},
+
 		{[]string{"list", "--bogus"}, []string{"flag provided but not defined: -bogus", usage + " list"}},
 		{[]string{"list", "extra"}, []string{`unexpected argument "extra"`, usage + " list"}},
 	}

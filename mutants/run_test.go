@@ -1,0 +1,238 @@
+package mutants
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/rule"
+	"github.com/klptest/klptest/runner"
+)
+
+// fakeC stands in for transition.c.
+const fakeC = `void klp_try_switch_task(struct task_struct *task)
+{
+	if (task_curr(task) && task != current)
+		return -EBUSY;
+	if (!klp_patch_pending(task))
+		return 0;
+}
+`
+
+var fakeMutants = []Mutant{
+	{ID: "tr-running-task-switched", File: transitionC, Func: "klp_try_switch_task", Desc: "running task switched",
+		Old: "\tif (task_curr(task) && task != current)", New: "\tif (0 && task_curr(task) && task != current)"},
+	{ID: "tr-pending-inverted", File: transitionC, Func: "klp_try_switch_task", Desc: "pending inverted",
+		Old: "\tif (!klp_patch_pending(task))", New: "\tif (klp_patch_pending(task))"},
+	{ID: "tr-equivalent", File: transitionC, Func: "klp_try_switch_task", Desc: "harmless here",
+		Old: "\t\treturn 0;", New: "\t\treturn 0 * 1;", Equivalent: map[string]string{"x86_64": "the same on x86_64"}},
+}
+
+// fakeTree is a kernel tree holding only transition.c, read-only to the
+// group as a real tree's files might be.
+func fakeTree(t *testing.T) (dir, file string) {
+	dir = t.TempDir()
+	file = filepath.Join(dir, transitionC)
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(fakeC), 0o604); err != nil {
+		t.Fatal(err)
+	}
+	return dir, file
+}
+
+// pristine fails the test unless file holds fakeC with its mode, and no
+// backup is left beside it.
+func pristine(t *testing.T, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, []byte(fakeC)) {
+		t.Errorf("%s not restored:\n%s", file, b)
+	}
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o604 {
+		t.Errorf("%s: mode %v, want -rw----r--", file, st.Mode().Perm())
+	}
+	if _, err := os.Stat(file + backupSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("backup left beside %s (%v)", file, err)
+	}
+}
+
+var (
+	passed = &runner.Result{Kernel: &kernels.Spec{Release: "7.2.13"}, Verdicts: []runner.Verdict{{Case: "patch", Pass: true}}}
+	caught = &runner.Result{Verdicts: []runner.Verdict{{Case: "chain", Violations: []rule.Violation{{Case: "chain", Rule: rule.Chain, Msg: "mixed"}}}}}
+	broken = &runner.InfraError{Step: "kernel", Err: errors.New("build failed")}
+)
+
+// Run runs the pristine tree, then each mutant planted alone; the suite
+// sees the mutated file, the file is restored byte for byte after each, an
+// equivalent mutant is not run, and each outcome is classified.
+func TestRun(t *testing.T) {
+	dir, file := fakeTree(t)
+	var seen []string
+	calls := []struct {
+		res *runner.Result
+		err error
+	}{{passed, nil}, {caught, nil}, {nil, broken}}
+	suite := func(ctx context.Context) (*runner.Result, error) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, string(b))
+		c := calls[len(seen)-1]
+		return c.res, c.err
+	}
+	rep, err := Run(context.Background(), Options{Src: dir, Arch: "x86_64", Mutants: fakeMutants, Suite: suite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pristine(t, file)
+	if len(seen) != 3 {
+		t.Fatalf("the suite ran %d times, want 3 (pristine and two mutants)", len(seen))
+	}
+	if seen[0] != fakeC {
+		t.Errorf("the baseline ran on a changed tree:\n%s", seen[0])
+	}
+	for i, m := range fakeMutants[:2] {
+		if want := strings.Replace(fakeC, m.Old, m.New, 1); seen[i+1] != want {
+			t.Errorf("%s: the suite saw\n%s\nwant\n%s", m.ID, seen[i+1], want)
+		}
+	}
+	if rep.Baseline.Kind != Survived || rep.Kernel != "7.2.13" {
+		t.Errorf("baseline %+v, kernel %q", rep.Baseline, rep.Kernel)
+	}
+	var got []Classification
+	for _, o := range rep.Mutants {
+		got = append(got, o.Classification)
+	}
+	want := []Classification{
+		{Kind: Killed, Rules: []rule.Name{rule.Chain}},
+		{Kind: CouldNotTest, Detail: "kernel: build failed"},
+		{Kind: Equivalent, Detail: "the same on x86_64"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("outcomes %+v, want %+v", got, want)
+	}
+	if rep.AllKilled() {
+		t.Errorf("AllKilled with a mutant that could not be tested")
+	}
+}
+
+// A suite that panics leaves the tree as it was, and the panic goes on.
+func TestRunRestoresOnPanic(t *testing.T) {
+	dir, file := fakeTree(t)
+	n := 0
+	suite := func(ctx context.Context) (*runner.Result, error) {
+		if n++; n == 2 {
+			panic("the suite broke")
+		}
+		return passed, nil
+	}
+	defer func() {
+		if r := recover(); r != "the suite broke" {
+			t.Errorf("recovered %v, want the suite's panic", r)
+		}
+		pristine(t, file)
+	}()
+	Run(context.Background(), Options{Src: dir, Arch: "x86_64", Mutants: fakeMutants, Suite: suite})
+	t.Errorf("Run returned past a panic")
+}
+
+// An interrupt during a mutant's run stops Run, records no outcome for it
+// and restores the file.
+func TestRunInterrupted(t *testing.T) {
+	dir, file := fakeTree(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	suite := func(ctx context.Context) (*runner.Result, error) {
+		if n++; n == 2 {
+			cancel() // SIGINT, mid-run
+			return &runner.Result{}, ctx.Err()
+		}
+		return passed, nil
+	}
+	rep, err := Run(ctx, Options{Src: dir, Arch: "x86_64", Mutants: fakeMutants, Suite: suite})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v, want the interrupt", err)
+	}
+	if n != 2 || len(rep.Mutants) != 0 {
+		t.Errorf("%d suite runs, outcomes %+v: want the run to stop with none", n, rep.Mutants)
+	}
+	pristine(t, file)
+}
+
+// A pristine tree that fails stops everything: no mutant is planted.
+func TestRunBaselineFails(t *testing.T) {
+	for _, tt := range []struct {
+		res  *runner.Result
+		err  error
+		kind Kind
+	}{{caught, nil, Killed}, {&runner.Result{}, broken, CouldNotTest}} {
+		dir, file := fakeTree(t)
+		n := 0
+		suite := func(ctx context.Context) (*runner.Result, error) { n++; return tt.res, tt.err }
+		rep, err := Run(context.Background(), Options{Src: dir, Arch: "x86_64", Mutants: fakeMutants, Suite: suite})
+		var be *BaselineError
+		if !errors.As(err, &be) || be.Kind != tt.kind {
+			t.Errorf("err %v, want a %s baseline", err, tt.kind)
+		}
+		if n != 1 || len(rep.Mutants) != 0 {
+			t.Errorf("%d suite runs, %d outcomes after a failing baseline", n, len(rep.Mutants))
+		}
+		pristine(t, file)
+	}
+}
+
+// A mutant that does not apply is refused before the suite runs at all.
+func TestRunRefusesMutantNotInTree(t *testing.T) {
+	dir, file := fakeTree(t)
+	bad := append([]Mutant{}, fakeMutants...)
+	bad = append(bad, Mutant{ID: "tr-gone", File: transitionC, Old: "klp_gone();", New: "x"},
+		Mutant{ID: "tr-twice", File: transitionC, Old: "\tif (", New: "\tif (0 && "})
+	for _, ms := range [][]Mutant{bad[:4], {bad[0], bad[4]}} {
+		ran := false
+		_, err := Run(context.Background(), Options{Src: dir, Mutants: ms, Suite: func(context.Context) (*runner.Result, error) { ran = true; return passed, nil }})
+		if err == nil || ran {
+			t.Errorf("mutants %s: err %v, suite ran %v: want refused before any run", ms[len(ms)-1].ID, err, ran)
+		}
+	}
+	pristine(t, file)
+}
+
+// A file that a killed run left mutated is restored from its backup
+// before anything else.
+func TestRunRecoversKilledRun(t *testing.T) {
+	dir, file := fakeTree(t)
+	if err := os.WriteFile(file+backupSuffix, []byte(fakeC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(fakeC, fakeMutants[0].Old, fakeMutants[0].New, 1)), 0o604); err != nil {
+		t.Fatal(err)
+	}
+	var baseline string
+	n := 0
+	suite := func(context.Context) (*runner.Result, error) {
+		if n++; n == 1 {
+			b, _ := os.ReadFile(file)
+			baseline = string(b)
+		}
+		return passed, nil
+	}
+	if _, err := Run(context.Background(), Options{Src: dir, Mutants: fakeMutants[:1], Suite: suite}); err != nil {
+		t.Fatal(err)
+	}
+	if baseline != fakeC {
+		t.Errorf("the baseline ran on the mutated file a killed run left:\n%s", baseline)
+	}
+	pristine(t, file)
+}
