@@ -2,7 +2,7 @@
 // in real kernels under QEMU. It only wires the packages together: runner
 // runs (one run, or a --repeat's runs and klptest matrix's cells on its
 // scheduler), report renders, document writes and reads the --json files,
-// matrix, bench and bisect own their commands' work, kernels and cachefs
+// matrix, bench, bisect and mutants own their commands' work, kernels and cachefs
 // the kernels and the cache, cases the case list, progress the progress
 // lines, pgroup bench's klptest children. It parses flags, checks every
 // path it will write before any work, and prints.
