@@ -15,7 +15,7 @@ func init() {
 		Steps: []Step{
 			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoEnable, Patch: "klpt_patch2"}, {Do: DoWait}, {Do: DoSettle},
-			{Do: DoSysfs, Patch: "klpt_patch"}, // replaced: its directory goes, asynchronously
+			{Do: DoSysfs, Patch: "klpt_patch"},  // replaced: its directory goes, asynchronously
 			{Do: DoUnload, Patch: "klpt_patch"}, // replaced, so freed: it can go
 			{Do: DoDisable, Patch: "klpt_patch2"}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoUnload, Patch: "klpt_patch2"},
