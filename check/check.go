@@ -654,7 +654,7 @@ func checkChain(task string, versions []int, before, after, n int, t0, t1 int64,
 	}
 	if len(versions) < 2 {
 		col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
-			"a chain call reported %d functions (%v); the chain has two", len(versions), versions)}, "")
+			"a chain call reported %d function(s) (%v); the chain has two", len(versions), versions)}, "")
 		return
 	}
 	for _, v := range versions[1:] {

@@ -69,6 +69,13 @@ struct klpt_chain {
 	u64 spin_ns;            /* the outer function spins this long first */
 	int n;
 	int v[KLPT_CHAIN_MAX];
+	/*
+	 * returned counts the functions that came back: written after each
+	 * call, it keeps the compiler from making the calls tail calls,
+	 * which would take a function off the stack while the chain still
+	 * runs below it, out of the kernel's stack check's sight.
+	 */
+	int returned;
 };
 
 static inline void klpt_chain_note(struct klpt_chain *c, int version)
@@ -86,24 +93,31 @@ static inline void klpt_chain_note(struct klpt_chain *c, int version)
 static inline int klpt_chain_outer_body(struct klpt_chain *c, int version)
 {
 	u64 end = ktime_get_ns() + c->spin_ns;
+	int ret;
 
 	klpt_chain_note(c, version);
 	while (ktime_get_ns() < end)
 		cpu_relax();
 	if (c->park && c->park_outer) {
-		int ret = klpt_park_wait(c->park);
-
+		ret = klpt_park_wait(c->park);
 		if (ret)
 			return ret;
 	}
-	return c->inner(c);
+	ret = c->inner(c);
+	WRITE_ONCE(c->returned, c->returned + 1);
+	return ret;
 }
 
 /* The inner function's body: asleep in it, with the outer one below. */
 static inline int klpt_chain_inner_body(struct klpt_chain *c, int version)
 {
+	int ret = 0;
+
 	klpt_chain_note(c, version);
-	return c->park && !c->park_outer ? klpt_park_wait(c->park) : 0;
+	if (c->park && !c->park_outer)
+		ret = klpt_park_wait(c->park);
+	WRITE_ONCE(c->returned, c->returned + 1);
+	return ret;
 }
 
 #endif
