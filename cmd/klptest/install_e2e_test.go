@@ -10,15 +10,49 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/klptest/klptest/kernels"
 	"golang.org/x/mod/module"
 	modzip "golang.org/x/mod/zip"
 )
+
+// checkoutFile is one file of the checkout, for the module zip.
+type checkoutFile struct{ root, rel string }
+
+func (f checkoutFile) Path() string                 { return f.rel }
+func (f checkoutFile) Lstat() (os.FileInfo, error)  { return os.Lstat(filepath.Join(f.root, f.rel)) }
+func (f checkoutFile) Open() (io.ReadCloser, error) { return os.Open(filepath.Join(f.root, f.rel)) }
+
+// checkoutFiles are the checkout's files as git knows them (tracked, and
+// untracked but not ignored), as they are on disk: not whatever else lies
+// in the directory, such as a klptest cache that XDG_CACHE_HOME put inside
+// it, which would make the zip too large for a module.
+func checkoutFiles(t *testing.T, root string) []modzip.File {
+	t.Helper()
+	out, err := exec.Command("git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatalf("git ls-files in %s: %v", root, err)
+	}
+	cache, _ := kernels.CacheDir()
+	var files []modzip.File
+	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		abs := filepath.Join(root, rel)
+		if _, err := os.Lstat(abs); err != nil { // deleted, not yet committed
+			continue
+		}
+		if cache != "" && (abs == cache || strings.HasPrefix(abs, cache+string(filepath.Separator))) {
+			continue
+		}
+		files = append(files, checkoutFile{root, filepath.ToSlash(rel)})
+	}
+	return files
+}
 
 // fileProxy writes a GOPROXY directory serving this checkout as a version
 // no other proxy serves, named after the sources' digest: the module cache
@@ -29,9 +63,10 @@ func fileProxy(t *testing.T, root string) (proxy, installVersion string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	files := checkoutFiles(t, src)
 	var z bytes.Buffer
 	probe := module.Version{Path: "github.com/klptest/klptest", Version: "v0.0.0-20261125000000-000000000000"}
-	if err := modzip.CreateFromDir(&z, probe, src); err != nil {
+	if err := modzip.Create(&z, probe, files); err != nil {
 		t.Fatalf("module zip of %s: %v", src, err)
 	}
 	installVersion = fmt.Sprintf("v0.0.0-20261125000000-%x", sha256.Sum256(z.Bytes()))[:len(probe.Version)]
@@ -41,7 +76,7 @@ func fileProxy(t *testing.T, root string) (proxy, installVersion string) {
 		t.Fatal(err)
 	}
 	z.Reset()
-	if err := modzip.CreateFromDir(&z, mv, src); err != nil {
+	if err := modzip.Create(&z, mv, files); err != nil {
 		t.Fatalf("module zip of %s: %v", src, err)
 	}
 	gomod, err := os.ReadFile(filepath.Join(src, "go.mod"))

@@ -16,13 +16,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/klptest/klptest/bisect"
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kernels"
+	"github.com/klptest/klptest/mutants"
 	"github.com/klptest/klptest/report"
+	"github.com/klptest/klptest/rule"
 )
 
 // plantedHistory is the history made on top of the pristine tree: harmless
@@ -196,6 +199,39 @@ func TestE2ESourceKernel(t *testing.T) {
 		// the decoded trace names the writer's path through the kernel.
 		if !strings.Contains(strings.ToLower(out), "call trace:") || !strings.Contains(out, "klpt_inject_write (") {
 			t.Errorf("the excerpt lacks the decoded call trace")
+		}
+	})
+
+	// A planted unsafe-switch bug, through klptest mutants: with
+	// klp_check_stack_func() matching no stack entry, a task asleep in a
+	// chain's outer function is switched there and wakes into the other
+	// set. chain-consistency must name it; the tree comes back as it was.
+	t.Run("mutant-unsafe-switch", func(t *testing.T) {
+		git("checkout", "-q", "--detach", base)
+		defer git("checkout", "-q", "main")
+		out := filepath.Join(t.TempDir(), "mutants.json")
+		var stdout, stderr bytes.Buffer
+		code := Main([]string{"mutants", "--src", repo, "--arch", arch, "--only", "tr-stack-func-skip", "--case", "chain", "--json", out}, &stdout, &stderr)
+		t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		if code != exitPass {
+			t.Fatalf("klptest mutants: exit %d, want %d (the mutant killed by a named rule)", code, exitPass)
+		}
+		var rep mutants.Report
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Baseline.Kind != mutants.Survived {
+			t.Errorf("the pristine tree: %s, want it to pass", rep.Baseline.Kind)
+		}
+		if len(rep.Mutants) != 1 || rep.Mutants[0].Kind != mutants.Killed || !slices.Contains(rep.Mutants[0].Rules, rule.Chain) {
+			t.Errorf("outcomes %+v; want tr-stack-func-skip killed by %s", rep.Mutants, rule.Chain)
+		}
+		if st := git("status", "--porcelain"); st != "" {
+			t.Errorf("the tree was not restored: %s", st)
 		}
 	})
 
