@@ -32,9 +32,13 @@ func init() {
 			{Do: DoPark, Park: "A", Mode: ParkUninterruptible, Chain: true},
 			{Do: DoPark, Park: "B", Mode: ParkUninterruptible, Chain: true, Outer: true},
 			{Do: DoEnable}, {Do: DoWaitStall},
+			// Released while the transition is held, B wakes into the
+			// rest of its chain: still the old set, as it has not
+			// switched; a B switched while it slept would run the new
+			// inner function below its old outer one.
+			{Do: DoRelease, Park: "B"},
 			{Do: DoReverse}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoRelease, Park: "A"},
-			{Do: DoRelease, Park: "B"},
 			{Do: DoUnload},
 			{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
 			{Do: DoDisable}, {Do: DoWait}, {Do: DoSettle},
@@ -42,11 +46,11 @@ func init() {
 		},
 		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
 			var out []rule.Violation
-			expectOrder(ct, &out, wire.OpPark+":A", wire.OpPark+":B", wire.OpEnable, wire.OpStall, wire.OpReverse, wire.OpComplete,
-				wire.OpRelease+":A", wire.OpRelease+":B", wire.OpUnload, wire.OpEnable, wire.OpComplete, wire.OpDisable, wire.OpComplete, wire.OpUnload)
-			// Asleep in the old chain, A and B cannot switch; after the
-			// flip they are at the goal. Each returns from the old inner
-			// function (B calls it after its release).
+			expectOrder(ct, &out, wire.OpPark+":A", wire.OpPark+":B", wire.OpEnable, wire.OpStall, wire.OpRelease+":B", wire.OpReverse, wire.OpComplete,
+				wire.OpRelease+":A", wire.OpUnload, wire.OpEnable, wire.OpComplete, wire.OpDisable, wire.OpComplete, wire.OpUnload)
+			// Asleep in the old chain, A and B cannot switch (A until the
+			// flip puts it at the goal). Each returns from the old inner
+			// function: B calls it once released, not switched yet.
 			for _, name := range []string{"A", "B"} {
 				p := heldAsleep(ct, name, wire.OpEnable, wire.StatePatched, &out)
 				expectParked(p, wire.VersionOld, false, &out)
