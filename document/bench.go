@@ -15,13 +15,5 @@ func NewBench() *bench.Report {
 
 // DecodeBench reads a bench document of any version this klptest knows.
 func DecodeBench(b []byte) (*bench.Report, error) {
-	v, err := checkHead(b, BenchSchema, "klptest bench --json", BenchVersion, false)
-	if err != nil {
-		return nil, err
-	}
-	var r bench.Report
-	if err := decode(b, v, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return decodeAs[bench.Report](b, BenchSchema, "klptest bench --json", BenchVersion, false)
 }

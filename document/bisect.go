@@ -29,13 +29,5 @@ func NewBisect(res *bisect.Result, err error) Bisect {
 
 // DecodeBisect reads a bisect document of any version this klptest knows.
 func DecodeBisect(b []byte) (*Bisect, error) {
-	v, err := checkHead(b, BisectSchema, "klptest bisect --json", BisectVersion, true)
-	if err != nil {
-		return nil, err
-	}
-	var d Bisect
-	if err := decode(b, v, &d); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return decodeAs[Bisect](b, BisectSchema, "klptest bisect --json", BisectVersion, true)
 }

@@ -44,10 +44,16 @@ func checkHead(b []byte, schema, writer string, latest int, unversioned bool) (i
 	return h.Version, nil
 }
 
-// decode reads b, a document checked by checkHead, into v.
-func decode(b []byte, version int, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("decode version %d document: %w", version, err)
+// decodeAs reads b as a document of schema (checkHead's arguments) into a
+// new T: every Decode* function of the package is this, for its type.
+func decodeAs[T any](b []byte, schema, writer string, latest int, unversioned bool) (*T, error) {
+	v, err := checkHead(b, schema, writer, latest, unversioned)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	var d T
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("decode version %d document: %w", v, err)
+	}
+	return &d, nil
 }

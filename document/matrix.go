@@ -41,13 +41,5 @@ func NewMatrix(cells []*MatrixCell) Matrix {
 
 // DecodeMatrix reads a matrix document of any version this klptest knows.
 func DecodeMatrix(b []byte) (*Matrix, error) {
-	v, err := checkHead(b, MatrixSchema, "klptest matrix --json", MatrixVersion, true)
-	if err != nil {
-		return nil, err
-	}
-	var d Matrix
-	if err := decode(b, v, &d); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return decodeAs[Matrix](b, MatrixSchema, "klptest matrix --json", MatrixVersion, true)
 }

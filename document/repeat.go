@@ -85,13 +85,5 @@ func WriteRepeat(w io.Writer, t []Tally, runs []io.Reader) error {
 
 // DecodeRepeat reads a repeat document of any version this klptest knows.
 func DecodeRepeat(b []byte) (*Repeat, error) {
-	v, err := checkHead(b, RepeatSchema, "klptest run --repeat N --json", wire.TraceVersion, false)
-	if err != nil {
-		return nil, err
-	}
-	var d Repeat
-	if err := decode(b, v, &d); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return decodeAs[Repeat](b, RepeatSchema, "klptest run --repeat N --json", wire.TraceVersion, false)
 }

@@ -35,15 +35,7 @@ func NewRun(res *runner.Result, runErr error) Run {
 
 // DecodeRun reads a run document of any version this klptest knows.
 func DecodeRun(b []byte) (*Run, error) {
-	v, err := checkHead(b, RunSchema, "klptest run --json", RunVersion, false)
-	if err != nil {
-		return nil, err
-	}
-	var d Run
-	if err := decode(b, v, &d); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return decodeAs[Run](b, RunSchema, "klptest run --json", RunVersion, false)
 }
 
 // EncodeRun writes a run's document to w, compact (a whole suite's trace
