@@ -1,10 +1,8 @@
 package check
 
 import (
-	"compress/gzip"
 	"encoding/json"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/internal/gzfile"
 	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
@@ -24,16 +23,7 @@ func load(t *testing.T, name string) *wire.Trace {
 	t.Helper()
 	raw, ok := traces.Load(name)
 	if !ok {
-		f, err := os.Open(filepath.Join("testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		z, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(z)
+		b, err := gzfile.Read(filepath.Join("testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,31 +2,21 @@ package document
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/klptest/klptest/internal/gzfile"
 	"github.com/klptest/klptest/runner"
 )
 
 // recordedRun reads the result of a recorded run document (gzipped).
 func recordedRun(t *testing.T, path string) *runner.Result {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(z)
+	b, err := gzfile.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,30 +1,19 @@
 package document
 
 import (
-	"compress/gzip"
-	"io"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/check"
+	"github.com/klptest/klptest/internal/gzfile"
 )
 
 // A version-1 document, as klptest wrote it before tasks became compact
 // arrays (a recorded Debian 6.1 patch run), still decodes, and the checker
 // judges its trace as it did when it was written.
 func TestDecodeOlderDocument(t *testing.T) {
-	f, err := os.Open("testdata/run-v1-debian-6.1.json.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(z)
+	b, err := gzfile.Read("testdata/run-v1-debian-6.1.json.gz")
 	if err != nil {
 		t.Fatal(err)
 	}

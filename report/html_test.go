@@ -1,16 +1,14 @@
 package report
 
 import (
-	"compress/gzip"
 	"encoding/json"
-	"io"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/document"
+	"github.com/klptest/klptest/internal/gzfile"
 	"github.com/klptest/klptest/runner"
 	"github.com/klptest/klptest/wire"
 )
@@ -18,18 +16,7 @@ import (
 // recordedRun decodes a run document recorded from a real run.
 func recordedRun(t *testing.T, path string) *runner.Result {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		if r, err = gzip.NewReader(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := io.ReadAll(r)
+	b, err := gzfile.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}

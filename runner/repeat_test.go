@@ -1,28 +1,24 @@
 package runner
 
 import (
-	"compress/gzip"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/klptest/klptest/internal/gzfile"
 )
 
 // recordedResult reads the result of a recorded run document (gzipped).
 func recordedResult(t *testing.T, path string) *Result {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	b, err := gzfile.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var d struct{ Result *Result }
-	if err := json.NewDecoder(zr).Decode(&d); err != nil {
+	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
 	}
 	return d.Result

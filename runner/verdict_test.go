@@ -1,18 +1,16 @@
 package runner
 
 import (
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/internal/gzfile"
 	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/vm"
 	"github.com/klptest/klptest/wire"
@@ -24,16 +22,7 @@ func recordedTrace(t *testing.T) (*wire.Trace, []cases.Case) {
 	t.Helper()
 	// The document package reads these documents, but it imports runner:
 	// the test takes the result out of the JSON itself.
-	f, err := os.Open("../document/testdata/run-v1-debian-6.1.json.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(z)
+	b, err := gzfile.Read("../document/testdata/run-v1-debian-6.1.json.gz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klptest/klptest/internal/gzfile"
 )
 
 // Every subcommand refuses an unknown flag and an argument it does not
@@ -111,25 +111,13 @@ func TestRefusedBeforeWork(t *testing.T) {
 // dst.
 func writeRecorded(t *testing.T, src, dst string) {
 	t.Helper()
-	b, err := os.ReadFile(src)
+	b, err := gzfile.Read(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzipReader(b)
-	if err != nil {
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(dst, zr, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func gzipReader(b []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(zr)
 }
 
 // A report that cannot be written at the end is an error exit, never 0,
