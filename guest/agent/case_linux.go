@@ -589,17 +589,23 @@ func (r *caseRun) cleanup() {
 		r.stormCmd.Process.Kill()
 		r.stormWait()
 	}
+	// Whether a transition is open is read before the parked tasks go:
+	// once released, the one that held it may let it complete before a
+	// later read, and a completed enable would then never be recorded as
+	// applied, nor disabled, and its module could not be removed.
+	open := false
+	if r.patch != "" {
+		if tr, err := readInt(sysfsPath(r.patch, "transition")); err == nil && tr == 1 {
+			open = true
+		}
+	}
 	for name, p := range r.parked {
 		if err := r.release(name); err != nil {
 			r.fail(fmt.Errorf("cleanup: release %s: %w", p.name, err))
 		}
 	}
-	if r.patch != "" {
-		if tr, err := readInt(sysfsPath(r.patch, "transition")); err == nil && tr == 1 {
-			if r.waitTransition(r.goal) == nil {
-				r.applied()
-			}
-		}
+	if open && r.waitTransition(r.goal) == nil {
+		r.applied()
 	}
 	// Disable what is applied, topmost first, then unload every livepatch
 	// module left; a forced one stays, as the kernel keeps it.
