@@ -38,6 +38,10 @@ type Case struct {
 	// Check returns the violations of the case's own rules on its trace,
 	// beyond the shared invariants; nil when it has none. It is pure.
 	Check func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation `json:"-"`
+	// Counts, when set, returns figures of the case's trace that its
+	// verdict reports whether or not it passed (the fork cases: their
+	// forks by kind). It is pure.
+	Counts func(ct *wire.CaseTrace) map[string]int `json:"-"`
 }
 
 // Step is one action of the guest agent.
@@ -62,6 +66,53 @@ type Step struct {
 	Chain bool `json:"chain,omitempty"`
 	Outer bool `json:"outer,omitempty"`
 	Cross bool `json:"cross,omitempty"`
+	// Race: a storm-start step starts the race storm (lanes of back to
+	// back forks, each long, from a parent spinning in user space between
+	// them) instead of fork-storm's mix, until the storm-wait.
+	Race bool `json:"race,omitempty"`
+	// A repeat step runs Repeat in rounds until its Until condition (a
+	// key of Untils) holds, at most Rounds rounds and RepeatSeconds.
+	Repeat []Step `json:"repeat,omitempty"`
+	Until  string `json:"until,omitempty"`
+	Rounds int    `json:"rounds,omitempty"`
+}
+
+// RepeatSeconds bounds a repeat step's rounds in time.
+const RepeatSeconds = 150
+
+// PauseMillis is a pause step's length: long against a lane's fork (a few
+// milliseconds under TCG), so that every lane forks again in it.
+const PauseMillis = 100
+
+// Untils are the conditions a repeat step can run until, on the case's
+// ops and fork records so far. The agent evaluates them between rounds;
+// the case's own check judges the same records again on the host.
+var Untils = map[string]func(ops []wire.Op, forks []wire.ForkEvent) bool{
+	UntilForkRaces: func(ops []wire.Op, forks []wire.ForkEvent) bool {
+		return len(forkRaceShortfall(wire.ForkRaces(ops, forks))) == 0
+	},
+}
+
+// UntilForkRaces: every kind in ForkRaceKinds reached ForkRaceN.
+const UntilForkRaces = "fork-races"
+
+// ForkRaceN is how many forks of each of ForkRaceKinds the fork-race case
+// must produce to test klp_copy_process() against that kind of race.
+const ForkRaceN = 20
+
+// ForkRaceKinds are the kinds of fork (wire.ForkRaces) the fork-race case
+// exists to produce.
+var ForkRaceKinds = []string{wire.ForkPendingParent, wire.ForkStraddle}
+
+// forkRaceShortfall names the kinds of ForkRaceKinds below ForkRaceN.
+func forkRaceShortfall(n map[string]int) []string {
+	var short []string
+	for _, k := range ForkRaceKinds {
+		if n[k] < ForkRaceN {
+			short = append(short, k)
+		}
+	}
+	return short
 }
 
 // ChainSpinMicros is how long a chain worker's outer function spins on its
@@ -94,6 +145,11 @@ const (
 	// sleeper when Park is "".
 	DoInject    = "inject"
 	DoStormWait = "storm-wait" // wait for the storm to end
+	DoRepeat    = "repeat"     // run the step's Repeat steps in rounds, until its Until holds
+	// DoPause lets PauseMillis pass: the storm's lanes run (and switch)
+	// between two reverses. It waits for no event: the repeat's
+	// condition, not the pause, decides when the case has what it needs.
+	DoPause = "pause"
 	// DoBreakPort breaks the agent's result port (fault cases only) with
 	// the step's Fault.
 	DoBreakPort = "break-port"

@@ -27,6 +27,7 @@ func init() {
 			{Do: DoWait},
 			{Do: DoSettle},
 		}, unpatchSteps),
+		Counts: forkRaceCounts,
 		Check: func(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
 			var out []rule.Violation
 			expectOrder(ct, &out, wire.OpPark+":A", wire.OpEnable, wire.OpStall, wire.OpStorm, wire.OpRelease+":A", wire.OpComplete)

@@ -13,7 +13,7 @@ import (
 // case in it keeps every rule, the shared ones and its own.
 func TestRecordedSuitePasses(t *testing.T) {
 	for _, name := range []string{"reverse-debian-6.12.json.gz", "fallback-debian-6.12.json.gz", "force-debian-6.12.json.gz",
-		"forkstorm-debian-6.12.json.gz", "replace-debian-6.1.json.gz"} {
+		"forkstorm-debian-6.12.json.gz", "replace-debian-6.1.json.gz", "forkrace-debian-6.12.json.gz"} {
 		tr := load(t, name)
 		for _, ct := range tr.Cases {
 			c, err := cases.Lookup([]string{ct.Name})
@@ -125,6 +125,29 @@ func TestCaseRules(t *testing.T) {
 		{"forkstorm-debian-6.12.json.gz", "fork-storm", rule.Steps, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Forks = ct.Forks[:10] // the probe missed the storm
 		}},
+		{"forkrace-debian-6.12.json.gz", "fork-race", rule.Fork, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// The kernel before the 2022 fix: a child keeps the flag its
+			// task_struct was copied with when a reverse moved its parent.
+			for i := range ct.Forks {
+				if f := &ct.Forks[i]; f.Straddled() && f.CopiedPending != f.PPending {
+					f.CPending = f.CopiedPending
+					return
+				}
+			}
+			panic("no fork with its parent's flag moved mid-fork")
+		}},
+		{"forkrace-debian-6.12.json.gz", "fork-race", rule.Coverage, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// A probe that did not record the copy cannot tell a straddle.
+			for i := range ct.Forks {
+				ct.Forks[i].Copied = false
+			}
+		}},
+		{"forkrace-debian-6.12.json.gz", "fork-race", rule.Coverage, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// No fork from a pending parent (and so none inherited a flag).
+			for i := range ct.Forks {
+				ct.Forks[i].PPending, ct.Forks[i].CPending, ct.Forks[i].CopiedPending = false, false, false
+			}
+		}},
 		{"replace-debian-6.1.json.gz", "replace", rule.Sysfs, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			for i := range ct.Ops {
 				if ct.Ops[i].Kind == wire.OpSysfs {
@@ -163,5 +186,31 @@ func TestCaseRules(t *testing.T) {
 				t.Errorf("rule %s did not fire; got %v", tt.rule, got)
 			}
 		})
+	}
+}
+
+// The agent's stop condition for the fork-race rounds and the host's
+// check agree on a recorded run: met at the end, its counts over
+// cases.ForkRaceN; not met on the forks of the first rounds alone.
+func TestForkRaceUntil(t *testing.T) {
+	tr := load(t, "forkrace-debian-6.12.json.gz")
+	ct := caseIn(tr, "fork-race")
+	met := cases.Untils[cases.UntilForkRaces]
+	if !met(ct.Ops, ct.Forks) {
+		t.Fatalf("the recorded run's forks (%v) do not meet the condition it stopped on", wire.ForkRaces(ct.Ops, ct.Forks))
+	}
+	rep := op(ct, wire.OpRepeat, 0)
+	if rep.Counts["met"] != 1 || rep.Counts["rounds"] < 2 {
+		t.Fatalf("repeat op %+v: want the condition met after rounds", rep)
+	}
+	// The forks of the repeat's first round or so only.
+	var early []wire.ForkEvent
+	for _, f := range ct.Forks {
+		if f.T < rep.T0+(rep.T1-rep.T0)/int64(rep.Counts["rounds"]) {
+			early = append(early, f)
+		}
+	}
+	if met(ct.Ops, early) {
+		t.Errorf("met on the first round's %d forks (%v); the case would stop before it had %d of each", len(early), wire.ForkRaces(ct.Ops, early), cases.ForkRaceN)
 	}
 }

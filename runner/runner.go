@@ -86,6 +86,9 @@ type Verdict struct {
 	// Skip, on a passing verdict, says why the case could not test (a
 	// kernel selftest that exited with kselftest's skip status).
 	Skip string `json:"skip,omitempty"`
+	// Counts are the case's own figures (cases.Case.Counts), reported
+	// pass or fail: the fork cases' forks by race kind.
+	Counts map[string]int `json:"counts,omitempty"`
 }
 
 // Result is everything a run produced, also when it failed part way.

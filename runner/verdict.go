@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -27,6 +28,10 @@ func verdicts(tr *wire.Trace, cs []cases.Case, exit *vm.Exit, streamErr error, i
 			v.Violations = append(v.Violations, rule.Violation{Case: c.Name, Rule: rule.Trace, Msg: "the case never started", CutShort: vmEnd(exit, streamErr, incomplete)})
 		} else {
 			v.Violations = check.Case(tr, ct, c)
+			if c.Counts != nil {
+				v.Counts = map[string]int{} // none counted is a figure too
+				maps.Copy(v.Counts, c.Counts(ct))
+			}
 			if ct.End == nil {
 				// The check knows only that the case-end event is
 				// missing; this says how the VM ended.

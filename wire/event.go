@@ -170,6 +170,7 @@ const (
 	OpLoad     = "load"        // a target module loaded
 	OpRemove   = "remove"      // a target module removed
 	OpInject   = "inject"      // a fault injected on purpose (demo cases)
+	OpRepeat   = "repeat"      // the rounds of a repeat step, after them
 )
 
 // ParkResult is what a parked task's call returned once released.
@@ -318,16 +319,29 @@ const MaxGroupSpanNS = 20_000_000
 
 // ForkEvent is one fork as the probe module saw it, in klp_copy_process()
 // right after the child got its livepatch state from its parent.
+// CopiedState and CopiedPending are the child's at that function's entry:
+// what dup_task_struct() copied from the parent at the start of fork.
+// Records older than the probe's v2 lack them (Copied is false).
 type ForkEvent struct {
-	T        int64 `json:"t"`
-	PPID     int   `json:"ppid"`
-	PTGID    int   `json:"ptgid"`
-	CPID     int   `json:"cpid"`
-	CTGID    int   `json:"ctgid"`
-	PState   int   `json:"pstate"`
-	PPending bool  `json:"ppending,omitempty"`
-	CState   int   `json:"cstate"`
-	CPending bool  `json:"cpending,omitempty"`
+	T             int64 `json:"t"`
+	PPID          int   `json:"ppid"`
+	PTGID         int   `json:"ptgid"`
+	CPID          int   `json:"cpid"`
+	CTGID         int   `json:"ctgid"`
+	PState        int   `json:"pstate"`
+	PPending      bool  `json:"ppending,omitempty"`
+	CState        int   `json:"cstate"`
+	CPending      bool  `json:"cpending,omitempty"`
+	Copied        bool  `json:"copied,omitempty"`
+	CopiedState   int   `json:"copied_state,omitempty"`
+	CopiedPending bool  `json:"copied_pending,omitempty"`
+}
+
+// Straddled says whether a transition moved the parent between the copy
+// of its task_struct and klp_copy_process(): its state or its flag then
+// differ from the copy's, which the kernel must overwrite.
+func (f ForkEvent) Straddled() bool {
+	return f.Copied && (f.CopiedState != f.PState || f.CopiedPending != f.PPending)
 }
 
 // CmdlineRead is one read of /proc/cmdline, whose show function the

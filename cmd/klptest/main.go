@@ -323,6 +323,9 @@ func printVerdicts(w io.Writer, res *runner.Result, all bool) {
 		if v.Skip != "" {
 			fmt.Fprintf(w, "    %s\n", v.Skip)
 		}
+		if v.Counts != nil {
+			fmt.Fprintf(w, "    counts: %s\n", cases.CountsString(v.Counts))
+		}
 		for _, x := range v.Violations {
 			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(x.String(), "\n", "\n    "))
 		}

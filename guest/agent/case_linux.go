@@ -49,13 +49,23 @@ type caseRun struct {
 	workers     []*child
 	// The running storm, and the probe's dropped-fork count seen so far.
 	stormCmd     *exec.Cmd
+	stormIn      io.WriteCloser
 	stormOut     *bufio.Reader
 	stormOp      wire.Op
 	forksDropped int
+	// The case's ops and forks so far, for a repeat step's condition.
+	ops   []wire.Op
+	forks []wire.ForkEvent
 }
 
 func (r *caseRun) ev(ev wire.Event) {
 	ev.Case = r.c.Name
+	switch {
+	case ev.Type == wire.EvOp && !ev.Op.InProgress:
+		r.ops = append(r.ops, *ev.Op)
+	case ev.Type == wire.EvForks:
+		r.forks = append(r.forks, ev.Forks...)
+	}
 	r.e.emit(ev)
 }
 
@@ -419,7 +429,11 @@ func (r *caseRun) step(st cases.Step) error {
 	case cases.DoWaitStall:
 		return r.waitStall()
 	case cases.DoStormStart:
-		return r.stormStart()
+		return r.stormStart(st.Race)
+	case cases.DoRepeat:
+		return r.repeat(st)
+	case cases.DoPause:
+		time.Sleep(cases.PauseMillis * time.Millisecond)
 	case cases.DoStormWait:
 		return r.stormWait()
 	case cases.DoPark, cases.DoParkKernel:
@@ -481,6 +495,38 @@ func (r *caseRun) step(st cases.Step) error {
 	default:
 		return fmt.Errorf("unknown step %q", st.Do)
 	}
+	return nil
+}
+
+// repeat runs the step's Repeat steps in rounds until its Until condition
+// holds, or Rounds rounds or cases.RepeatSeconds passed. It emits a repeat
+// op with the rounds it ran (and whether the condition held) in Counts.
+func (r *caseRun) repeat(st cases.Step) error {
+	met, ok := cases.Untils[st.Until]
+	if !ok {
+		return fmt.Errorf("unknown repeat condition %q", st.Until)
+	}
+	o := wire.Op{Kind: wire.OpRepeat, Goal: r.goal, T0: now()}
+	deadline := time.Now().Add(cases.RepeatSeconds * time.Second)
+	rounds, held := 0, false
+	for rounds < st.Rounds && time.Now().Before(deadline) {
+		for i, sub := range st.Repeat {
+			if err := r.step(sub); err != nil {
+				return fmt.Errorf("round %d, step %d (%s): %w", rounds+1, i+1, sub.Do, err)
+			}
+		}
+		rounds++
+		r.drainForks()
+		if held = met(r.ops, r.forks); held {
+			break
+		}
+	}
+	o.T1 = now()
+	o.Counts = map[string]int{"rounds": rounds}
+	if held {
+		o.Counts["met"] = 1
+	}
+	r.ev(wire.Event{Type: wire.EvOp, Op: &o})
 	return nil
 }
 

@@ -58,16 +58,17 @@ func ParseForks(b []byte) (evs []wire.ForkEvent, dropped int, err error) {
 		return nil, 0, fmt.Errorf("forks: empty read")
 	}
 	var n int
-	if _, err := fmt.Sscanf(sc.Text(), "# klpt_forks v1 n=%d dropped=%d", &n, &dropped); err != nil {
+	if _, err := fmt.Sscanf(sc.Text(), "# klpt_forks v2 n=%d dropped=%d", &n, &dropped); err != nil {
 		return nil, 0, fmt.Errorf("forks: bad header %q: %w", sc.Text(), err)
 	}
 	for sc.Scan() {
-		var e wire.ForkEvent
-		var pp, cp int
-		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d", &e.T, &e.PPID, &e.PTGID, &e.CPID, &e.CTGID, &e.PState, &pp, &e.CState, &cp); err != nil {
+		e := wire.ForkEvent{Copied: true}
+		var pp, cp, cop int
+		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PPID, &e.PTGID, &e.CPID, &e.CTGID,
+			&e.PState, &pp, &e.CState, &cp, &e.CopiedState, &cop); err != nil {
 			return nil, 0, fmt.Errorf("forks: bad line %q: %w", sc.Text(), err)
 		}
-		e.PPending, e.CPending = pp != 0, cp != 0
+		e.PPending, e.CPending, e.CopiedPending = pp != 0, cp != 0, cop != 0
 		evs = append(evs, e)
 	}
 	if len(evs) != n {

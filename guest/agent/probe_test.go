@@ -2,7 +2,10 @@ package agent
 
 import (
 	"os"
+	"reflect"
 	"testing"
+
+	"github.com/klptest/klptest/wire"
 )
 
 func TestParseProbe(t *testing.T) {
@@ -42,14 +45,24 @@ func TestParseProbe(t *testing.T) {
 }
 
 func TestParseForks(t *testing.T) {
-	evs, dropped, err := ParseForks([]byte("# klpt_forks v1 n=2 dropped=3\n100 50 50 51 51 0 1 0 1\n200 50 50 52 50 1 0 1 0\n"))
+	evs, dropped, err := ParseForks([]byte("# klpt_forks v2 n=2 dropped=3\n100 50 50 51 51 0 1 0 1 0 0\n200 50 50 52 50 1 0 1 0 1 1\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dropped != 3 || len(evs) != 2 || evs[0].CPID != 51 || !evs[0].PPending || !evs[0].CPending || evs[1].CTGID != 50 || evs[1].CState != 1 {
-		t.Errorf("got %+v dropped %d", evs, dropped)
+	want := []wire.ForkEvent{
+		{T: 100, PPID: 50, PTGID: 50, CPID: 51, CTGID: 51, PState: 0, PPending: true, CState: 0, CPending: true, Copied: true},
+		{T: 200, PPID: 50, PTGID: 50, CPID: 52, CTGID: 50, PState: 1, CState: 1, Copied: true, CopiedState: 1, CopiedPending: true},
 	}
-	if _, _, err := ParseForks([]byte("# klpt_forks v1 n=2 dropped=0\n100 50 50 51 51 0 1 0 1\n")); err == nil {
-		t.Error("a short read must fail")
+	if dropped != 3 || !reflect.DeepEqual(evs, want) {
+		t.Errorf("got %+v dropped %d, want %+v dropped 3", evs, dropped, want)
+	}
+	for _, bad := range []string{
+		"# klpt_forks v2 n=2 dropped=0\n100 50 50 51 51 0 1 0 1 0 0\n", // short
+		"# klpt_forks v1 n=1 dropped=0\n100 50 50 51 51 0 1 0 1\n",     // a probe of another build
+		"# klpt_forks v2 n=1 dropped=0\n100 50 50 51 51 0 1 0 1\n",     // no copy
+	} {
+		if _, _, err := ParseForks([]byte(bad)); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/wire"
 )
 
@@ -59,13 +61,17 @@ func forkAndReap() error {
 }
 
 // Storm is the storm's main: lanes of fork, vfork+exec, thread creation
-// and fork chains until TASKS tasks were made or SECONDS passed. It prints
-// the counts as JSON.
+// and fork chains until TASKS tasks were made or SECONDS passed; or, with
+// a third argument StormRace, the race storm (raceStorm). It prints the
+// counts as JSON.
 func Storm(args []string) int {
 	tasks, seconds := DefaultStormTasks, DefaultStormSeconds
-	if len(args) == 2 {
+	if len(args) >= 2 {
 		tasks, _ = strconv.Atoi(args[0])
 		seconds, _ = strconv.Atoi(args[1])
+	}
+	if len(args) == 3 && args[2] == StormRace {
+		return raceStorm(seconds)
 	}
 	var made, forks, vforks, threads, chains atomic.Int64
 	var firstErr atomic.Value
@@ -134,6 +140,76 @@ func Storm(args []string) int {
 	return 0
 }
 
+// StormRace as the storm's third argument makes it the race storm, which
+// runs for at most raceStormSeconds: longer than a repeat step's bound.
+const (
+	StormRace        = "race"
+	raceStormSeconds = cases.RepeatSeconds + 60
+)
+
+// The race storm's shape. Its lanes fork back to back from a process
+// with raceMapMB of touched memory, so that each fork spends long
+// between the copy of its task_struct and klp_copy_process() (copying the
+// page tables, or waiting for the lane before it to finish that), and a
+// transition that starts or reverses then lands inside a fork. Between
+// forks each lane spins in user space for up to raceSpinMicros: a parent
+// flagged there stays pending until it next returns to user space, so
+// that its next fork copies the flag and a second reverse can clear it
+// mid-fork (the race of the 2022 fix). Measured on 6.12 (TCG), longer
+// spins (1-3 ms) or a smaller map (8 MiB) gave fewer races of every kind.
+const (
+	raceLanes      = 4
+	raceMapMB      = 64
+	raceSpinMicros = 800
+)
+
+// raceStorm runs the race storm until its stdin closes or seconds pass,
+// then prints its counts. Its children exit at once and the kernel reaps
+// them (SIGCHLD ignored), so that a lane never waits for one.
+func raceStorm(seconds int) int {
+	mem := make([]byte, raceMapMB<<20)
+	for i := 0; i < len(mem); i += os.Getpagesize() {
+		mem[i] = 1
+	}
+	signal.Ignore(syscall.SIGCHLD)
+	var stop atomic.Bool
+	go func() { io.Copy(io.Discard, os.Stdin); stop.Store(true) }()
+	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
+	var forks atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for lane := 0; lane < raceLanes; lane++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for i := 0; !stop.Load() && time.Now().Before(deadline); i++ {
+				spin := time.Duration((i*7919+lane*104729)%raceSpinMicros) * time.Microsecond
+				for t := time.Now(); time.Since(t) < spin; {
+				}
+				if _, err := rawFork(); err != nil && err != syscall.EAGAIN {
+					firstErr.CompareAndSwap(nil, "fork: "+err.Error())
+					return
+				}
+				forks.Add(1)
+			}
+		}()
+	}
+	os.Stdout.WriteString("ready\n")
+	wg.Wait()
+	runtime.KeepAlive(mem)
+	res := struct {
+		Counts map[string]int `json:"counts"`
+		Err    string         `json:"err,omitempty"`
+	}{Counts: map[string]int{"tasks": int(forks.Load()), "fork": int(forks.Load())}}
+	if e, ok := firstErr.Load().(string); ok {
+		res.Err = e
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return 0
+}
+
 // StormChild is one link of a fork chain: it forks once, and while depth
 // remains, runs the next link by vfork+exec.
 func StormChild(args []string) int {
@@ -154,12 +230,17 @@ func StormChild(args []string) int {
 // stormStart starts the storm as a child process; stormWait waits for it
 // and records it as one op, so that other steps (a transition's start) can
 // happen while it runs.
-func (r *caseRun) stormStart() error {
+func (r *caseRun) stormStart(race bool) error {
 	tasks, seconds := DefaultStormTasks, DefaultStormSeconds
-	if v := params().StormTasks; v > 0 {
+	if race {
+		seconds = raceStormSeconds
+	}
+	// --storm-tasks and --storm-seconds size the fork-storm's storm; the
+	// race storm runs for as long as its rounds (stormWait stops it).
+	if v := params().StormTasks; v > 0 && !race {
 		tasks = v
 	}
-	if v := params().StormSeconds; v > 0 {
+	if v := params().StormSeconds; v > 0 && !race {
 		seconds = v
 	}
 	if r.stormCmd != nil {
@@ -168,10 +249,18 @@ func (r *caseRun) stormStart() error {
 	r.stormOp = wire.Op{Kind: wire.OpStorm, Goal: r.goal, T0: now(), InProgress: true}
 	begin := r.stormOp
 	r.ev(wire.Event{Type: wire.EvOp, Op: &begin})
-	r.stormCmd = exec.Command("/proc/self/exe", StormArg, strconv.Itoa(tasks), strconv.Itoa(seconds))
+	argv := []string{StormArg, strconv.Itoa(tasks), strconv.Itoa(seconds)}
+	if race {
+		argv = append(argv, StormRace)
+	}
+	r.stormCmd = exec.Command("/proc/self/exe", argv...)
 	r.stormCmd.Stderr = os.Stderr
 	out, err := r.stormCmd.StdoutPipe()
 	if err != nil {
+		return err
+	}
+	// The race storm runs until this closes (stormWait).
+	if r.stormIn, err = r.stormCmd.StdinPipe(); err != nil {
 		return err
 	}
 	if err := r.stormCmd.Start(); err != nil {
@@ -189,6 +278,7 @@ func (r *caseRun) stormWait() error {
 	if r.stormCmd == nil {
 		return fmt.Errorf("no storm is running")
 	}
+	r.stormIn.Close()
 	rest, _ := io.ReadAll(r.stormOut)
 	err := r.stormCmd.Wait()
 	r.stormCmd = nil

@@ -11,12 +11,18 @@
  * tasks; COMM runs to the end of the line.
  *
  * It also records every fork at the moment the kernel hands the child its
- * livepatch state: a kretprobe on klp_copy_process(), whose return runs
- * under the tasklist write lock with interrupts off, so that nothing can
- * move either task between the copy and the record. Each read of
+ * livepatch state: a kretprobe on klp_copy_process(), which runs under the
+ * tasklist write lock with interrupts off, so that nothing can move either
+ * task between its entry, the copy and the record. At the entry the child
+ * still holds the state and TIF_PATCH_PENDING that dup_task_struct()
+ * copied from its parent at the start of fork (nothing writes either in
+ * between: klp_start_transition(), klp_reverse_transition() and the switch
+ * work only on tasks on the task list, which the child is not yet on), so
+ * that, set against the parent's at klp_copy_process(), it tells whether
+ * a transition moved the parent while it forked. Each read of
  * /proc/klpt_forks drains the records:
- *   # klpt_forks v1 n=N dropped=D
- *   T PARENT_PID PARENT_TGID CHILD_PID CHILD_TGID P_STATE P_PENDING C_STATE C_PENDING
+ *   # klpt_forks v2 n=N dropped=D
+ *   T PARENT_PID PARENT_TGID CHILD_PID CHILD_TGID P_STATE P_PENDING C_STATE C_PENDING COPIED_STATE COPIED_PENDING
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -47,7 +53,13 @@ static struct task_struct *(*klpt_idle_task)(int cpu);
 struct fork_rec {
 	u64 t;
 	int ppid, ptgid, cpid, ctgid;
-	s8 pstate, ppend, cstate, cpend;
+	s8 pstate, ppend, cstate, cpend, copied_state, copied_pend;
+};
+
+/* What the kretprobe keeps from klp_copy_process()'s entry to its return. */
+struct fork_entry {
+	struct task_struct *child;
+	s8 copied_state, copied_pend;
 };
 
 #define FORK_RING (1 << 16)
@@ -66,13 +78,17 @@ static void klpt_state_of(struct task_struct *t, s8 *state, s8 *pending)
 
 static int fork_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	*(struct task_struct **)ri->data = (struct task_struct *)regs_get_kernel_argument(regs, 0);
+	struct fork_entry *e = (struct fork_entry *)ri->data;
+
+	e->child = (struct task_struct *)regs_get_kernel_argument(regs, 0);
+	klpt_state_of(e->child, &e->copied_state, &e->copied_pend);
 	return 0;
 }
 
 static int fork_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	struct task_struct *child = *(struct task_struct **)ri->data;
+	struct fork_entry *e = (struct fork_entry *)ri->data;
+	struct task_struct *child = e->child;
 	struct fork_rec r;
 	unsigned long flags;
 
@@ -83,6 +99,8 @@ static int fork_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 	r.ctgid = child->tgid;
 	klpt_state_of(current, &r.pstate, &r.ppend);
 	klpt_state_of(child, &r.cstate, &r.cpend);
+	r.copied_state = e->copied_state;
+	r.copied_pend = e->copied_pend;
 	spin_lock_irqsave(&fork_lock, flags);
 	if (fork_count < FORK_RING) {
 		fork_ring[(fork_head + fork_count) % FORK_RING] = r;
@@ -98,7 +116,7 @@ static struct kretprobe fork_probe = {
 	.kp.symbol_name = "klp_copy_process",
 	.entry_handler = fork_entry,
 	.handler = fork_return,
-	.data_size = sizeof(struct task_struct *),
+	.data_size = sizeof(struct fork_entry),
 	.maxactive = 64,
 };
 
@@ -135,11 +153,12 @@ static int klpt_forks_open(struct inode *inode, struct file *f)
 	}
 	/* Forks the kretprobe itself missed count as dropped too. */
 	dropped += fork_probe.nmissed;
-	len += scnprintf(s->buf + len, cap - len, "# klpt_forks v1 n=%u dropped=%lu\n", n, dropped);
+	len += scnprintf(s->buf + len, cap - len, "# klpt_forks v2 n=%u dropped=%lu\n", n, dropped);
 	for (i = 0; i < n; i++)
-		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d\n",
+		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d %d %d\n",
 				 recs[i].t, recs[i].ppid, recs[i].ptgid, recs[i].cpid, recs[i].ctgid,
-				 recs[i].pstate, recs[i].ppend, recs[i].cstate, recs[i].cpend);
+				 recs[i].pstate, recs[i].ppend, recs[i].cstate, recs[i].cpend,
+				 recs[i].copied_state, recs[i].copied_pend);
 	s->len = len;
 	kvfree(recs);
 	f->private_data = s;
