@@ -3,6 +3,7 @@ package check
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/rule"
@@ -196,7 +197,7 @@ func TestForkRaceUntil(t *testing.T) {
 	tr := load(t, "forkrace-debian-6.12.json.gz")
 	ct := caseIn(tr, "fork-race")
 	met := cases.Untils[cases.UntilForkRaces]
-	if !met(ct.Ops, ct.Forks) {
+	if !met(ct.Ops, ct.Forks, cases.ForkRaceWantSeconds*time.Second) {
 		t.Fatalf("the recorded run's forks (%v) do not meet the condition it stopped on", wire.ForkRaces(ct.Ops, ct.Forks))
 	}
 	rep := op(ct, wire.OpRepeat, 0)
@@ -210,7 +211,7 @@ func TestForkRaceUntil(t *testing.T) {
 			early = append(early, f)
 		}
 	}
-	if met(ct.Ops, early) {
+	if met(ct.Ops, early, cases.ForkRaceWantSeconds*time.Second) {
 		t.Errorf("met on the first round's %d forks (%v); the case would stop before it had %d of each", len(early), wire.ForkRaces(ct.Ops, early), cases.ForkRaceN)
 	}
 }

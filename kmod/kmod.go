@@ -11,7 +11,7 @@
 //     klpt_patch3.ko stacks on it;
 //   - klpt_probe.ko: /proc/klpt_tasks, one snapshot of every task's patch
 //     state and TIF_PATCH_PENDING, idle tasks included; /proc/klpt_forks,
-//     every fork's inherited state.
+//     every fork's inherited state, beside what fork had copied before.
 package kmod
 
 import (

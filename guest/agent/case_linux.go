@@ -53,19 +53,24 @@ type caseRun struct {
 	stormOut     *bufio.Reader
 	stormOp      wire.Op
 	forksDropped int
-	// The case's ops and forks so far, for a repeat step's condition.
+	drainMu      sync.Mutex
+	// The case's ops and forks so far, for a repeat step's condition;
+	// the sampler's goroutine emits forks too.
+	recMu sync.Mutex
 	ops   []wire.Op
 	forks []wire.ForkEvent
 }
 
 func (r *caseRun) ev(ev wire.Event) {
 	ev.Case = r.c.Name
+	r.recMu.Lock()
 	switch {
 	case ev.Type == wire.EvOp && !ev.Op.InProgress:
 		r.ops = append(r.ops, *ev.Op)
 	case ev.Type == wire.EvForks:
 		r.forks = append(r.forks, ev.Forks...)
 	}
+	r.recMu.Unlock()
 	r.e.emit(ev)
 }
 
@@ -507,7 +512,8 @@ func (r *caseRun) repeat(st cases.Step) error {
 		return fmt.Errorf("unknown repeat condition %q", st.Until)
 	}
 	o := wire.Op{Kind: wire.OpRepeat, Goal: r.goal, T0: now()}
-	deadline := time.Now().Add(cases.RepeatSeconds * time.Second)
+	start := time.Now()
+	deadline := start.Add(cases.RepeatSeconds * time.Second)
 	rounds, held := 0, false
 	for rounds < st.Rounds && time.Now().Before(deadline) {
 		for i, sub := range st.Repeat {
@@ -517,7 +523,10 @@ func (r *caseRun) repeat(st cases.Step) error {
 		}
 		rounds++
 		r.drainForks()
-		if held = met(r.ops, r.forks); held {
+		r.recMu.Lock()
+		held = met(r.ops, r.forks, time.Since(start))
+		r.recMu.Unlock()
+		if held {
 			break
 		}
 	}

@@ -305,6 +305,10 @@ func (r *caseRun) stormWait() error {
 
 // drainForks emits the fork records the probe gathered since last time.
 func (r *caseRun) drainForks() {
+	// The sampler's goroutine drains too: one drain at a time keeps the
+	// dropped count and the records' order.
+	r.drainMu.Lock()
+	defer r.drainMu.Unlock()
 	b, err := os.ReadFile("/proc/klpt_forks")
 	if err != nil {
 		return // the probe could not hook forks on this kernel
