@@ -128,14 +128,14 @@ func TestCaseRules(t *testing.T) {
 		}},
 		{"forkrace-debian-6.12.json.gz", "fork-race", rule.Fork, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			// The kernel before the 2022 fix: a child keeps the flag its
-			// task_struct was copied with when a reverse moved its parent.
+			// task_struct was copied with, after its parent lost it.
 			for i := range ct.Forks {
-				if f := &ct.Forks[i]; f.Straddled() && f.CopiedPending != f.PPending {
+				if f := &ct.Forks[i]; f.CopiedPending && !f.PPending {
 					f.CPending = f.CopiedPending
 					return
 				}
 			}
-			panic("no fork with its parent's flag moved mid-fork")
+			panic("no fork whose parent lost the flag mid-fork")
 		}},
 		{"forkrace-debian-6.12.json.gz", "fork-race", rule.Coverage, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			// A probe that did not record the copy cannot tell a straddle.

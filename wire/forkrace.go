@@ -22,11 +22,12 @@ const (
 	// ForkStraddleReverse: the parent moved while it forked, and the
 	// latest transition step before was a reverse, or its flag was
 	// dropped without a switch, which only klp_reverse_transition()'s
-	// clearing of every task's flag does.
+	// clearing of every task's flag does (a switch moves the state too).
 	ForkStraddleReverse = "straddle-reverse"
-	// ForkFlagDropped, a subset of ForkStraddleReverse: the copy holds
-	// the flag, the parent no longer does, its state unchanged. The
-	// child of a kernel that only sets the flag keeps it.
+	// ForkFlagDropped, a subset of ForkStraddle: the copy holds the
+	// flag, the parent no longer does (a reverse cleared it, or it
+	// switched mid-fork). The child of a kernel that only sets the flag,
+	// as before the 2022 fix, keeps it.
 	ForkFlagDropped = "flag-dropped"
 	// ForkStraddleOther: the parent moved while it forked, last after
 	// a completion or a force (a completion or a switch moved it).
@@ -58,10 +59,11 @@ func ForkRaces(ops []Op, forks []ForkEvent) map[string]int {
 				last = o.Kind
 			}
 		}
-		dropped := f.CopiedPending && !f.PPending && f.CopiedState == f.PState
-		switch {
-		case dropped:
+		if f.CopiedPending && !f.PPending {
 			n[ForkFlagDropped]++
+		}
+		switch {
+		case f.CopiedPending && !f.PPending && f.CopiedState == f.PState:
 			n[ForkStraddleReverse]++
 		case last == OpReverse:
 			n[ForkStraddleReverse]++

@@ -36,11 +36,13 @@ func TestForkRaces(t *testing.T) {
 			map[string]int{ForkPendingParent: 1, ForkStraddle: 1, ForkStraddleReverse: 1}},
 		{"a drop is the reverse's whenever seen", []ForkEvent{fork(25, StateUnpatched, true, StateUnpatched, false), fork(35, StatePatched, true, StatePatched, false)},
 			map[string]int{ForkStraddle: 2, ForkStraddleReverse: 2, ForkFlagDropped: 2}},
+		{"a switch mid-fork dropped it", []ForkEvent{fork(12, StateUnpatched, true, StatePatched, false)},
+			map[string]int{ForkStraddle: 1, ForkStraddleStart: 1, ForkFlagDropped: 1}},
 		{"completion moved it", []ForkEvent{fork(31, StateUnpatched, false, StateUndefined, false)},
 			map[string]int{ForkStraddleOther: 1}},
 		{"a v1 record is never a straddle", []ForkEvent{{T: 12, PState: StateUnpatched, PPending: true, CState: StateUnpatched, CPending: true}},
 			map[string]int{ForkPendingParent: 1}},
-		{"at the op's own time: before it", []ForkEvent{fork(20, StateUnpatched, true, StatePatched, false)},
+		{"at the op's own time: before it", []ForkEvent{fork(20, StateUnpatched, false, StatePatched, false)},
 			map[string]int{ForkStraddle: 1, ForkStraddleStart: 1}},
 	}
 	for _, tc := range tests {

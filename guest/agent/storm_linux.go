@@ -73,6 +73,9 @@ func Storm(args []string) int {
 	if len(args) == 3 && args[2] == StormRace {
 		return raceStorm(seconds)
 	}
+	if len(args) == 3 && args[2] == raceLaneArg {
+		return raceLane(seconds)
+	}
 	var made, forks, vforks, threads, chains atomic.Int64
 	var firstErr atomic.Value
 	fail := func(err error) {
@@ -147,26 +150,95 @@ const (
 	raceStormSeconds = cases.RepeatSeconds + 60
 )
 
-// The race storm's shape. Its lanes fork back to back from a process
-// with raceMapMB of touched memory, so that each fork spends long
-// between the copy of its task_struct and klp_copy_process() (copying the
-// page tables, or waiting for the lane before it to finish that), and a
-// transition that starts or reverses then lands inside a fork. Between
-// forks each lane spins in user space for up to raceSpinMicros: a parent
-// flagged there stays pending until it next returns to user space, so
-// that its next fork copies the flag and a second reverse can clear it
-// mid-fork (the race of the 2022 fix). Measured on 6.12 (TCG), longer
-// spins (1-3 ms) or a smaller map (8 MiB) gave fewer races of every kind.
+// The race storm's shape. It runs raceLanes lane processes, each with
+// raceMapMB of touched memory of its own, forking back to back, so that
+// each fork spends long copying the page tables between the copy of its
+// task_struct and klp_copy_process(), and a transition that starts or
+// reverses then lands inside a fork. Between forks each lane spins in
+// user space for raceSpinMicros/3 to raceSpinMicros: a parent flagged
+// there stays pending until it next returns to user space, so that its
+// next fork copies the flag and a second reverse can clear it mid-fork
+// (the race of the 2022 fix). The spin stays below a tick (4 ms at
+// HZ=250), whose return to user space would switch it before it forks.
+// Lanes are processes, not threads of one: threads share one mm, whose
+// lock would queue their forks behind each other, leaving each lane
+// almost never in user space.
 const (
 	raceLanes      = 4
 	raceMapMB      = 64
-	raceSpinMicros = 800
+	raceSpinMicros = 3000
+	raceLaneArg    = "race-lane"
 )
 
 // raceStorm runs the race storm until its stdin closes or seconds pass,
-// then prints its counts. Its children exit at once and the kernel reaps
-// them (SIGCHLD ignored), so that a lane never waits for one.
+// then prints its counts.
 func raceStorm(seconds int) int {
+	var lanes []*exec.Cmd
+	var ins []io.WriteCloser
+	var outs []*bufio.Reader
+	fail := func(err error) int {
+		for _, l := range lanes {
+			l.Process.Kill()
+			l.Wait()
+		}
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"counts": map[string]int{}, "err": err.Error()})
+		return 0
+	}
+	for i := 0; i < raceLanes; i++ {
+		l := exec.Command("/proc/self/exe", StormArg, "0", strconv.Itoa(seconds), raceLaneArg)
+		l.Stderr = os.Stderr
+		in, err := l.StdinPipe()
+		if err != nil {
+			return fail(err)
+		}
+		out, err := l.StdoutPipe()
+		if err != nil {
+			return fail(err)
+		}
+		if err := l.Start(); err != nil {
+			return fail(fmt.Errorf("race lane: %w", err))
+		}
+		lanes, ins, outs = append(lanes, l), append(ins, in), append(outs, bufio.NewReader(out))
+	}
+	for _, o := range outs {
+		if line, err := o.ReadString('\n'); err != nil || line != "ready\n" {
+			return fail(fmt.Errorf("race lane did not get going: %q %v", line, err))
+		}
+	}
+	os.Stdout.WriteString("ready\n")
+	io.Copy(io.Discard, os.Stdin)
+	total := 0
+	var firstErr string
+	for i, l := range lanes {
+		ins[i].Close()
+		var res struct {
+			Forks int    `json:"forks"`
+			Err   string `json:"err"`
+		}
+		b, _ := io.ReadAll(outs[i])
+		if err := json.Unmarshal(b, &res); err != nil && firstErr == "" {
+			firstErr = fmt.Sprintf("race lane output %q: %v", b, err)
+		}
+		if err := l.Wait(); err != nil && firstErr == "" {
+			firstErr = "race lane: " + err.Error()
+		}
+		if res.Err != "" && firstErr == "" {
+			firstErr = res.Err
+		}
+		total += res.Forks
+	}
+	res := struct {
+		Counts map[string]int `json:"counts"`
+		Err    string         `json:"err,omitempty"`
+	}{Counts: map[string]int{"tasks": total, "fork": total}, Err: firstErr}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return 0
+}
+
+// raceLane is one lane of the race storm: forks until its stdin closes or
+// seconds pass, then prints its count. Its children exit at once and the
+// kernel reaps them (SIGCHLD ignored), so that it never waits for one.
+func raceLane(seconds int) int {
 	mem := make([]byte, raceMapMB<<20)
 	for i := 0; i < len(mem); i += os.Getpagesize() {
 		mem[i] = 1
@@ -175,38 +247,24 @@ func raceStorm(seconds int) int {
 	var stop atomic.Bool
 	go func() { io.Copy(io.Discard, os.Stdin); stop.Store(true) }()
 	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
-	var forks atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for lane := 0; lane < raceLanes; lane++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			for i := 0; !stop.Load() && time.Now().Before(deadline); i++ {
-				spin := time.Duration((i*7919+lane*104729)%raceSpinMicros) * time.Microsecond
-				for t := time.Now(); time.Since(t) < spin; {
-				}
-				if _, err := rawFork(); err != nil && err != syscall.EAGAIN {
-					firstErr.CompareAndSwap(nil, "fork: "+err.Error())
-					return
-				}
-				forks.Add(1)
-			}
-		}()
-	}
 	os.Stdout.WriteString("ready\n")
-	wg.Wait()
-	runtime.KeepAlive(mem)
-	res := struct {
-		Counts map[string]int `json:"counts"`
-		Err    string         `json:"err,omitempty"`
-	}{Counts: map[string]int{"tasks": int(forks.Load()), "fork": int(forks.Load())}}
-	if e, ok := firstErr.Load().(string); ok {
-		res.Err = e
+	runtime.LockOSThread()
+	forks, errMsg := 0, ""
+	for i := 0; !stop.Load() && time.Now().Before(deadline); i++ {
+		spin := time.Duration(raceSpinMicros/3+(i*7919)%(raceSpinMicros*2/3)) * time.Microsecond
+		for t := time.Now(); time.Since(t) < spin; {
+		}
+		if _, err := rawFork(); err != nil {
+			if err != syscall.EAGAIN {
+				errMsg = "fork: " + err.Error()
+				break
+			}
+			continue
+		}
+		forks++
 	}
-	json.NewEncoder(os.Stdout).Encode(res)
+	runtime.KeepAlive(mem)
+	json.NewEncoder(os.Stdout).Encode(map[string]any{"forks": forks, "err": errMsg})
 	return 0
 }
 
