@@ -21,7 +21,8 @@ import (
 // flags every lane that had switched; a second reverse right after it
 // clears the flag of a lane that copied it into a fork still under way,
 // the race the 2022 fix closed. The rounds go on until ForkRaceN forks
-// of every kind in ForkRaceKinds were seen, within a bound. The shared
+// of every kind in ForkRaceKinds were seen, within a bound, and for up to
+// ForkRaceWantSeconds more until as many of ForkRaceWanted. The shared
 // fork-inherit rule judges every fork; this case says whether the races
 // were there to judge.
 func init() {
