@@ -66,7 +66,12 @@ type Step struct {
 	// function is klpt_target's, the outer one Module's.
 	Chain bool `json:"chain,omitempty"`
 	Outer bool `json:"outer,omitempty"`
-	Cross bool `json:"cross,omitempty"`
+	// Pinned: a park step's task runs on CPU only (and at a higher
+	// priority), so that the kernel's checks from the other CPU find it
+	// there, running.
+	Pinned bool `json:"pinned,omitempty"`
+	CPU    int  `json:"cpu,omitempty"`
+	Cross  bool `json:"cross,omitempty"`
 	// Race: a storm-start step starts the race storm (lanes of back to
 	// back forks, each long, from a parent spinning in user space between
 	// them) instead of fork-storm's mix, until the storm-wait.
@@ -144,6 +149,9 @@ func forkRaceShortfall(n map[string]int) []string {
 // running inside the chain, on the other CPU too.
 const ChainSpinMicros = 3000
 
+// ChainKindsSeconds bounds a wait-chain-kinds step.
+const ChainKindsSeconds = 30
+
 // Steps the agent knows.
 const (
 	DoEnable     = "enable"      // load the livepatch module: a transition to patched
@@ -173,6 +181,19 @@ const (
 	// between two reverses. It waits for no event: the repeat's
 	// condition, not the pause, decides when the case has what it needs.
 	DoPause = "pause"
+	// DoWaitChainKinds waits, up to ChainKindsSeconds, until the kernel
+	// has tried to switch a chain task of every kind (wire.ChainKinds)
+	// since the transition phase began: the held phase's retries come
+	// once a second, and each finds a spinner running on the other CPU
+	// only now and then. It fails nothing: the case's check says what
+	// did not come.
+	DoWaitChainKinds = "wait-chain-kinds"
+	// DoPreempt makes the kernel fully preemptible for the rest of the
+	// case where its preemption model can be switched at run time
+	// (PREEMPT_DYNAMIC, through debugfs' sched/preempt), so that a task
+	// spinning in the kernel is preempted there; the cleanup restores the
+	// model. Its op says the model in force (wire.Op.Preempt).
+	DoPreempt = "preempt"
 	// DoBreakPort breaks the agent's result port (fault cases only) with
 	// the step's Fault.
 	DoBreakPort = "break-port"
@@ -203,6 +224,9 @@ const (
 	ParkInterruptible   = 0
 	ParkUninterruptible = 1
 	ParkOnce            = 2
+	// ParkSpin: a chain park that spins on its CPU until released
+	// (preemptible: the agent refuses it on a kernel that is not).
+	ParkSpin = 3
 )
 
 var registry = map[string]Case{}

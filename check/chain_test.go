@@ -150,3 +150,118 @@ func TestChainCoverage(t *testing.T) {
 		t.Errorf("coverage violations %v; want one for each of the 3 transitions", of)
 	}
 }
+
+// The recorded run has the kernel trying every kind of chain task in each
+// of its four phases, and refusing them all; a switch of a task inside a
+// chain fires unsafe-switch, naming the task, and one outside does not.
+func TestUnsafeSwitch(t *testing.T) {
+	tr := load(t, chainTrace)
+	ct := caseIn(tr, "chain")
+	phases, counts := wire.ChainPresence(ct.Ops, ct.Switches)
+	if len(phases) != 4 {
+		t.Fatalf("the recorded run has %d phases; want 4 (enable, reverse, enable, disable)", len(phases))
+	}
+	for i := range phases {
+		for _, k := range wire.ChainKinds {
+			if counts[i][k] == 0 {
+				t.Errorf("phase %d (%s): no %s attempt in the recorded run: %v", i+1, phases[i].Kind, k, counts[i])
+			}
+		}
+	}
+	first := func(ct *wire.CaseTrace, kind string) *wire.SwitchAttempt {
+		for i := range ct.Switches {
+			if ct.Switches[i].Kind() == kind {
+				return &ct.Switches[i]
+			}
+		}
+		t.Fatalf("no %s attempt in the recorded run", kind)
+		return nil
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(ct *wire.CaseTrace)
+		want   string // in the violation; "" = the rule must not fire
+	}{
+		{"the recorded run", func(ct *wire.CaseTrace) {}, ""},
+		{"a task asleep in the chain switched", func(ct *wire.CaseTrace) {
+			first(ct, wire.ChainAsleep).Ret = 0
+		}, "while asleep inside its chain (asleep in a parking slot"},
+		{"a preempted task switched", func(ct *wire.CaseTrace) {
+			first(ct, wire.ChainPreempted).Ret = 0
+		}, "while preempted inside its chain (spinning"},
+		{"a task running on another CPU switched", func(ct *wire.CaseTrace) {
+			first(ct, wire.ChainOnCPU).Ret = 0
+		}, "while running on another CPU inside its chain"},
+		{"a task that had left its chain switched", func(ct *wire.CaseTrace) {
+			s := first(ct, wire.ChainAsleep)
+			s.Ret, s.Returned = 0, s.Entered
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := load(t, chainTrace)
+			ct := caseIn(tr, "chain")
+			tc.mutate(ct)
+			vs := Case(tr, ct, chainCase(t))
+			names, of := rulesOf(vs, rule.Unsafe)
+			if tc.want == "" {
+				if len(vs) != 0 {
+					t.Errorf("rules fired: %v", vs)
+				}
+				return
+			}
+			if len(of) == 0 {
+				t.Fatalf("unsafe-switch did not fire (rules that did: %v)", names)
+			}
+			if !strings.Contains(of[0].String(), tc.want) || !strings.HasPrefix(of[0].Task, "chain-task[") {
+				t.Errorf("%s; want %q, naming the task", of[0].String(), tc.want)
+			}
+		})
+	}
+}
+
+// A phase without one of the kinds, a kernel that cannot be made
+// preemptible, or a probe that recorded no attempt: the case could not
+// test, and says which.
+func TestChainPresenceCoverage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(ct *wire.CaseTrace)
+		want   []string // the could-not-test violations, by text
+	}{
+		{"no task on another CPU in the reverse", func(ct *wire.CaseTrace) {
+			ph := wire.Phases(ct.Ops)[1]
+			ct.Switches = slices.DeleteFunc(ct.Switches, func(s wire.SwitchAttempt) bool {
+				return s.T >= ph.T0 && s.T <= ph.T1 && s.Kind() == wire.ChainOnCPU
+			})
+		}, []string{"phase 2 (reverse, goal 0)", "and no on-cpu one"}},
+		{"no task asleep in the disable", func(ct *wire.CaseTrace) {
+			ph := wire.Phases(ct.Ops)[3]
+			ct.Switches = slices.DeleteFunc(ct.Switches, func(s wire.SwitchAttempt) bool {
+				return s.T >= ph.T0 && s.T <= ph.T1 && s.Kind() == wire.ChainAsleep
+			})
+		}, []string{"phase 4 (disable, goal 0)", "and no asleep one"}},
+		{"a kernel left at voluntary preemption", func(ct *wire.CaseTrace) {
+			for i := range ct.Ops {
+				if ct.Ops[i].Kind == wire.OpPreempt {
+					ct.Ops[i].Preempt = wire.PreemptVoluntary
+				}
+			}
+		}, []string{`preemption model is "voluntary"`}},
+		{"no switch records", func(ct *wire.CaseTrace) { ct.Switches = nil }, []string{"no attempt to switch a chain task was recorded"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := load(t, chainTrace)
+			ct := caseIn(tr, "chain")
+			tc.mutate(ct)
+			_, of := rulesOf(Case(tr, ct, chainCase(t)), rule.Coverage)
+			if len(of) != 1 {
+				t.Fatalf("coverage violations %v; want one", of)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(of[0].Msg, w) {
+					t.Errorf("%s; want %q", of[0].Msg, w)
+				}
+			}
+		})
+	}
+}

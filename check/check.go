@@ -263,6 +263,7 @@ func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) []rule
 		checkSnapshots(ct, m, col)
 		checkCalls(ct, m, col)
 		checkChains(ct, m, col)
+		checkSwitches(ct, col)
 		checkForks(ct, m, col)
 		checkEnd(ct, m, c, add)
 		checkVmlinux(ct, m, add)
@@ -682,6 +683,55 @@ func checkChain(task string, versions []int, before, after, n int, t0, t1 int64,
 		col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
 			"%d chain calls between transitions ran the %s set; the %s one is applied",
 			n, versionName(v), versionName(s.version))}, "")
+	}
+}
+
+// checkSwitches holds each of the kernel's attempts to switch a task that
+// was inside a chain call to the promise klp_check_and_switch_task() keeps:
+// a task is switched only where no function of the transition is on its
+// stack. Why an attempt on a task inside a chain must be refused, from
+// kernel/livepatch/transition.c: every livepatch here patches both the
+// chain's functions in every target object, so each is a func of the
+// transition, and klp_check_stack() looks, per func, for the version a
+// task not yet switched runs (patching: the original, or the previous
+// patch's on the func stack; unpatching: the patch's own); a task inside
+// the chain has that version's outer function on its stack (its return
+// address, or its interrupted address under a preemption), so a sound
+// check refuses it (-EADDRINUSE), as the unwinder does a stack it cannot
+// walk reliably (-EINVAL), and klp_check_and_switch_task() one running on
+// another CPU before any of that (-EBUSY). A task's position in its chain
+// is written inside the functions' bodies, after their entry and before
+// their return, so a task counted inside one certainly was (see
+// wire.SwitchAttempt.InChain). klp_force_transition() switches no task
+// through this check, so forced transitions leave nothing to judge here.
+// A return of 0 is a task switched with the chain on its stack.
+func checkSwitches(ct *wire.CaseTrace, col *collector) {
+	if ct.SwitchesDropped > 0 {
+		col.add(rule.Violation{Rule: rule.Trace, Msg: fmt.Sprintf("the probe dropped %d switch-attempt records: the unsafe-switch check is incomplete", ct.SwitchesDropped)}, "switches-dropped")
+	}
+	for _, s := range ct.Switches {
+		if !s.InChain() || s.Ret != 0 {
+			continue
+		}
+		how := "asleep"
+		switch {
+		case s.Self:
+			how = "checking itself on its CPU"
+		case s.OnCPU:
+			how = "running on another CPU"
+		case s.Runnable:
+			how = "preempted"
+		}
+		where := "calling or returning"
+		switch s.Where {
+		case wire.ChainAtSpin:
+			where = "spinning in the outer function"
+		case wire.ChainAtPark:
+			where = "asleep in a parking slot"
+		}
+		col.add(rule.Violation{Rule: rule.Unsafe, Task: fmt.Sprintf("chain-task[%d]", s.PID), T: s.T, Msg: fmt.Sprintf(
+			"switched from state %s by klp_check_and_switch_task() while %s inside its chain (%s; %d of its functions entered, %d returned): a patched function was on its stack",
+			stateName(s.State), how, where, s.Entered, s.Returned)}, "")
 	}
 }
 

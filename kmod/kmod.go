@@ -11,7 +11,10 @@
 //     klpt_patch3.ko stacks on it;
 //   - klpt_probe.ko: /proc/klpt_tasks, one snapshot of every task's patch
 //     state and TIF_PATCH_PENDING, idle tasks included; /proc/klpt_forks,
-//     every fork's inherited state, beside what fork had copied before.
+//     every fork's inherited state, beside what fork had copied before;
+//     /proc/klpt_switches, every attempt of the kernel's to switch a task
+//     inside a chain call, which the targets register with it (so it loads
+//     first).
 package kmod
 
 import (

@@ -31,6 +31,7 @@ const (
 	Taint      Name = "taint"              // only the expected taints appear
 	Fork       Name = "fork-inherit"       // a child starts with its parent's state and flag
 	Chain      Name = "chain-consistency"  // a call chain ran one set of functions, its state's
+	Unsafe     Name = "unsafe-switch"      // no task is switched inside a chain of patched functions
 )
 
 // The cases' own rules (package cases).

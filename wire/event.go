@@ -31,6 +31,22 @@ func (o Op) Versions() (v0, v1 int) {
 	return o.V0, o.V1
 }
 
+// The kernel's preemption models, as sched/preempt and uname name them.
+const (
+	PreemptNone      = "none"
+	PreemptVoluntary = "voluntary"
+	PreemptFull      = "full"
+	PreemptLazy      = "lazy"
+	PreemptRT        = "rt"
+)
+
+// Preemptible says whether a kernel at model m preempts a task running
+// kernel code: at any point where preemption is enabled, at once or (lazy)
+// by the next tick.
+func Preemptible(m string) bool {
+	return m == PreemptFull || m == PreemptLazy || m == PreemptRT
+}
+
 // Event types.
 const (
 	EvHello     = "hello"
@@ -43,6 +59,7 @@ const (
 	EvKmsg      = "kmsg"
 	EvParked    = "parked"
 	EvForks     = "forks"
+	EvSwitches  = "switches"
 	EvCaseEnd   = "case-end"
 	EvForensics = "forensics"
 	// EvAsk: the agent waits for the host's reply on the result port
@@ -60,9 +77,9 @@ const (
 )
 
 // Event is one JSON line from the guest. Type says which payload field it
-// carries: at most one (done and ask carry none), but for a forks event,
-// whose records in Forks come with Dropped, the count of records the probe
-// lost. Case names the case that a case's events belong to.
+// carries: at most one (done and ask carry none), but for a forks or a
+// switches event, whose records come with Dropped, the count of records
+// the probe lost. Case names the case that a case's events belong to.
 type Event struct {
 	V        int          `json:"v"`
 	Type     string       `json:"type"`
@@ -77,11 +94,13 @@ type Event struct {
 	Parked   *ParkResult  `json:"parked,omitempty"`
 	Start    *CaseStart   `json:"case_start,omitempty"`
 	Forks    []ForkEvent  `json:"forks,omitempty"`
-	CaseEnd  *CaseEnd     `json:"case_end,omitempty"`
+	// Switches are a switches event's attempts to switch chain tasks.
+	Switches []SwitchAttempt `json:"switches,omitempty"`
+	CaseEnd  *CaseEnd        `json:"case_end,omitempty"`
 	// Forensics is what the agent collected when a transition stalled.
 	Forensics *Forensics `json:"forensics,omitempty"`
 	Error     string     `json:"error,omitempty"`
-	Dropped   int        `json:"dropped,omitempty"` // forks event: records lost
+	Dropped   int        `json:"dropped,omitempty"` // forks or switches event: records lost
 	// SnapshotCost is a bench event's payload.
 	SnapshotCost *SnapshotCost `json:"snapshot_cost,omitempty"`
 	// Kselftest is a kselftest event's payload.
@@ -147,6 +166,10 @@ type Op struct {
 	// Fault is the fault an inject op made (cases.Fault*). Traces before
 	// it carried the fault in Patch.
 	Fault string `json:"fault,omitempty"`
+	// Preempt is the kernel's preemption model after a preempt op:
+	// PreemptNone, PreemptVoluntary, PreemptFull, PreemptLazy or
+	// PreemptRT.
+	Preempt string `json:"preempt,omitempty"`
 	// For OpComplete: sysfs as read when the transition was seen complete.
 	Enabled    int `json:"enabled,omitempty"`
 	Transition int `json:"transition,omitempty"`
@@ -171,6 +194,7 @@ const (
 	OpRemove   = "remove"      // a target module removed
 	OpInject   = "inject"      // a fault injected on purpose (demo cases)
 	OpRepeat   = "repeat"      // the rounds of a repeat step, after them
+	OpPreempt  = "preempt"     // the preemption model set for the case (Op.Preempt)
 )
 
 // ParkResult is what a parked task's call returned once released.
@@ -437,23 +461,27 @@ type CaseTrace struct {
 	Parked    []ParkResult  `json:"parked,omitempty"`
 	Forks     []ForkEvent   `json:"forks,omitempty"`
 	// ForksDropped counts forks the probe's ring had no room for.
-	ForksDropped int         `json:"forks_dropped,omitempty"`
-	Errors       []string    `json:"errors,omitempty"`
-	Forensics    []Forensics `json:"forensics,omitempty"`
-	Start        *CaseStart  `json:"start,omitempty"`
-	End          *CaseEnd    `json:"end,omitempty"`
+	ForksDropped int `json:"forks_dropped,omitempty"`
+	// Switches are the kernel's attempts to switch tasks inside chain
+	// calls; SwitchesDropped counts those the probe had no room for.
+	Switches        []SwitchAttempt `json:"switches,omitempty"`
+	SwitchesDropped int             `json:"switches_dropped,omitempty"`
+	Errors          []string        `json:"errors,omitempty"`
+	Forensics       []Forensics     `json:"forensics,omitempty"`
+	Start           *CaseStart      `json:"start,omitempty"`
+	End             *CaseEnd        `json:"end,omitempty"`
 	// Kselftest is a kselftest case's script outcome.
 	Kselftest *KselftestResult `json:"kselftest,omitempty"`
 }
 
 // DropTimelines forgets what the cases saw task by task (snapshots, call
-// groups, forks), nearly all of a trace's memory, and keeps the rest: ops,
+// groups, forks, switch attempts), nearly all of a trace's memory, and keeps the rest: ops,
 // ends, errors, forensics. A long --repeat keeps a passed run this way once
 // the run is judged and its document is on disk; a suite's timelines take
 // over a GiB of memory on debian:6.12.
 func (t *Trace) DropTimelines() {
 	for _, ct := range t.Cases {
-		ct.Snapshots, ct.Calls, ct.Chains, ct.Forks = nil, nil, nil, nil
+		ct.Snapshots, ct.Calls, ct.Chains, ct.Forks, ct.Switches = nil, nil, nil, nil, nil
 	}
 }
 
@@ -505,7 +533,7 @@ func (t *Trace) Apply(ev Event) error {
 		}
 		t.Bench = append(t.Bench, *ev.SnapshotCost)
 	case EvAsk:
-	case EvOp, EvSnapshot, EvCalls, EvChains, EvCmdline, EvParked, EvForks, EvCaseEnd, EvForensics, EvKselftest:
+	case EvOp, EvSnapshot, EvCalls, EvChains, EvCmdline, EvParked, EvForks, EvSwitches, EvCaseEnd, EvForensics, EvKselftest:
 		c, err := cur()
 		if err != nil {
 			return err
@@ -537,6 +565,9 @@ func (t *Trace) Apply(ev Event) error {
 		case EvForks:
 			c.Forks = append(c.Forks, ev.Forks...)
 			c.ForksDropped += ev.Dropped
+		case EvSwitches:
+			c.Switches = append(c.Switches, ev.Switches...)
+			c.SwitchesDropped += ev.Dropped
 		case EvParked:
 			if ev.Parked == nil {
 				return fmt.Errorf("parked event without payload")

@@ -48,17 +48,24 @@ type caseRun struct {
 	sleeper     int // a sleeper's pid, for fault injection
 	workers     []*child
 	// The running storm, and the probe's dropped-fork count seen so far.
-	stormCmd     *exec.Cmd
-	stormIn      io.WriteCloser
-	stormOut     *bufio.Reader
-	stormOp      wire.Op
-	forksDropped int
+	stormCmd        *exec.Cmd
+	stormIn         io.WriteCloser
+	stormOut        *bufio.Reader
+	stormOp         wire.Op
+	forksDropped    int
+	switchesDropped int
+	// preemptWas: the preemption model a preempt step replaced, which
+	// the cleanup restores.
+	preemptWas string
+	// preemptModel: the model a preempt step found or set.
+	preemptModel string
 	drainMu      sync.Mutex
 	// The case's ops and forks so far, for a repeat step's condition;
 	// the sampler's goroutine emits forks too.
-	recMu sync.Mutex
-	ops   []wire.Op
-	forks []wire.ForkEvent
+	recMu    sync.Mutex
+	ops      []wire.Op
+	forks    []wire.ForkEvent
+	switches []wire.SwitchAttempt
 }
 
 func (r *caseRun) ev(ev wire.Event) {
@@ -69,6 +76,8 @@ func (r *caseRun) ev(ev wire.Event) {
 		r.ops = append(r.ops, *ev.Op)
 	case ev.Type == wire.EvForks:
 		r.forks = append(r.forks, ev.Forks...)
+	case ev.Type == wire.EvSwitches:
+		r.switches = append(r.switches, ev.Switches...)
 	}
 	r.recMu.Unlock()
 	r.e.emit(ev)
@@ -297,11 +306,11 @@ func runCase(r *caseRun) {
 	r.workers, kids = started[:workerProcs], started[workerProcs:]
 	r.sleeper = kids[0].cmd.Process.Pid
 
-	r.drainForks() // forks before the case belong to no case
+	r.drainProbe() // forks before the case belong to no case
 	r.smp = startSampler(func(s wire.Snapshot) {
 		r.ev(wire.Event{Type: wire.EvSnapshot, Snapshot: &s})
 	}, r.fail)
-	r.smp.tick = r.drainForks
+	r.smp.tick = r.drainProbe
 	for i, st := range r.c.Steps {
 		if err := r.step(st); err != nil {
 			r.fail(fmt.Errorf("step %d (%s): %w", i+1, st.Do, err))
@@ -322,7 +331,7 @@ func runCase(r *caseRun) {
 	r.stopWorkers()
 	r.cleanup()
 	r.smp.shutdown()
-	r.drainForks()
+	r.drainProbe()
 }
 
 // startWorkers starts the worker processes calling module's functions.
@@ -433,6 +442,8 @@ func (r *caseRun) step(st cases.Step) error {
 		r.smp.fast.Store(false)
 	case cases.DoWaitStall:
 		return r.waitStall()
+	case cases.DoWaitChainKinds:
+		return r.waitChainKinds()
 	case cases.DoStormStart:
 		return r.stormStart(st.Race)
 	case cases.DoRepeat:
@@ -484,6 +495,8 @@ func (r *caseRun) step(st cases.Step) error {
 		})
 	case cases.DoBreakPort:
 		return r.e.breakPort(st.Fault)
+	case cases.DoPreempt:
+		return r.preempt()
 	case cases.DoUnload:
 		return r.op(wire.Op{Kind: wire.OpUnload, Goal: r.goal, Patch: patch}, func() error { return unloadModule(patch, 10*time.Second) })
 	case cases.DoUnloadBusy:
@@ -522,7 +535,7 @@ func (r *caseRun) repeat(st cases.Step) error {
 			}
 		}
 		rounds++
-		r.drainForks()
+		r.drainProbe()
 		r.recMu.Lock()
 		held = met(r.ops, r.forks, time.Since(start))
 		r.recMu.Unlock()
@@ -674,6 +687,9 @@ func (r *caseRun) cleanup() {
 			r.fail(fmt.Errorf("cleanup: %w", err))
 			break
 		}
+	}
+	if err := r.restorePreempt(); err != nil {
+		r.fail(fmt.Errorf("cleanup: preemption model: %w", err))
 	}
 	// The resident modules stay for the next case.
 	for _, name := range caseModules(table.Modules) {

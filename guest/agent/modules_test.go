@@ -27,7 +27,7 @@ func TestModuleLists(t *testing.T) {
 // klptest's own table: the boot loads the target and the probe, and the
 // cleanup removes every other module, livepatches first.
 func TestModuleListsOfTable(t *testing.T) {
-	if got, want := residentModules(table.Modules), []string{"klpt_target", "klpt_probe"}; !slices.Equal(got, want) {
+	if got, want := residentModules(table.Modules), []string{"klpt_probe", "klpt_target"}; !slices.Equal(got, want) {
 		t.Errorf("residentModules = %q; want %q", got, want)
 	}
 	gone := caseModules(table.Modules)

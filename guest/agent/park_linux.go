@@ -32,8 +32,8 @@ type parker struct {
 const releaseTimeout = 30 * time.Second
 
 // ParkerArg as argv[1] makes the agent binary a parker: argv is
-// [agent, ParkerArg, SLOT, MODE] ([..., chainArg, WHERE] parks in the
-// chain, WHERE a cases.ChainPark* value). It prints "ready TID", parks, and once released prints
+// [agent, ParkerArg, SLOT, MODE] ([..., chainArg, WHERE, CPU] parks in the
+// chain, WHERE a cases.ChainPark* value, pinned to CPU unless it is -1). It prints "ready TID", parks, and once released prints
 // its call as JSON.
 const ParkerArg = "klptest-parker"
 
@@ -45,9 +45,9 @@ type parkerResult struct {
 
 // Parker is a parker process's main.
 func Parker(args []string) int {
-	inChain := len(args) == 4 && args[2] == chainArg
+	inChain := len(args) == 5 && args[2] == chainArg
 	if len(args) != 2 && !inChain {
-		fmt.Fprintln(os.Stderr, "parker: want SLOT MODE [chain WHERE]")
+		fmt.Fprintln(os.Stderr, "parker: want SLOT MODE [chain WHERE CPU]")
 		return 2
 	}
 	slot, _ := strconv.Atoi(args[0])
@@ -61,6 +61,21 @@ func Parker(args []string) int {
 	fmt.Printf("ready %d\n", unix.Gettid())
 	if inChain {
 		where, _ := strconv.Atoi(args[3])
+		if cpu, _ := strconv.Atoi(args[4]); cpu >= 0 {
+			// Pinned, and ahead of the workers there (nice -5, about
+			// three times a nice-0 task's share), so that it is the
+			// task running on that CPU most of the time.
+			var set unix.CPUSet
+			set.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				fmt.Fprintf(os.Stderr, "parker: pin to CPU %d: %v\n", cpu, err)
+				return 1
+			}
+			if err := unix.Setpriority(unix.PRIO_PROCESS, 0, -5); err != nil {
+				fmt.Fprintf(os.Stderr, "parker: nice: %v\n", err)
+				return 1
+			}
+		}
 		c, err := t.chain(klptChainCall{Park: int32(where), Mode: int32(mode), Slot: int32(slot)})
 		res := parkerResult{Chain: &c}
 		if err != nil {
@@ -107,6 +122,11 @@ func (r *caseRun) park(st cases.Step) error {
 	if st.Chain && st.Do == cases.DoParkKernel {
 		return fmt.Errorf("%s: the kernel thread parks in klpt_park_func(), not in a chain", st.Park)
 	}
+	if st.Mode == cases.ParkSpin && (!st.Chain || !wire.Preemptible(r.preemptModel)) {
+		// Spinning in a kernel that cannot preempt it would keep its
+		// CPU from the kworkers every transition needs.
+		return fmt.Errorf("%s: a spinning park needs a chain and a preemptible kernel (the preemption model is %q)", st.Park, r.preemptModel)
+	}
 	p := &parker{name: st.Park, slot: r.slots, mode: st.Mode, kthread: st.Do == cases.DoParkKernel}
 	r.slots++
 	return r.op(wire.Op{Kind: wire.OpPark, Goal: r.goal, Park: st.Park}, func() error {
@@ -125,7 +145,11 @@ func (r *caseRun) park(st cases.Step) error {
 				if st.Outer {
 					where = cases.ChainParkOuter
 				}
-				argv = append(argv, chainArg, strconv.Itoa(where))
+				cpu := -1
+				if st.Pinned {
+					cpu = st.CPU
+				}
+				argv = append(argv, chainArg, strconv.Itoa(where), strconv.Itoa(cpu))
 			}
 			k, err := startChildLine(func(line string) error {
 				tid, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "ready "))

@@ -76,3 +76,31 @@ func ParseForks(b []byte) (evs []wire.ForkEvent, dropped int, err error) {
 	}
 	return evs, dropped, sc.Err()
 }
+
+// ParseSwitches parses one read of /proc/klpt_switches; dropped is the
+// probe's running count of records it had no room for or missed.
+func ParseSwitches(b []byte) (evs []wire.SwitchAttempt, dropped int, err error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	if !sc.Scan() {
+		return nil, 0, fmt.Errorf("switches: empty read")
+	}
+	var n int
+	if _, err := fmt.Sscanf(sc.Text(), "# klpt_switches v1 n=%d dropped=%d", &n, &dropped); err != nil {
+		return nil, 0, fmt.Errorf("switches: bad header %q: %w", sc.Text(), err)
+	}
+	for sc.Scan() {
+		var e wire.SwitchAttempt
+		var self, oncpu, runnable, pend int
+		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PID, &e.TGID, &self, &oncpu, &runnable,
+			&e.Where, &e.Entered, &e.Returned, &e.State, &pend, &e.Ret); err != nil {
+			return nil, 0, fmt.Errorf("switches: bad line %q: %w", sc.Text(), err)
+		}
+		e.Self, e.OnCPU, e.Runnable, e.Pending = self != 0, oncpu != 0, runnable != 0, pend != 0
+		evs = append(evs, e)
+	}
+	if len(evs) != n {
+		return nil, 0, fmt.Errorf("switches: header says %d, got %d", n, len(evs))
+	}
+	return evs, dropped, sc.Err()
+}

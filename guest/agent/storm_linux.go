@@ -361,23 +361,33 @@ func (r *caseRun) stormWait() error {
 	return err
 }
 
-// drainForks emits the fork records the probe gathered since last time.
-func (r *caseRun) drainForks() {
+// drainProbe emits the fork records and the chain tasks' switch attempts
+// the probe gathered since last time.
+func (r *caseRun) drainProbe() {
 	// The sampler's goroutine drains too: one drain at a time keeps the
-	// dropped count and the records' order.
+	// dropped counts and the records' order.
 	r.drainMu.Lock()
 	defer r.drainMu.Unlock()
-	b, err := os.ReadFile("/proc/klpt_forks")
-	if err != nil {
-		return // the probe could not hook forks on this kernel
+	if b, err := os.ReadFile("/proc/klpt_forks"); err == nil { // else the probe could not hook forks on this kernel
+		evs, dropped, err := ParseForks(b)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		if len(evs) > 0 || dropped != r.forksDropped {
+			r.ev(wire.Event{Type: wire.EvForks, Forks: evs, Dropped: dropped - r.forksDropped})
+			r.forksDropped = dropped
+		}
 	}
-	evs, dropped, err := ParseForks(b)
-	if err != nil {
-		r.fail(err)
-		return
-	}
-	if len(evs) > 0 || dropped != r.forksDropped {
-		r.ev(wire.Event{Type: wire.EvForks, Forks: evs, Dropped: dropped - r.forksDropped})
-		r.forksDropped = dropped
+	if b, err := os.ReadFile("/proc/klpt_switches"); err == nil { // else no switch records on this kernel
+		evs, dropped, err := ParseSwitches(b)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		if len(evs) > 0 || dropped != r.switchesDropped {
+			r.ev(wire.Event{Type: wire.EvSwitches, Switches: evs, Dropped: dropped - r.switchesDropped})
+			r.switchesDropped = dropped
+		}
 	}
 }

@@ -21,7 +21,7 @@ const (
 
 	chainMax = 4 // KLPT_CHAIN_MAX: versions a chain call reports
 
-	klptSlots = 8 // KLPT_SLOTS: parking slots, released one by one
+	klptSlots = 16 // KLPT_SLOTS: parking slots, released one by one
 )
 
 // klptCall mirrors struct klpt_call.

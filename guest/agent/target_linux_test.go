@@ -10,6 +10,7 @@ import (
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/kmod/csource"
+	"github.com/klptest/klptest/wire"
 )
 
 // uapiMirror is the Go side of klpt_uapi.h: each #define of a mirrored
@@ -34,9 +35,12 @@ var agentUAPI = uapiMirror{
 		"KLPT_CHAIN_PARK_NONE":      0,
 		"KLPT_CHAIN_PARK_INNER":     cases.ChainParkInner,
 		"KLPT_CHAIN_PARK_OUTER":     cases.ChainParkOuter,
+		"KLPT_CHAIN_AT_SPIN":        wire.ChainAtSpin,
+		"KLPT_CHAIN_AT_PARK":        wire.ChainAtPark,
 		"KLPT_PARK_INTERRUPTIBLE":   cases.ParkInterruptible,
 		"KLPT_PARK_UNINTERRUPTIBLE": cases.ParkUninterruptible,
 		"KLPT_PARK_ONCE":            cases.ParkOnce,
+		"KLPT_PARK_SPIN":            cases.ParkSpin,
 		"KLPT_SLOTS":                klptSlots,
 	},
 	families: []string{"KLPT_IOC_", "KLPT_PARK_", "KLPT_SLOTS", "KLPT_CHAIN_"},

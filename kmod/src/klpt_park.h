@@ -41,6 +41,15 @@ static inline int klpt_park_wait(struct klpt_park *p)
 		 */
 		wait_event_idle(*p->wq, atomic_read(p->gen) != p->seen_gen);
 		break;
+	case KLPT_PARK_SPIN:
+		/*
+		 * On the CPU until released: preemptible where the kernel is
+		 * (the agent spins only on such a kernel), so that it is found
+		 * running, or preempted, never asleep.
+		 */
+		while (atomic_read(p->gen) == p->seen_gen)
+			cpu_relax();
+		break;
 	case KLPT_PARK_ONCE:
 		/* A kthread's park: klp_send_signals() only wakes it. */
 		set_current_state(TASK_INTERRUPTIBLE);
@@ -66,6 +75,13 @@ struct klpt_chain {
 	int (*inner)(struct klpt_chain *c);
 	struct klpt_park *park; /* NULL: no sleep in the chain */
 	int park_outer;         /* the outer function sleeps, not the inner one */
+	/*
+	 * where: KLPT_CHAIN_AT_SPIN while the outer function spins,
+	 * KLPT_CHAIN_AT_PARK while one of them sleeps, 0 elsewhere; read,
+	 * with n and returned, by klpt_probe when the kernel tries to switch
+	 * the task (klpt_probe_chain_enter()).
+	 */
+	int where;
 	u64 spin_ns;            /* the outer function spins this long first */
 	int n;
 	int v[KLPT_CHAIN_MAX];
@@ -82,8 +98,17 @@ static inline void klpt_chain_note(struct klpt_chain *c, int version)
 {
 	if (c->n < KLPT_CHAIN_MAX)
 		c->v[c->n] = version;
-	c->n++;
+	WRITE_ONCE(c->n, c->n + 1);
 }
+
+/*
+ * klpt_probe's registry of the chain calls under way (klpt_probe.c): a
+ * target registers each chain call for its span, so that the probe can
+ * tell, when the kernel tries to switch a task, whether that task is
+ * inside a chain and where.
+ */
+int klpt_probe_chain_enter(struct klpt_chain *c);
+void klpt_probe_chain_leave(int slot);
 
 /*
  * The outer function's body, old or new: on the CPU, inside the chain, for
@@ -96,10 +121,14 @@ static inline int klpt_chain_outer_body(struct klpt_chain *c, int version)
 	int ret;
 
 	klpt_chain_note(c, version);
+	WRITE_ONCE(c->where, KLPT_CHAIN_AT_SPIN);
 	while (ktime_get_ns() < end)
 		cpu_relax();
+	WRITE_ONCE(c->where, 0);
 	if (c->park && c->park_outer) {
+		WRITE_ONCE(c->where, c->park->mode == KLPT_PARK_SPIN ? KLPT_CHAIN_AT_SPIN : KLPT_CHAIN_AT_PARK);
 		ret = klpt_park_wait(c->park);
+		WRITE_ONCE(c->where, 0);
 		if (ret)
 			return ret;
 	}
@@ -114,8 +143,11 @@ static inline int klpt_chain_inner_body(struct klpt_chain *c, int version)
 	int ret = 0;
 
 	klpt_chain_note(c, version);
-	if (c->park && !c->park_outer)
+	if (c->park && !c->park_outer) {
+		WRITE_ONCE(c->where, c->park->mode == KLPT_PARK_SPIN ? KLPT_CHAIN_AT_SPIN : KLPT_CHAIN_AT_PARK);
 		ret = klpt_park_wait(c->park);
+		WRITE_ONCE(c->where, 0);
+	}
 	WRITE_ONCE(c->returned, c->returned + 1);
 	return ret;
 }

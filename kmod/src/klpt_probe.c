@@ -23,6 +23,24 @@
  * /proc/klpt_forks drains the records:
  *   # klpt_forks v2 n=N dropped=D
  *   T PARENT_PID PARENT_TGID CHILD_PID CHILD_TGID P_STATE P_PENDING C_STATE C_PENDING COPIED_STATE COPIED_PENDING
+ *
+ * And it records every attempt of the kernel's to switch a task that is in
+ * a chain call of klpt_target's (or a twin's): a kretprobe on
+ * klp_check_and_switch_task(), the one place where the transition (and,
+ * in kernels that have it, klp_sched_try_switch()) checks a task's stack
+ * and switches it. The targets register each chain call in progress here
+ * (klpt_probe_chain_enter()); the handler runs under the task's pi_lock
+ * and, if it is on a runqueue, its runqueue's lock, so that neither its
+ * run state nor its place on a CPU can change before the check reads
+ * them. The chain's own position (n functions entered, returned of them
+ * came back, where: spinning or asleep) is written by the running task
+ * itself and read as it is. Each read of /proc/klpt_switches drains them:
+ *   # klpt_switches v1 n=N dropped=D
+ *   T PID TGID SELF ON_CPU RUNNABLE WHERE ENTERED RETURNED STATE PENDING RET
+ * SELF: the task checked itself (klp_sched_try_switch()), on its own CPU.
+ * RET is klp_check_and_switch_task()'s: 0 switched, -EBUSY running on
+ * another CPU, -EINVAL unreliable stack, -EADDRINUSE a patched function
+ * on the stack; STATE and PENDING are the task's before the attempt.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -40,6 +58,7 @@
 #include <linux/vmalloc.h>
 #include <linux/spinlock.h>
 #include <linux/pid.h>
+#include "klpt_park.h"
 
 #define LINE_MAX_LEN 96
 
@@ -119,6 +138,166 @@ static struct kretprobe fork_probe = {
 	.data_size = sizeof(struct fork_entry),
 	.maxactive = 64,
 };
+
+/*
+ * The registry of chain calls under way. A raw spinlock: the switch probe
+ * takes it under the runqueue lock; a target's leave waits for a reader
+ * that still looks at its chain, which lives on the target's stack.
+ */
+#define CHAIN_SLOTS 64
+struct chain_slot {
+	struct task_struct *task;
+	struct klpt_chain *c;
+};
+static struct chain_slot chain_slots[CHAIN_SLOTS];
+static DEFINE_RAW_SPINLOCK(chain_lock);
+
+/* Returns the slot to leave, or -1 when all are taken (the call then goes unseen). */
+int klpt_probe_chain_enter(struct klpt_chain *c)
+{
+	unsigned long flags;
+	int i;
+
+	raw_spin_lock_irqsave(&chain_lock, flags);
+	for (i = 0; i < CHAIN_SLOTS; i++) {
+		if (!chain_slots[i].task) {
+			chain_slots[i].task = current;
+			chain_slots[i].c = c;
+			break;
+		}
+	}
+	raw_spin_unlock_irqrestore(&chain_lock, flags);
+	return i < CHAIN_SLOTS ? i : -1;
+}
+EXPORT_SYMBOL_GPL(klpt_probe_chain_enter);
+
+void klpt_probe_chain_leave(int slot)
+{
+	unsigned long flags;
+
+	if (slot < 0 || slot >= CHAIN_SLOTS)
+		return;
+	raw_spin_lock_irqsave(&chain_lock, flags);
+	chain_slots[slot].task = NULL;
+	chain_slots[slot].c = NULL;
+	raw_spin_unlock_irqrestore(&chain_lock, flags);
+}
+EXPORT_SYMBOL_GPL(klpt_probe_chain_leave);
+
+struct switch_rec {
+	u64 t;
+	int pid, tgid, ret;
+	s8 self, on_cpu, runnable, where, entered, returned, state, pend;
+};
+
+#define SWITCH_RING (1 << 15)
+static struct switch_rec *switch_ring;
+static unsigned int switch_head, switch_count;
+static unsigned long switch_dropped;
+static DEFINE_RAW_SPINLOCK(switch_lock);
+static bool switches_on;
+
+static int switch_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct switch_rec *r = (struct switch_rec *)ri->data;
+	struct task_struct *t = (struct task_struct *)regs_get_kernel_argument(regs, 0);
+	unsigned long flags;
+	bool found = false;
+	int i;
+
+	raw_spin_lock_irqsave(&chain_lock, flags);
+	for (i = 0; i < CHAIN_SLOTS; i++) {
+		struct klpt_chain *c = chain_slots[i].c;
+
+		if (chain_slots[i].task != t)
+			continue;
+		r->entered = READ_ONCE(c->n);
+		r->returned = READ_ONCE(c->returned);
+		r->where = READ_ONCE(c->where);
+		found = true;
+		break;
+	}
+	raw_spin_unlock_irqrestore(&chain_lock, flags);
+	if (!found)
+		return 1; /* not in a chain call: no record, no return handler */
+	r->pid = task_pid_nr(t);
+	r->tgid = task_tgid_nr(t);
+	r->self = t == current;
+	r->on_cpu = READ_ONCE(t->on_cpu) ? 1 : 0;
+	r->runnable = READ_ONCE(t->__state) == TASK_RUNNING ? 1 : 0;
+	klpt_state_of(t, &r->state, &r->pend);
+	return 0;
+}
+
+static int switch_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct switch_rec *r = (struct switch_rec *)ri->data;
+	unsigned long flags;
+
+	r->t = ktime_get_ns();
+	r->ret = (int)regs_return_value(regs);
+	raw_spin_lock_irqsave(&switch_lock, flags);
+	if (switch_count < SWITCH_RING) {
+		switch_ring[(switch_head + switch_count) % SWITCH_RING] = *r;
+		switch_count++;
+	} else {
+		switch_dropped++;
+	}
+	raw_spin_unlock_irqrestore(&switch_lock, flags);
+	return 0;
+}
+
+static struct kretprobe switch_probe = {
+	.kp.symbol_name = "klp_check_and_switch_task",
+	.entry_handler = switch_entry,
+	.handler = switch_return,
+	.data_size = sizeof(struct switch_rec),
+	.maxactive = 32,
+};
+
+static int klpt_switches_open(struct inode *inode, struct file *f)
+{
+	struct snap *s;
+	struct switch_rec *recs;
+	unsigned int n, i;
+	unsigned long flags, dropped;
+	size_t cap, len = 0;
+
+	recs = kvmalloc_array(SWITCH_RING, sizeof(*recs), GFP_KERNEL);
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!recs || !s) {
+		kvfree(recs);
+		kfree(s);
+		return -ENOMEM;
+	}
+	raw_spin_lock_irqsave(&switch_lock, flags);
+	n = switch_count;
+	for (i = 0; i < n; i++)
+		recs[i] = switch_ring[(switch_head + i) % SWITCH_RING];
+	switch_head = (switch_head + n) % SWITCH_RING;
+	switch_count = 0;
+	dropped = switch_dropped;
+	raw_spin_unlock_irqrestore(&switch_lock, flags);
+
+	cap = (size_t)n * LINE_MAX_LEN + 128;
+	s->buf = kvmalloc(cap, GFP_KERNEL);
+	if (!s->buf) {
+		kvfree(recs);
+		kfree(s);
+		return -ENOMEM;
+	}
+	dropped += switch_probe.nmissed;
+	len += scnprintf(s->buf + len, cap - len, "# klpt_switches v1 n=%u dropped=%lu\n", n, dropped);
+	for (i = 0; i < n; i++)
+		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d %d %d %d\n",
+				 recs[i].t, recs[i].pid, recs[i].tgid, recs[i].self, recs[i].on_cpu, recs[i].runnable,
+				 recs[i].where, recs[i].entered, recs[i].returned, recs[i].state,
+				 recs[i].pend, recs[i].ret);
+	s->len = len;
+	kvfree(recs);
+	f->private_data = s;
+	return 0;
+}
 
 static int klpt_forks_open(struct inode *inode, struct file *f)
 {
@@ -304,6 +483,13 @@ static const struct proc_ops klpt_proc_ops = {
 	.proc_lseek = default_llseek,
 };
 
+static const struct proc_ops klpt_switches_ops = {
+	.proc_open = klpt_switches_open,
+	.proc_read = klpt_read,
+	.proc_release = klpt_release,
+	.proc_lseek = default_llseek,
+};
+
 static const struct proc_ops klpt_forks_ops = {
 	.proc_open = klpt_forks_open,
 	.proc_read = klpt_read,
@@ -402,11 +588,27 @@ static int __init klpt_probe_init(void)
 		else
 			unregister_kretprobe(&fork_probe);
 	}
+	/* Switch records are optional too: without them the chain case says it could not test. */
+	switch_ring = vmalloc(SWITCH_RING * sizeof(*switch_ring));
+	if (switch_ring) {
+		ret = register_kretprobe(&switch_probe);
+		if (ret)
+			pr_warn("cannot probe klp_check_and_switch_task(): %d; no switch records\n", ret);
+		else if (proc_create("klpt_switches", 0444, NULL, &klpt_switches_ops))
+			switches_on = true;
+		else
+			unregister_kretprobe(&switch_probe);
+	}
 	return 0;
 }
 
 static void __exit klpt_probe_exit(void)
 {
+	if (switches_on) {
+		remove_proc_entry("klpt_switches", NULL);
+		unregister_kretprobe(&switch_probe);
+	}
+	vfree(switch_ring);
 	if (forks_on) {
 		remove_proc_entry("klpt_forks", NULL);
 		unregister_kretprobe(&fork_probe);

@@ -171,7 +171,7 @@ static long klpt_chain_ioctl(struct file *f, struct klpt_chain_call __user *arg)
 	struct klpt_chain_call cc;
 	struct klpt_chain c = { .inner = klpt_chain_inner };
 	struct klpt_park p;
-	int ret;
+	int ret, reg;
 
 	if (copy_from_user(&cc, arg, sizeof(cc)))
 		return -EFAULT;
@@ -201,7 +201,9 @@ static long klpt_chain_ioctl(struct file *f, struct klpt_chain_call __user *arg)
 	c.spin_ns = (u64)cc.spin_us * NSEC_PER_USEC;
 	cc.t0 = ktime_get_ns();
 	cc.before = klpt_state();
+	reg = klpt_probe_chain_enter(&c);
 	ret = klpt_chain_outer(&c);
+	klpt_probe_chain_leave(reg);
 	cc.after = klpt_state();
 	cc.t1 = ktime_get_ns();
 	if (ret < 0)

@@ -15,8 +15,9 @@
 #define KLPT_PARK_INTERRUPTIBLE   0 /* wait_event_interruptible(): a signal ends it */
 #define KLPT_PARK_UNINTERRUPTIBLE 1 /* wait_event_idle(): nothing but a release ends it */
 #define KLPT_PARK_ONCE            2 /* one interruptible sleep: any wake-up ends it */
+#define KLPT_PARK_SPIN            3 /* no sleep: spin on the CPU (preemptible) until released */
 
-#define KLPT_SLOTS 8 /* parking slots, released one by one */
+#define KLPT_SLOTS 16 /* parking slots, released one by one */
 
 /* One call into the patched function, as seen from the kernel side. */
 struct klpt_call {
@@ -64,6 +65,10 @@ struct klpt_chain_call {
 #define KLPT_CHAIN_PARK_NONE  0 /* no sleep: the outer function spins, then calls */
 #define KLPT_CHAIN_PARK_INNER 1 /* the inner function sleeps, the outer one below it */
 #define KLPT_CHAIN_PARK_OUTER 2 /* the outer function sleeps, then calls the inner one */
+
+/* Where in its chain a task was when the kernel tried to switch it (/proc/klpt_switches). */
+#define KLPT_CHAIN_AT_SPIN 1 /* spinning (KLPT_PARK_SPIN, or the outer function's spin_us) */
+#define KLPT_CHAIN_AT_PARK 2 /* asleep in a parking slot, in the inner or the outer function */
 
 /* The parked kernel thread, as KLPT_IOC_KTHREAD_INFO reports it. */
 struct klpt_kthread_info {

@@ -19,8 +19,9 @@ const (
 	Target Kind = "target"
 	// Livepatch modules patch the targets and vmlinux (klpt_patch_body.h).
 	Livepatch Kind = "livepatch"
-	// Probe is klpt_probe: /proc/klpt_tasks, /proc/klpt_forks and
-	// /proc/klpt_inject.
+	// Probe is klpt_probe: /proc/klpt_tasks, /proc/klpt_forks,
+	// /proc/klpt_switches and /proc/klpt_inject, and the registry of chain
+	// calls the targets use.
 	Probe Kind = "probe"
 )
 
@@ -57,10 +58,11 @@ var targets = []string{Vmlinux, "klpt_target", "klpt_target2", "klpt_target3"}
 // Modules are klptest's test modules, in the order they are built and put
 // into the image.
 var Modules = []Module{
+	// The probe first: the targets register their chain calls with it.
+	{Name: "klpt_probe", Kind: Probe, Resident: true},
 	{Name: "klpt_target", Kind: Target, Version: 1, Resident: true},
 	{Name: "klpt_target2", Kind: Target, Version: 1},
 	{Name: "klpt_target3", Kind: Target, Version: 1},
-	{Name: "klpt_probe", Kind: Probe, Resident: true},
 	{Name: "klpt_patch", Kind: Livepatch, Version: 2, Patches: targets},
 	{Name: "klpt_patch2", Kind: Livepatch, Version: 3, Replace: true, Patches: targets},
 	{Name: "klpt_patch3", Kind: Livepatch, Version: 4, Patches: targets},
