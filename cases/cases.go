@@ -66,6 +66,9 @@ type Step struct {
 	// function is klpt_target's, the outer one Module's.
 	Chain bool `json:"chain,omitempty"`
 	Outer bool `json:"outer,omitempty"`
+	// Loop: a chain park step's task loops on the chain instead
+	// (ChainParkLoop); it may switch between calls.
+	Loop bool `json:"loop,omitempty"`
 	// Pinned: a park step's task runs on CPU only (and at a higher
 	// priority), so that the kernel's checks from the other CPU find it
 	// there, running.
@@ -216,7 +219,16 @@ const (
 const (
 	ChainParkInner = 1
 	ChainParkOuter = 2
+	// ChainParkLoop: the task calls the chain again and again (each call
+	// spinning ChainLoopSpinMicros), sleeping briefly outside it in
+	// between, until released (Step.Loop).
+	ChainParkLoop = 3
 )
+
+// ChainLoopSpinMicros is how long each of a loop park's chain calls spins:
+// short against a scheduler slice, so that the kernel's checks find the
+// task running a call it entered since it last left its CPU.
+const ChainLoopSpinMicros = 2000
 
 // Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h, which the
 // agent's tests hold them to.

@@ -111,6 +111,12 @@ func chainSteps() []Step {
 		Step{Do: DoLoad, Module: "klpt_target2"},
 		Step{Do: DoWorkers, Chain: true, Cross: true, Module: "klpt_target2"},
 		Step{Do: DoSettle})
+	// L loops on the chain, pinned to CPU 1, from here to the end: each
+	// of its calls enters the chain fresh after a sleep outside it, so
+	// that the kernel's checks find it running a call its saved stack
+	// may not show (only the refusal of a running task stands there), and
+	// it switches between calls.
+	add(Step{Do: DoPark, Park: "L", Mode: ParkUninterruptible, Chain: true, Loop: true, Pinned: true, CPU: 1})
 	// A sleeps in the inner function, the outer one below it; B in the
 	// outer one, and calls the inner one once released: a task switched
 	// while it slept would wake into the other set.
@@ -135,7 +141,9 @@ func chainSteps() []Step {
 	add(Step{Do: DoWait}, Step{Do: DoSettle})
 	add(sleep("D"), spin("S4", 0), spin("T4", 1), Step{Do: DoDisable}, Step{Do: DoWaitStall}, Step{Do: DoWaitChainKinds})
 	add(release("D", "S4", "T4")...)
-	add(Step{Do: DoWait}, Step{Do: DoSettle}, Step{Do: DoUnload})
+	add(Step{Do: DoWait}, Step{Do: DoSettle})
+	add(release("L")...)
+	add(Step{Do: DoUnload})
 	return st
 }
 

@@ -203,9 +203,10 @@ func TestE2ESourceKernel(t *testing.T) {
 	})
 
 	// A planted unsafe-switch bug, through klptest mutants: with
-	// klp_check_stack_func() matching no stack entry, a task asleep in a
-	// chain's outer function is switched there and wakes into the other
-	// set. chain-consistency must name it; the tree comes back as it was.
+	// klp_check_stack_func() matching no stack entry, the tasks asleep and
+	// preempted inside chains are switched there, and one asleep in a
+	// chain's outer function wakes into the other set. unsafe-switch and
+	// chain-consistency must name it; the tree comes back as it was.
 	t.Run("mutant-unsafe-switch", func(t *testing.T) {
 		git("checkout", "-q", "--detach", base)
 		defer git("checkout", "-q", "main")
@@ -227,8 +228,8 @@ func TestE2ESourceKernel(t *testing.T) {
 		if rep.Baseline.Kind != mutants.Survived {
 			t.Errorf("the pristine tree: %s, want it to pass", rep.Baseline.Kind)
 		}
-		if len(rep.Mutants) != 1 || rep.Mutants[0].Kind != mutants.Killed || !slices.Contains(rep.Mutants[0].Rules, rule.Chain) {
-			t.Errorf("outcomes %+v; want tr-stack-func-skip killed by %s", rep.Mutants, rule.Chain)
+		if len(rep.Mutants) != 1 || rep.Mutants[0].Kind != mutants.Killed || !slices.Contains(rep.Mutants[0].Rules, rule.Unsafe) || !slices.Contains(rep.Mutants[0].Rules, rule.Chain) {
+			t.Errorf("outcomes %+v; want tr-stack-func-skip killed by %s and %s", rep.Mutants, rule.Unsafe, rule.Chain)
 		}
 		if st := git("status", "--porcelain"); st != "" {
 			t.Errorf("the tree was not restored: %s", st)

@@ -76,7 +76,11 @@ func Parker(args []string) int {
 				return 1
 			}
 		}
-		c, err := t.chain(klptChainCall{Park: int32(where), Mode: int32(mode), Slot: int32(slot)})
+		spec := klptChainCall{Park: int32(where), Mode: int32(mode), Slot: int32(slot)}
+		if where == cases.ChainParkLoop {
+			spec.SpinUs = cases.ChainLoopSpinMicros
+		}
+		c, err := t.chain(spec)
 		res := parkerResult{Chain: &c}
 		if err != nil {
 			res.Err = err.Error()
@@ -142,7 +146,10 @@ func (r *caseRun) park(st cases.Step) error {
 			argv := []string{ParkerArg, strconv.Itoa(p.slot), strconv.Itoa(st.Mode)}
 			if st.Chain {
 				where := cases.ChainParkInner
-				if st.Outer {
+				switch {
+				case st.Loop:
+					where = cases.ChainParkLoop
+				case st.Outer:
 					where = cases.ChainParkOuter
 				}
 				cpu := -1

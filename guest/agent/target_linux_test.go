@@ -35,6 +35,7 @@ var agentUAPI = uapiMirror{
 		"KLPT_CHAIN_PARK_NONE":      0,
 		"KLPT_CHAIN_PARK_INNER":     cases.ChainParkInner,
 		"KLPT_CHAIN_PARK_OUTER":     cases.ChainParkOuter,
+		"KLPT_CHAIN_PARK_LOOP":      cases.ChainParkLoop,
 		"KLPT_CHAIN_AT_SPIN":        wire.ChainAtSpin,
 		"KLPT_CHAIN_AT_PARK":        wire.ChainAtPark,
 		"KLPT_PARK_INTERRUPTIBLE":   cases.ParkInterruptible,

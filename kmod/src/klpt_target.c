@@ -23,6 +23,7 @@
 #include <linux/slab.h>
 #include <linux/sched/task.h>
 #include <linux/mutex.h>
+#include <linux/delay.h>
 #include "klpt_park.h"
 
 static DECLARE_WAIT_QUEUE_HEAD(klpt_wq);
@@ -165,6 +166,67 @@ static long klpt_kthread_ioctl(unsigned int cmd, unsigned long arg)
 	return ret;
 }
 
+/*
+ * The loop park's sleep, KLPT_DEEP_FRAMES frames below the loop: deeper in
+ * the stack than the chain's frames, so that the chain, run next, does not
+ * overwrite the frames saved at the sleep (an interrupt's entry frames
+ * pushed below the spin stay above them too).
+ */
+#define KLPT_DEEP_FRAMES 8
+static noinline void klpt_deep_sleep(int depth)
+{
+	volatile char pad[256];
+
+	pad[0] = depth;
+	if (depth > 0)
+		klpt_deep_sleep(depth - 1);
+	else
+		usleep_range(200, 400);
+	pad[1] = pad[0]; /* no tail call: each frame stays until the sleep ends */
+}
+
+/*
+ * A loop park: chain calls again and again until the slot's release, with a
+ * short sleep outside the chain between them. Each call enters the chain
+ * fresh after the sleep, so that while the task runs it (not preempted
+ * since), its stack as last saved is the sleep's, intact below the chain's
+ * frames and holding none of them: the unwinder reads a task's saved
+ * stack, so for such a running task only klp_check_and_switch_task()'s
+ * refusal of a task on a CPU keeps it from being switched inside its
+ * chain. Asleep between the calls it may be switched, and its next call
+ * then runs the other set.
+ */
+static long klpt_chain_loop(struct klpt_chain_call __user *arg, struct klpt_chain_call *cc,
+			    struct klpt_park *p, int (*inner)(struct klpt_chain *c))
+{
+	int calls = 0, reg, ret = 0;
+
+	atomic_inc(p->parked);
+	cc->t0 = ktime_get_ns();
+	cc->before = klpt_state();
+	while (atomic_read(p->gen) == p->seen_gen && !fatal_signal_pending(current)) {
+		struct klpt_chain c = { .inner = inner, .spin_ns = (u64)cc->spin_us * NSEC_PER_USEC };
+
+		reg = klpt_probe_chain_enter(&c);
+		ret = klpt_chain_outer(&c);
+		klpt_probe_chain_leave(reg);
+		if (ret < 0)
+			break;
+		calls++;
+		klpt_deep_sleep(KLPT_DEEP_FRAMES);
+	}
+	atomic_dec(p->parked);
+	cc->after = klpt_state();
+	cc->t1 = ktime_get_ns();
+	if (ret < 0)
+		return ret;
+	cc->n = 0;
+	cc->v2 = calls;
+	if (copy_to_user(arg, cc, sizeof(*cc)))
+		return -EFAULT;
+	return 0;
+}
+
 /* One chain call: the task's state around it, the versions along it. */
 static long klpt_chain_ioctl(struct file *f, struct klpt_chain_call __user *arg)
 {
@@ -185,6 +247,12 @@ static long klpt_chain_ioctl(struct file *f, struct klpt_chain_call __user *arg)
 	switch (cc.park) {
 	case KLPT_CHAIN_PARK_NONE:
 		break;
+	case KLPT_CHAIN_PARK_LOOP:
+		if (cc.slot < 0 || cc.slot >= KLPT_SLOTS)
+			return -EINVAL;
+		cc.entries = atomic_inc_return((atomic_t *)f->private_data);
+		klpt_park_init(&p, cc.slot, cc.mode);
+		return klpt_chain_loop(arg, &cc, &p, c.inner);
 	case KLPT_CHAIN_PARK_OUTER:
 		c.park_outer = 1;
 		fallthrough;

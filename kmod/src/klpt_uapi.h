@@ -54,7 +54,7 @@ struct klpt_chain_call {
 	__s32 n;           /* functions that ran, in order */
 	__s32 v0;          /* their versions: the outer's, */
 	__s32 v1;          /* the inner's, */
-	__s32 v2;          /* spare, */
+	__s32 v2;          /* spare (a loop park: the calls made), */
 	__s32 v3;          /* spare */
 	__s32 entries;     /* park: entries into the handler on this fd (2 = restarted) */
 	__s32 pad;         /* explicit: the struct's size is a multiple of 8 */
@@ -65,6 +65,12 @@ struct klpt_chain_call {
 #define KLPT_CHAIN_PARK_NONE  0 /* no sleep: the outer function spins, then calls */
 #define KLPT_CHAIN_PARK_INNER 1 /* the inner function sleeps, the outer one below it */
 #define KLPT_CHAIN_PARK_OUTER 2 /* the outer function sleeps, then calls the inner one */
+/*
+ * The ioctl calls the chain again and again (each spinning spin_us in the
+ * outer function), sleeping briefly outside it between calls, until the
+ * slot's release; it then reports n = 0 and the calls made in v2.
+ */
+#define KLPT_CHAIN_PARK_LOOP  3
 
 /* Where in its chain a task was when the kernel tried to switch it (/proc/klpt_switches). */
 #define KLPT_CHAIN_AT_SPIN 1 /* spinning (KLPT_PARK_SPIN, or the outer function's spin_us) */
