@@ -225,10 +225,9 @@ const (
 	ChainParkLoop = 3
 )
 
-// ChainLoopSpinMicros is how long each of a loop park's chain calls spins:
-// short against a scheduler slice, so that the kernel's checks find the
-// task running a call it entered since it last left its CPU.
-const ChainLoopSpinMicros = 2000
+// ChainLoopSpinMicros is how long each of a loop park's chain calls spins
+// (with preemption off: short, against a scheduler tick).
+const ChainLoopSpinMicros = 1000
 
 // Parking modes; they mirror KLPT_PARK_* in kmod/src/klpt_uapi.h, which the
 // agent's tests hold them to.

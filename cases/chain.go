@@ -16,7 +16,8 @@ import (
 // klpt_target, and in every phase parked tasks off the phase's goal (see
 // chainSteps): one asleep in the chain, two spinning in it, one pinned to
 // each vCPU, so that the kernel's retries find one running on the other
-// CPU and one preempted. The kernel is made fully preemptible for the
+// CPU and one preempted; and L, looping on the chain throughout, for the
+// running-task guard. The kernel is made fully preemptible for the
 // case where it can be at run time. The shared chain-consistency and
 // unsafe-switch rules (package check) judge every chain and every
 // attempt; the case's own check says whether each kind of chain task was

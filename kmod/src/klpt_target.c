@@ -167,18 +167,20 @@ static long klpt_kthread_ioctl(unsigned int cmd, unsigned long arg)
 }
 
 /*
- * The loop park's sleep, KLPT_DEEP_FRAMES frames below the loop: deeper in
- * the stack than the chain's frames, so that the chain, run next, does not
- * overwrite the frames saved at the sleep (an interrupt's entry frames
- * pushed below the spin stay above them too).
+ * The loop park's sleep, in frames with large locals below the loop's own:
+ * the chain, run next from the loop, reaches less deep into the stack
+ * (with an interrupt's entry frame below it) than these frames' locals, so
+ * that it overwrites only locals, never the frame records the unwinder
+ * follows from the task's saved state: on arm64 a frame's record sits at
+ * its low end, below its locals.
  */
-#define KLPT_DEEP_FRAMES 8
+#define KLPT_DEEP_FRAMES 2
 static noinline void klpt_deep_sleep(int depth)
 {
-	volatile char pad[256];
+	volatile char pad[1200];
 
 	pad[0] = depth;
-	if (depth > 0)
+	if (depth > 1)
 		klpt_deep_sleep(depth - 1);
 	else
 		usleep_range(200, 400);
@@ -188,13 +190,13 @@ static noinline void klpt_deep_sleep(int depth)
 /*
  * A loop park: chain calls again and again until the slot's release, with a
  * short sleep outside the chain between them. Each call enters the chain
- * fresh after the sleep, so that while the task runs it (not preempted
- * since), its stack as last saved is the sleep's, intact below the chain's
- * frames and holding none of them: the unwinder reads a task's saved
- * stack, so for such a running task only klp_check_and_switch_task()'s
- * refusal of a task on a CPU keeps it from being switched inside its
- * chain. Asleep between the calls it may be switched, and its next call
- * then runs the other set.
+ * fresh after the sleep and runs with preemption off (it is short), so
+ * that while it runs, the task's stack as last saved is the sleep's,
+ * intact, and holds none of the chain; an arch whose unwinder walks a
+ * running task's saved stack (arm64) would find it reliable and clean, and
+ * only klp_check_and_switch_task()'s refusal of a task on a CPU keeps the
+ * task from being switched inside its chain. Asleep between the calls it
+ * may be switched, and its next call then runs the other set.
  */
 static long klpt_chain_loop(struct klpt_chain_call __user *arg, struct klpt_chain_call *cc,
 			    struct klpt_park *p, int (*inner)(struct klpt_chain *c))
@@ -207,9 +209,11 @@ static long klpt_chain_loop(struct klpt_chain_call __user *arg, struct klpt_chai
 	while (atomic_read(p->gen) == p->seen_gen && !fatal_signal_pending(current)) {
 		struct klpt_chain c = { .inner = inner, .spin_ns = (u64)cc->spin_us * NSEC_PER_USEC };
 
+		preempt_disable();
 		reg = klpt_probe_chain_enter(&c);
 		ret = klpt_chain_outer(&c);
 		klpt_probe_chain_leave(reg);
+		preempt_enable();
 		if (ret < 0)
 			break;
 		calls++;
