@@ -6,7 +6,8 @@
 // for byte whatever happens; the pure classification of what the suite
 // made of it (killed by a named rule, crash-only, survived, could not
 // test); and the report (a markdown table for docs/mutants.md, the JSON
-// document of every outcome).
+// document of every outcome), handed out after every mutant, and taken
+// back to resume a run that was killed.
 //
 // A mutant is text: an old→new replacement whose old text occurs exactly
 // once in its file of linux-source 7.2. Apply is pure; Run does the file

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/klptest/klptest/document"
@@ -28,6 +29,17 @@ type Options struct {
 	// Progress says what Run is doing; nil = nothing.
 	Progress func(format string, a ...any)
 	Now      func() time.Time // nil = time.Now
+	// Record is given the report so far after the baseline and after each
+	// mutant: a run of hours killed outright (SIGKILL, a lost machine)
+	// keeps every outcome it measured. An error stops the run: results
+	// that cannot be kept are not worth hours more. nil = nothing.
+	Record func(*Report) error
+	// Earlier is an earlier run's report (klptest mutants --resume), which
+	// Resumable has accepted: a mutant it has an outcome for is not run
+	// again, and the outcome is kept as it was. The baseline still runs,
+	// and must be the same kernel release and klptest as Earlier's: an
+	// outcome says what that klptest caught on that kernel.
+	Earlier *Report
 }
 
 // Outcome is one mutant's result.
@@ -115,9 +127,28 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, ctx.Err()
 	}
 	if rep.Baseline.Kind != Survived {
-		return rep, &BaselineError{rep.Baseline}
+		return rep, errors.Join(&BaselineError{rep.Baseline}, record(o.Record, rep))
+	}
+	earlier := map[string]Outcome{}
+	if e := o.Earlier; e != nil {
+		if e.Kernel != rep.Kernel || e.Klptest != rep.Klptest {
+			return rep, fmt.Errorf("the run resumed was kernel %s with klptest %s, this is kernel %s with klptest %s: its outcomes need not hold; run without --resume", e.Kernel, e.Klptest, rep.Kernel, rep.Klptest)
+		}
+		for _, m := range e.Mutants {
+			if m.Kind != Equivalent { // the corpus decides those, now
+				earlier[m.ID] = m
+			}
+		}
+	}
+	if err := record(o.Record, rep); err != nil {
+		return rep, err
 	}
 	for i, m := range o.Mutants {
+		if e, ok := earlier[m.ID]; ok {
+			rep.Mutants = append(rep.Mutants, e)
+			say("%d/%d %s: %s %v (an earlier run's)", i+1, len(o.Mutants), m.ID, e.Kind, e.Rules)
+			continue
+		}
 		out := Outcome{ID: m.ID, File: m.File, Func: m.Func, Desc: m.Desc}
 		if why, ok := m.Equivalent[o.Arch]; ok {
 			out.Classification = Classification{Kind: Equivalent, Detail: why}
@@ -137,8 +168,39 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		out.Classification, out.Duration = c, now().Sub(start)
 		rep.Mutants = append(rep.Mutants, out)
 		say("%d/%d %s: %s %v", i+1, len(o.Mutants), m.ID, c.Kind, c.Rules)
+		if err := record(o.Record, rep); err != nil {
+			return rep, err
+		}
 	}
 	return rep, nil
+}
+
+// record hands rep to Record, if there is one.
+func record(f func(*Report) error, rep *Report) error {
+	if f == nil {
+		return nil
+	}
+	if err := f(rep); err != nil {
+		return fmt.Errorf("record the results so far: %w", err)
+	}
+	return nil
+}
+
+// Resumable says why an earlier run's report cannot be resumed with
+// this arch and these cases, or nil. The tree's path may differ (a copy
+// moved); Run checks its release against the new baseline's.
+func Resumable(earlier *Report, arch string, cases []string) error {
+	switch {
+	case earlier.Version != 1 || earlier.Arch == "" || earlier.Src == "":
+		return fmt.Errorf("not a klptest mutants --json report of version 1 (version %d, arch %q, src %q)", earlier.Version, earlier.Arch, earlier.Src)
+	case earlier.Arch != arch:
+		return fmt.Errorf("it ran on %s, not %s: give --arch %s, or run without --resume", earlier.Arch, arch, earlier.Arch)
+	case strings.Join(earlier.Cases, ",") != strings.Join(cases, ","):
+		return fmt.Errorf("it ran the cases %q, not %q: give the same --case flags, or run without --resume", earlier.Cases, cases)
+	case earlier.Baseline.Kind != Survived:
+		return fmt.Errorf("its pristine tree was %s: there is nothing to resume", earlier.Baseline.Kind)
+	}
+	return nil
 }
 
 // plant applies m to its file in src, runs the suite, and restores the

@@ -236,3 +236,109 @@ func TestRunRecoversKilledRun(t *testing.T) {
 	}
 	pristine(t, file)
 }
+
+// Record sees the report after the baseline and after each mutant run,
+// so that a run killed outright has kept every outcome; a Record that
+// fails stops the run with the tree restored.
+func TestRunRecords(t *testing.T) {
+	dir, file := fakeTree(t)
+	suite := func(context.Context) (*runner.Result, error) { return passed, nil }
+	var seen []int
+	rec := func(r *Report) error { seen = append(seen, len(r.Mutants)); return nil }
+	if _, err := Run(context.Background(), Options{Src: dir, Arch: "x86_64", Mutants: fakeMutants, Suite: suite, Record: rec}); err != nil {
+		t.Fatal(err)
+	}
+	// The equivalent third mutant is not run: the final write has it.
+	if want := []int{0, 1, 2}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("Record saw %v outcomes, want %v", seen, want)
+	}
+	pristine(t, file)
+
+	n := 0
+	full := errors.New("disk full")
+	rep, err := Run(context.Background(), Options{Src: dir, Arch: "x86_64", Mutants: fakeMutants, Suite: func(context.Context) (*runner.Result, error) { n++; return passed, nil },
+		Record: func(r *Report) error {
+			if len(r.Mutants) == 1 {
+				return full
+			}
+			return nil
+		}})
+	if !errors.Is(err, full) || n != 2 || len(rep.Mutants) != 1 {
+		t.Errorf("err %v after %d suite runs, %d outcomes: want the run stopped at the failing Record, after the first mutant", err, n, len(rep.Mutants))
+	}
+	pristine(t, file)
+}
+
+// A resumed run keeps the earlier outcomes, runs only the mutants without
+// one, and refuses when the baseline is another kernel or klptest.
+func TestRunResumes(t *testing.T) {
+	dir, file := fakeTree(t)
+	passedAs := func(klptest string) *runner.Result {
+		r := *passed
+		r.Klptest = klptest
+		return &r
+	}
+	first := Outcome{ID: fakeMutants[0].ID, Classification: Classification{Kind: Survived}, Duration: 3}
+	earlier := &Report{Version: 1, Src: "/elsewhere", Arch: "x86_64", Kernel: "7.2.13", Klptest: "v1", Baseline: Classification{Kind: Survived},
+		Mutants: []Outcome{first, {ID: "tr-equivalent", Classification: Classification{Kind: Equivalent, Detail: "an old reason"}}}}
+	if err := Resumable(earlier, "x86_64", nil); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	suite := func(context.Context) (*runner.Result, error) {
+		b, _ := os.ReadFile(file)
+		seen = append(seen, string(b))
+		if len(seen) == 1 {
+			return passedAs("v1"), nil
+		}
+		return caught, nil
+	}
+	rep, err := Run(context.Background(), Options{Src: dir, Arch: "x86_64", Mutants: fakeMutants, Suite: suite, Earlier: earlier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(fakeC, fakeMutants[1].Old, fakeMutants[1].New, 1); len(seen) != 2 || seen[1] != want {
+		t.Errorf("the suite ran on %d trees, want the baseline and %s only", len(seen), fakeMutants[1].ID)
+	}
+	var got []Kind
+	for _, o := range rep.Mutants {
+		got = append(got, o.Kind)
+	}
+	if want := []Kind{Survived, Killed, Equivalent}; !reflect.DeepEqual(got, want) || !reflect.DeepEqual(rep.Mutants[0], first) || rep.Mutants[2].Detail != "the same on x86_64" {
+		t.Errorf("outcomes %+v, want the earlier first one kept, the second run, the third from the corpus", rep.Mutants)
+	}
+	pristine(t, file)
+
+	n := 0
+	_, err = Run(context.Background(), Options{Src: dir, Arch: "x86_64", Mutants: fakeMutants, Earlier: earlier,
+		Suite: func(context.Context) (*runner.Result, error) { n++; return passedAs("v2"), nil }})
+	if err == nil || !strings.Contains(err.Error(), "klptest v1, this is kernel 7.2.13 with klptest v2") || n != 1 {
+		t.Errorf("err %v after %d suite runs: want a refusal after the baseline, naming both klptests", err, n)
+	}
+	pristine(t, file)
+}
+
+// Resumable refuses a report of another arch or cases, or one whose
+// baseline did not pass, or that is not a mutants report at all.
+func TestResumable(t *testing.T) {
+	ok := Report{Version: 1, Src: "/t", Arch: "x86_64", Cases: []string{"chain"}, Baseline: Classification{Kind: Survived}}
+	for _, tt := range []struct {
+		name  string
+		edit  func(r *Report)
+		cases []string
+		want  string // "" = accepted
+	}{
+		{"same", func(*Report) {}, []string{"chain"}, ""},
+		{"arch", func(r *Report) { r.Arch = "arm64" }, []string{"chain"}, "it ran on arm64, not x86_64"},
+		{"cases", func(*Report) {}, nil, `it ran the cases ["chain"], not []`},
+		{"baseline", func(r *Report) { r.Baseline.Kind = Killed }, []string{"chain"}, "its pristine tree was killed"},
+		{"not a report", func(r *Report) { *r = Report{} }, []string{"chain"}, "not a klptest mutants --json report"},
+	} {
+		r := ok
+		tt.edit(&r)
+		err := Resumable(&r, "x86_64", tt.cases)
+		if (tt.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}

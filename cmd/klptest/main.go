@@ -68,7 +68,7 @@ commands:
   bench  [--kernel SPEC] [--arch A] [--runs N] [--case NAME]... [--snapshot-tasks LIST] [--cold] [--json FILE]
          measure where the time goes: a bare boot against the agent's, the suite split into the
          kernel's waits, the agent's and the host's time, the warm loop, snapshot costs
-  mutants --src DIR [--arch A] [--only ID]... [--case NAME]... [--list] [--md FILE] [--json FILE]
+  mutants --src DIR [--arch A] [--only ID]... [--case NAME]... [--list] [--md FILE] [--json FILE] [--resume FILE]
          plant each livepatch-core bug of the corpus in DIR, test it, restore: the suite's mutation score
 
 klptest run [--kernel SPEC] [--arch x86_64] [--case NAME]... [--json FILE] [--junit FILE] [--html FILE]

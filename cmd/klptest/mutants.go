@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,7 +29,8 @@ func cmdMutants(args []string, stdout, stderr io.Writer) int {
 	arch := fs.String("arch", "x86_64", "guest architecture")
 	list := fs.Bool("list", false, "list the mutants and exit")
 	md := fs.String("md", "", "write the results as a markdown section for docs/mutants.md to this file")
-	jsonOut := fs.String("json", "", "write every outcome to this file")
+	jsonOut := fs.String("json", "", "write every outcome to this file, after each mutant")
+	resume := fs.String("resume", "", "keep the outcomes of an earlier run's --json FILE and run only the mutants it lacks (same --arch, --case, kernel and klptest)")
 	var only, caseNames multiFlag
 	fs.Var(&only, "only", "run only this mutant (repeatable; default: all)")
 	fs.Var(&caseNames, "case", "case to run on each mutant (repeatable; default: all)")
@@ -61,6 +63,16 @@ func cmdMutants(args []string, stdout, stderr io.Writer) int {
 	if !outputsOK("klptest mutants", stderr, output{"--md", *md, false}, output{"--json", *jsonOut, false}) {
 		return exitUsage
 	}
+	var earlier *mutants.Report
+	if *resume != "" {
+		if earlier, err = readReport(*resume); err == nil {
+			err = mutants.Resumable(earlier, *arch, caseNames)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "klptest mutants: --resume %s: %v\n", *resume, err)
+			return exitUsage
+		}
+	}
 	tree, err := filepath.Abs(*src)
 	if err != nil {
 		fmt.Fprintf(stderr, "klptest mutants: %v\n", err)
@@ -81,31 +93,52 @@ func cmdMutants(args []string, stdout, stderr io.Writer) int {
 			Progress: func(ev runner.Event) { pr.Step("", string(ev.Step), ev.Detail) },
 		})
 	}
-	rep, err := mutants.Run(ctx, mutants.Options{Src: tree, Arch: *arch, Mutants: ms, Cases: caseNames, Suite: suite, Progress: pr.Note})
+	// The files are written after each mutant too: a run of hours killed
+	// outright keeps what it measured, for --resume.
+	write := func(rep *mutants.Report) error {
+		var errs []error
+		if *md != "" {
+			if err := document.WriteFile(*md, func(w io.Writer) error { _, err := w.Write(mutants.Markdown(rep)); return err }); err != nil {
+				errs = append(errs, fmt.Errorf("write --md: %w", err))
+			}
+		}
+		if *jsonOut != "" {
+			if err := document.WriteJSON(*jsonOut, rep); err != nil {
+				errs = append(errs, fmt.Errorf("write --json: %w", err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	rep, err := mutants.Run(ctx, mutants.Options{Src: tree, Arch: *arch, Mutants: ms, Cases: caseNames, Suite: suite,
+		Progress: pr.Note, Record: write, Earlier: earlier})
 	pr.Close()
 	sigs.stop()
 	for _, o := range rep.Mutants {
 		fmt.Fprintf(stdout, "%-15s %-36s %v %s\n", o.Kind, o.ID, o.Rules, o.Detail)
 	}
 
-	wrote := true
-	if *md != "" {
-		if werr := document.WriteFile(*md, func(w io.Writer) error { _, err := w.Write(mutants.Markdown(rep)); return err }); werr != nil {
-			fmt.Fprintf(stderr, "klptest: write --md: %v\n", werr)
-			wrote = false
-		}
-	}
-	if *jsonOut != "" {
-		if werr := document.WriteJSON(*jsonOut, rep); werr != nil {
-			fmt.Fprintf(stderr, "klptest: write --json: %v\n", werr)
-			wrote = false
-		}
+	werr := write(rep)
+	if werr != nil {
+		fmt.Fprintf(stderr, "klptest: %v\n", werr)
 	}
 	code := mutantsExit(stdout, stderr, sigs.got(), rep, err)
-	if !wrote {
+	if werr != nil {
 		return unwritten(code)
 	}
 	return code
+}
+
+// readReport reads a klptest mutants --json file.
+func readReport(path string) (*mutants.Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r mutants.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("not a klptest mutants --json report: %v", err)
+	}
+	return &r, nil
 }
 
 // mutantsExit says how klptest mutants ends: 0 every mutant run was killed

@@ -28,6 +28,11 @@ func TestRefusedBeforeWork(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// An arm64 mutants report, to resume on another arch.
+	arm64Report := filepath.Join(dir, "mutants-arm64.json")
+	if err := os.WriteFile(arm64Report, []byte(`{"version":1,"src":"/t","arch":"arm64","baseline":{"outcome":"survived"},"mutants":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	const usage = "Usage of klptest"
 	tests := []struct {
 		args []string
@@ -82,6 +87,9 @@ func TestRefusedBeforeWork(t *testing.T) {
 		{[]string{"mutants", "--src", "/nonexistent", "--case", "no-such-case"}, []string{"klptest mutants: "}},
 		{[]string{"mutants", "--src", "/nonexistent", "--arch", "mips"}, []string{"klptest mutants: --arch: "}},
 		{[]string{"mutants", "--md", "x.md"}, []string{"klptest mutants: --src is required"}},
+		{[]string{"mutants", "--src", "/nonexistent", "--resume", missing}, []string{"klptest mutants: --resume " + missing + ": open " + missing + ": no such file or directory"}},
+		{[]string{"mutants", "--src", "/nonexistent", "--resume", plain}, []string{"klptest mutants: --resume " + plain + ": not a klptest mutants --json report of version 1"}},
+		{[]string{"mutants", "--src", "/nonexistent", "--resume", arm64Report}, []string{"klptest mutants: --resume " + arm64Report + ": it ran on arm64, not x86_64: give --arch arm64, or run without --resume"}},
 
 		{[]string{"list", "--bogus"}, []string{"flag provided but not defined: -bogus", usage + " list"}},
 		{[]string{"list", "extra"}, []string{`unexpected argument "extra"`, usage + " list"}},
