@@ -160,7 +160,10 @@ var corpus = []Mutant{
 	{ID: "tr-sched-switch-not-pending", File: transitionC, Func: "__klp_sched_try_switch",
 		Desc: "schedule() switches tasks without TIF_PATCH_PENDING, also while a reverse has cleared the flags and not yet flipped the goal",
 		Old:  "\tif (likely(!klp_patch_pending(current)))\n\t\treturn;",
-		New:  "\tif (0 && likely(!klp_patch_pending(current)))\n\t\treturn;"},
+		New:  "\tif (0 && likely(!klp_patch_pending(current)))\n\t\treturn;",
+		Equivalent: map[string]string{
+			"x86_64": "the switch it adds is klp_try_switch_task()'s, stack-checked, and only while the key is on (klp_start_transition() to klp_try_complete_transition()); a task without the flag and off the goal exists only in a reverse's window, and x86 loads are ordered, so the goal written is never older than the one the stack was checked for (when newer, the write leaves the task where it was): every extra switch is at a safe point, and the retries bring it to the final goal",
+		}},
 	{ID: "tr-sched-switch-skip", File: transitionC, Func: "__klp_sched_try_switch",
 		Desc: "schedule() never tries to switch the task: a CPU-bound kthread that only schedules is never switched",
 		Old:  "\tsmp_rmb();\n\n\tklp_try_switch_task(current);",
