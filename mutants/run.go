@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/klptest/klptest/document"
@@ -144,16 +144,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, err
 	}
 	for i, m := range o.Mutants {
-		if e, ok := earlier[m.ID]; ok {
-			rep.Mutants = append(rep.Mutants, e)
-			say("%d/%d %s: %s %v (an earlier run's)", i+1, len(o.Mutants), m.ID, e.Kind, e.Rules)
-			continue
-		}
 		out := Outcome{ID: m.ID, File: m.File, Func: m.Func, Desc: m.Desc}
-		if why, ok := m.Equivalent[o.Arch]; ok {
+		if why, ok := m.Equivalent[o.Arch]; ok { // the corpus now, also over an earlier outcome
 			out.Classification = Classification{Kind: Equivalent, Detail: why}
 			rep.Mutants = append(rep.Mutants, out)
 			say("%d/%d %s: equivalent on %s", i+1, len(o.Mutants), m.ID, o.Arch)
+			continue
+		}
+		if e, ok := earlier[m.ID]; ok {
+			rep.Mutants = append(rep.Mutants, e)
+			say("%d/%d %s: %s %v (an earlier run's)", i+1, len(o.Mutants), m.ID, e.Kind, e.Rules)
 			continue
 		}
 		say("%d/%d %s: %s", i+1, len(o.Mutants), m.ID, m.Desc)
@@ -195,7 +195,7 @@ func Resumable(earlier *Report, arch string, cases []string) error {
 		return fmt.Errorf("not a klptest mutants --json report of version 1 (version %d, arch %q, src %q)", earlier.Version, earlier.Arch, earlier.Src)
 	case earlier.Arch != arch:
 		return fmt.Errorf("it ran on %s, not %s: give --arch %s, or run without --resume", earlier.Arch, arch, earlier.Arch)
-	case strings.Join(earlier.Cases, ",") != strings.Join(cases, ","):
+	case !slices.Equal(earlier.Cases, cases):
 		return fmt.Errorf("it ran the cases %q, not %q: give the same --case flags, or run without --resume", earlier.Cases, cases)
 	case earlier.Baseline.Kind != Survived:
 		return fmt.Errorf("its pristine tree was %s: there is nothing to resume", earlier.Baseline.Kind)
