@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -26,10 +25,9 @@ import (
 func Main() {
 	if len(os.Args) > 1 {
 		// Name the helper processes after their role, not "exe", so that
-		// violations name them readably.
+		// violations and forensics name them readably.
 		if role, ok := strings.CutPrefix(os.Args[1], "klptest-"); ok {
-			name := []byte("klpt-" + role + "\x00")
-			unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+			nameThreads("klpt-" + role)
 		}
 		switch os.Args[1] {
 		case WorkerArg:
@@ -227,4 +225,39 @@ func kernelText() string {
 		}
 	}
 	return ""
+}
+
+// commLen is the longest name a task has (TASK_COMM_LEN less the NUL).
+const commLen = 15
+
+// nameThreads names every thread of this process. PR_SET_NAME names only
+// the calling thread, and the Go runtime started others before main ran
+// (and may move the main goroutine onto one of them, as it did with a
+// parker asleep in the kernel under the name "exe"); a thread started
+// later copies the name of the thread that clones it, so once every
+// thread has the name, every later one has it too. A thread cloned while
+// the directory was read is caught by the next pass.
+func nameThreads(name string) {
+	if len(name) > commLen {
+		name = name[:commLen] // as the kernel would cut it
+	}
+	for pass := 0; pass < 10; pass++ {
+		tids, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return
+		}
+		renamed := 0
+		for _, tid := range tids {
+			comm := filepath.Join("/proc/self/task", tid.Name(), "comm")
+			if b, err := os.ReadFile(comm); err == nil && strings.TrimSpace(string(b)) == name {
+				continue
+			}
+			if os.WriteFile(comm, []byte(name), 0) == nil {
+				renamed++
+			}
+		}
+		if renamed == 0 {
+			return
+		}
+	}
 }

@@ -1,7 +1,15 @@
 package agent
 
 import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/klptest/klptest/wire"
 )
@@ -51,5 +59,58 @@ func TestParseKmsg(t *testing.T) {
 		if ok != tt.ok || got != tt.want {
 			t.Errorf("ParseKmsg(%q) = %+v, %v; want %+v, %v", tt.rec, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// Every thread of the process takes the role's name, those the runtime
+// had already started and those started after; a name too long for a task
+// is cut where the kernel cuts it.
+func TestNameThreads(t *testing.T) {
+	comm := func(tid int) string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/comm", tid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	// Threads started before: each goroutine locked to a thread of its own.
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	for range 4 {
+		started.Add(1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			started.Done()
+			<-release
+		}()
+	}
+	started.Wait()
+	defer close(release)
+
+	const want = "klpt-storm-chil" // "klpt-storm-child" less its 16th byte
+	nameThreads("klpt-storm-child")
+	tids, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tids) < 5 {
+		t.Fatalf("%d threads; the test wants at least 5", len(tids))
+	}
+	for _, d := range tids {
+		tid, _ := strconv.Atoi(d.Name())
+		if got := comm(tid); got != want {
+			t.Errorf("thread %d is %q, want %q", tid, got, want)
+		}
+	}
+	// A thread started after.
+	later := make(chan int)
+	go func() {
+		runtime.LockOSThread() // keeps this thread from serving anyone else
+		later <- unix.Gettid()
+		<-release
+	}()
+	if tid := <-later; comm(tid) != want {
+		t.Errorf("thread %d started after is %q, want %q", tid, comm(tid), want)
 	}
 }
