@@ -25,10 +25,7 @@ import (
 // tested); what is: every measurement was taken, and each split adds up.
 func TestE2EBench(t *testing.T) {
 	requireQEMU(t)
-	bin := filepath.Join(t.TempDir(), "klptest")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildKlptest(t)
 	// arm64's kernel is the one TestE2ESourceKernel builds: the planted
 	// repository's base commit (one cold build in the e2e tier, not two).
 	cache, err := kernels.CacheDir()

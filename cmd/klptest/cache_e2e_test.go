@@ -36,10 +36,7 @@ func flipByte(t *testing.T, path string) {
 // image, a built module or an initramfs is caught by its checksum and the
 // entry made again. Kernel: debian:6.1 amd64 (downloaded).
 func TestE2ECacheIntegrity(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "klptest")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildKlptest(t)
 	cache := t.TempDir()
 	t.Setenv("KLPTEST_CACHE", cache)
 	info := func() (string, error) {

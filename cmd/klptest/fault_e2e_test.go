@@ -197,10 +197,7 @@ func descendants(pid int) map[int]string {
 // writes the partial results marked incomplete, and exits 130 or 143.
 func TestE2EFaultSignals(t *testing.T) {
 	requireQEMU(t)
-	bin := filepath.Join(t.TempDir(), "klptest")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildKlptest(t)
 	src, _ := filepath.Abs("../..")
 	// A cache of its own, empty: the first runs download and build.
 	cache := t.TempDir()

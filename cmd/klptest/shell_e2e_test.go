@@ -84,10 +84,7 @@ func (p *ptyOutput) waitForCount(t *testing.T, text string, n int, within time.D
 // returns the terminal, what it shows, and the exit status's channel.
 func startInPty(t *testing.T, args ...string) (*os.File, *ptyOutput, *exec.Cmd, chan error) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "klptest")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildKlptest(t)
 	src, _ := filepath.Abs("../..")
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KLPTEST_SRC="+src)
