@@ -62,11 +62,14 @@ func (s *session) run(bootBound, vmBound time.Duration) bootEnd {
 		}
 	})
 	defer bootTimer.Stop()
-	vmTimer := time.AfterFunc(vmBound, func() { s.expire(&s.vmTimedOut, fmt.Sprintf("the VM did not finish within %v", vmBound)) })
-	if vmBound == 0 {
-		vmTimer.Stop()
+	// No timer at all for no bound: AfterFunc(0) fires at once, before a
+	// Stop right after it can be sure to win (it did not, once: a shell
+	// killed as it booted, "the VM did not finish within 0s").
+	var vmTimer *time.Timer
+	if vmBound > 0 {
+		vmTimer = time.AfterFunc(vmBound, func() { s.expire(&s.vmTimedOut, fmt.Sprintf("the VM did not finish within %v", vmBound)) })
+		defer vmTimer.Stop()
 	}
-	defer vmTimer.Stop()
 
 	s.b.Trace = &wire.Trace{}
 	streamErr := wire.Read(s.m.Results(), s.b.Trace, s.onEvent)
@@ -77,7 +80,9 @@ func (s *session) run(bootBound, vmBound time.Duration) bootEnd {
 	// No collection after the VM is gone: stop the timers, wait for one
 	// under way, and bar later ones. Only then are the flags final.
 	bootTimer.Stop()
-	vmTimer.Stop()
+	if vmTimer != nil {
+		vmTimer.Stop()
+	}
 	s.once.Do(func() {})
 	select {
 	case s.b.HostForensics = <-s.hostF:

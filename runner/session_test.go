@@ -228,3 +228,37 @@ func TestBootSessionReplies(t *testing.T) {
 		t.Errorf("reply %q, want %q (the case failed)", got, wire.ReplyShell)
 	}
 }
+
+// A boot without a bound (a shell, or shell-on-fail: a person sets the
+// pace) is never expired, however long its guest takes. Run many times: a
+// timer armed for 0 and stopped right after expired it now and then.
+func TestBootSessionUnbounded(t *testing.T) {
+	cs, _ := cases.Lookup([]string{"patch"})
+	for i := 0; i < 20; i++ {
+		f := &fakeVM{exit: shutdown, scriptDone: make(chan struct{}), killed: make(chan struct{})}
+		f.host, f.guest = net.Pipe()
+		r := newRun(Options{Arch: "x86_64", ShellOnFail: &Terminal{In: strings.NewReader(""), Out: io.Discard}})
+		r.start = func(ctx context.Context, cfg vm.Config) (machine, error) {
+			go func() { <-ctx.Done(); f.kill() }()
+			go func() {
+				time.Sleep(20 * time.Millisecond)
+				for _, l := range []string{evHello, evDone} {
+					f.guest.Write([]byte(l + "\n"))
+				}
+				f.guest.Close()
+				close(f.scriptDone)
+			}()
+			return f, nil
+		}
+		var expired []string
+		img := &image{kernel: &kernels.Spec{Image: "/nonexistent", Release: "r"}, runDir: t.TempDir(), accel: "tcg"}
+		b, _ := r.bootWith(context.Background(), img, cs, "console-0.log", bootMode{}, nil,
+			func(reason, running, _ string) *HostForensics {
+				expired = append(expired, reason)
+				return &HostForensics{Reason: reason}
+			})
+		if len(expired) > 0 || b.Incomplete != "" {
+			t.Fatalf("run %d: an unbounded boot was expired: %q, incomplete %q", i+1, expired, b.Incomplete)
+		}
+	}
+}
