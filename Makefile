@@ -19,7 +19,7 @@ unit: deps
 	go test ./...
 
 # Boots Debian 6.12 and 6.1 amd64 kernels under QEMU (TCG here) and runs the
-# whole suite on both (at once), the demos, the stall forensics (with a vmcore) and the
+# whole suite on both (in halves, two at a time), the demos, the stall forensics (with a vmcore) and the
 # shell through a pty; Debian 7.2 through its gcc-16 toolchain root; builds
 # linux-source-7.2 for arm64, runs the suite on it, decodes a splat and
 # bisects a planted bug; renders HTML reports in headless Chromium. Fetches
