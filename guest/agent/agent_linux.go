@@ -232,8 +232,8 @@ const commLen = 15
 
 // nameThreads names every thread of this process. PR_SET_NAME names only
 // the calling thread, and the Go runtime started others before main ran
-// (and may move the main goroutine onto one of them, as it did with a
-// parker asleep in the kernel under the name "exe"); a thread started
+// (and may move the main goroutine onto one of them: a parker asleep in
+// the kernel there would go by the name "exe"); a thread started
 // later copies the name of the thread that clones it, so once every
 // thread has the name, every later one has it too. A thread cloned while
 // the directory was read is caught by the next pass.

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/klptest/klptest/wire"
 )
 
@@ -103,14 +101,39 @@ func TestNameThreads(t *testing.T) {
 			t.Errorf("thread %d is %q, want %q", tid, got, want)
 		}
 	}
-	// A thread started after.
-	later := make(chan int)
-	go func() {
-		runtime.LockOSThread() // keeps this thread from serving anyone else
-		later <- unix.Gettid()
-		<-release
-	}()
-	if tid := <-later; comm(tid) != want {
-		t.Errorf("thread %d started after is %q, want %q", tid, comm(tid), want)
+	// Threads started after: goroutines locked to threads until the
+	// process has one it did not have when it was named.
+	named := map[string]bool{}
+	for _, d := range tids {
+		named[d.Name()] = true
+	}
+	var later []string
+	for i := 0; i < 16 && len(later) == 0; i++ {
+		started.Add(1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			started.Done()
+			<-release
+		}()
+		started.Wait()
+		now, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range now {
+			if !named[d.Name()] {
+				later = append(later, d.Name())
+			}
+		}
+	}
+	if len(later) == 0 {
+		t.Fatal("no thread started after the naming")
+	}
+	for _, d := range later {
+		tid, _ := strconv.Atoi(d)
+		if got := comm(tid); got != want {
+			t.Errorf("thread %d, started after, is %q, want %q", tid, got, want)
+		}
 	}
 }
