@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/klptest/klptest/wire"
@@ -71,20 +70,24 @@ func TestNameThreads(t *testing.T) {
 		}
 		return strings.TrimSpace(string(b))
 	}
-	// Threads started before: each goroutine locked to a thread of its own.
+	// holdThread keeps a goroutine locked to a thread of its own until
+	// the test ends, so that the process has one more thread to name.
 	release := make(chan struct{})
-	var started sync.WaitGroup
-	for range 4 {
-		started.Add(1)
+	defer close(release)
+	holdThread := func() {
+		locked := make(chan struct{})
 		go func() {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			started.Done()
+			close(locked)
 			<-release
 		}()
+		<-locked
 	}
-	started.Wait()
-	defer close(release)
+	// Threads started before.
+	for range 4 {
+		holdThread()
+	}
 
 	const want = "klpt-storm-chil" // "klpt-storm-child" less its 16th byte
 	nameThreads("klpt-storm-child")
@@ -109,14 +112,7 @@ func TestNameThreads(t *testing.T) {
 	}
 	var later []string
 	for i := 0; i < 16 && len(later) == 0; i++ {
-		started.Add(1)
-		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			started.Done()
-			<-release
-		}()
-		started.Wait()
+		holdThread()
 		now, err := os.ReadDir("/proc/self/task")
 		if err != nil {
 			t.Fatal(err)
