@@ -129,14 +129,27 @@ func versionWord(v int) string {
 }
 
 // expectNeverAt checks that the parked task never reached state from the
-// start of one op to the start of another.
+// start of one op to the start of another: the probe never saw it there,
+// and no transition to state completed meanwhile. A completion is the
+// kernel's word that every task reached the goal (klp_try_complete_transition()
+// completes only once none is left behind), this one too, however briefly
+// before klp_complete_transition() reset it: a kernel that switches a task
+// at an unsafe point and completes in the same pass shows no probe the
+// switched state.
 func expectNeverAt(ct *wire.CaseTrace, p *wire.ParkResult, state int, from, to wire.Op, out *[]rule.Violation) {
 	if p == nil {
 		return
 	}
+	name := fmt.Sprintf("%s[%d]", p.Name, p.TID)
 	if t, ok := statesOf(ct, p.TID, from.T0, to.T0)[state]; ok {
-		*out = append(*out, rule.Violation{Rule: rule.Parked, Task: fmt.Sprintf("%s[%d]", p.Name, p.TID), T: t,
+		*out = append(*out, rule.Violation{Rule: rule.Parked, Task: name, T: t,
 			Msg: fmt.Sprintf("reached state %d while asleep in klpt_park_func(), between %s and %s", state, from.Kind, to.Kind)})
+	}
+	for _, o := range ct.OpsOf(wire.OpComplete) {
+		if o.Goal == state && o.T1 > from.T0 && o.T0 < to.T0 {
+			*out = append(*out, rule.Violation{Rule: rule.Parked, Task: name, T: o.T0,
+				Msg: fmt.Sprintf("a transition to %d completed while it slept in klpt_park_func(), between %s and %s: it was switched there", state, from.Kind, to.Kind)})
+		}
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 // case in it keeps every rule, the shared ones and its own.
 func TestRecordedSuitePasses(t *testing.T) {
 	for _, name := range []string{"reverse-debian-6.12.json.gz", "fallback-debian-6.12.json.gz", "force-debian-6.12.json.gz",
-		"forkstorm-debian-6.12.json.gz", "replace-debian-6.1.json.gz", "forkrace-debian-6.12.json.gz"} {
+		"forkstorm-debian-6.12.json.gz", "replace-debian-6.1.json.gz", "forkrace-debian-6.12.json.gz",
+		"stacked-debian-6.12.json.gz"} {
 		tr := load(t, name)
 		for _, ct := range tr.Cases {
 			c, err := cases.Lookup([]string{ct.Name})
@@ -167,6 +168,40 @@ func TestCaseRules(t *testing.T) {
 			}
 			panic("no call to B")
 		}},
+		{"stacked-debian-6.12.json.gz", "stacked-held", rule.Parked, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// tr-stack-func-prev-self: the stacked patch's stack check
+			// looks for its own function, misses A asleep in the one
+			// below, and switches it.
+			en, rev := op(ct, wire.OpEnable, 1), op(ct, wire.OpReverse, 0)
+			setState(ct, ct.Parked[0].TID, en.T1, rev.T0, wire.StatePatched, true)
+		}},
+		{"stacked-debian-6.12.json.gz", "stacked-held", rule.Parked, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// The same during the replace's transition.
+			en, rev := op(ct, wire.OpEnable, 2), op(ct, wire.OpReverse, 1)
+			setState(ct, ct.Parked[0].TID, en.T1, rev.T0, wire.StatePatched, true)
+		}},
+		{"stacked-debian-6.12.json.gz", "stacked-held", rule.Parked, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// The same, switched and completed in one pass, as the real
+			// tr-stack-func-prev-self does: no probe sees A at 1, the
+			// agent's wait for the stall sees the transition complete.
+			for i := range ct.Ops {
+				if ct.Ops[i].Kind == wire.OpStall {
+					ct.Ops[i].Kind = wire.OpComplete
+					return
+				}
+			}
+		}},
+		{"stacked-debian-6.12.json.gz", "stacked-held", rule.Parked, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			ct.Parked[0].Version = 4 // returned from the stacked patch's function
+		}},
+		{"stacked-debian-6.12.json.gz", "stacked-held", rule.Sysfs, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			for i := range ct.Ops {
+				if ct.Ops[i].Kind == wire.OpSysfs {
+					ct.Ops[i].Counts["klpt_patch.enabled"] = 0 // the reversed replace took what it replaced with it
+					return
+				}
+			}
+		}},
 		{"replace-debian-6.1.json.gz", "module-coming", rule.Steps, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			var keep []wire.CallGroup
 			for _, g := range ct.Calls {
@@ -179,6 +214,7 @@ func TestCaseRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.caseName+"/"+string(tt.rule), func(t *testing.T) {
+			t.Parallel() // each judges a whole trace: seconds
 			tr := load(t, tt.file)
 			ct := caseIn(tr, tt.caseName)
 			tt.mutate(tr, ct)

@@ -123,25 +123,12 @@ func (r *caseRun) waitTransition(goal int) error {
 	deadline := time.Now().Add(time.Duration(r.c.BoundSeconds) * time.Second)
 	for {
 		t0 := now()
-		tr, err := readInt(sysfsPath(r.patch, "transition"))
-		en, err2 := readInt(sysfsPath(r.patch, "enabled"))
-		t1 := now()
-		if err != nil || err2 != nil {
-			// The sysfs directory goes away once a transition to
-			// unpatched completes and the patch is freed: its files fail
-			// with ENOENT, or ENODEV while the directory is being removed.
-			if goal == wire.StateUnpatched && gone(err) && gone(err2) {
-				r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpComplete, Goal: goal, T0: t0, T1: t1}})
-				return nil
-			}
-			return fmt.Errorf("read livepatch sysfs: %v %v", err, err2)
-		}
-		if tr == 0 {
-			r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpComplete, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
-			return nil
+		done, en, tr, err := r.completed(goal, t0)
+		if err != nil || done {
+			return err
 		}
 		if time.Now().After(deadline) {
-			r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpTimeout, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
+			r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpTimeout, Goal: goal, T0: t0, T1: now(), Enabled: en, Transition: tr}})
 			err := fmt.Errorf("transition to %d not complete after %ds", goal, r.c.BoundSeconds)
 			if !r.cleaning {
 				r.forensics(err.Error())
@@ -150,6 +137,30 @@ func (r *caseRun) waitTransition(goal int) error {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// completed reads the current patch's transition and enabled attributes
+// and says whether its transition to goal has completed, recording the
+// completion as an op from t0 when it has.
+func (r *caseRun) completed(goal int, t0 int64) (done bool, enabled, transition int, err error) {
+	tr, err := readInt(sysfsPath(r.patch, "transition"))
+	en, err2 := readInt(sysfsPath(r.patch, "enabled"))
+	t1 := now()
+	switch {
+	case err != nil || err2 != nil:
+		// The sysfs directory goes away once a transition to unpatched
+		// completes and the patch is freed: its files fail with ENOENT,
+		// or ENODEV while the directory is being removed.
+		if goal == wire.StateUnpatched && gone(err) && gone(err2) {
+			r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpComplete, Goal: goal, T0: t0, T1: t1}})
+			return true, 0, 0, nil
+		}
+		return false, 0, 0, fmt.Errorf("read livepatch sysfs: %v %v", err, err2)
+	case tr == 0:
+		r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpComplete, Goal: goal, T0: t0, T1: t1, Enabled: en, Transition: tr}})
+		return true, en, tr, nil
+	}
+	return false, en, tr, nil
 }
 
 // cmdlineRE finds the marker a livepatched cmdline_proc_show() prints.
@@ -628,14 +639,17 @@ func (r *caseRun) waitStall() error {
 				break
 			}
 		}
+		// Read after the probe: a transition open now was open when the
+		// probe was read. One that completed leaves every task at -1,
+		// behind for ever: say that it completed, and record when, so
+		// that the case's checks see the parked tasks it was to wait for
+		// switched (at completion every task is at the goal).
+		if done, _, _, err := r.completed(r.goal, t0); err != nil {
+			return err
+		} else if done {
+			return fmt.Errorf("the transition completed although a parked task was to hold it open")
+		}
 		if behind == "" {
-			tr, err := readInt(sysfsPath(r.patch, "transition"))
-			if err != nil {
-				return err
-			}
-			if tr != 1 {
-				return fmt.Errorf("the transition completed although a parked task holds it open")
-			}
 			r.ev(wire.Event{Type: wire.EvOp, Op: &wire.Op{Kind: wire.OpStall, Goal: r.goal, T0: t0, T1: now()}})
 			return nil
 		}
