@@ -18,8 +18,8 @@ require (
 	github.com/atotto/clipboard v0.1.4 // indirect
 	github.com/aymanbagabas/go-osc52/v2 v2.0.1 // indirect
 	github.com/bmatcuk/doublestar/v4 v4.10.0 // indirect
-	github.com/charmbracelet/bubbles v0.16.1 // indirect
-	github.com/charmbracelet/bubbletea v0.24.2 // indirect
+	github.com/charmbracelet/bubbles v0.15.1-0.20230123181021-a6a12c4a31eb // indirect
+	github.com/charmbracelet/bubbletea v0.24.1 // indirect
 	github.com/charmbracelet/lipgloss v0.7.1 // indirect
 	github.com/clipperhouse/uax29/v2 v2.7.0 // indirect
 	github.com/containerd/console v1.0.4-0.20230706203907-8f6c4e4faef5 // indirect
@@ -76,11 +76,3 @@ tool (
 	github.com/u-root/u-root/cmds/core/ps
 	github.com/u-root/u-root/cmds/core/rmmod
 )
-
-// The guest shell's line editor (u-root's gosh through knz/bubbline) runs on
-// bubbletea. v0.24.1's renderer deadlocks when a frame tick races the
-// program's exit: the shell hangs after Enter under a busy guest (seen in
-// TestE2EShellOnFail). v0.24.2 fixes it but asks for bubbles v0.16, whose
-// textinput bubbline no longer builds against; bubbline has no newer release.
-// initramfs's TestShellEditorVersions keeps both in step.
-replace github.com/charmbracelet/bubbles => github.com/charmbracelet/bubbles v0.15.1-0.20230123181021-a6a12c4a31eb

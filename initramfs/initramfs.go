@@ -38,6 +38,15 @@ var Commands = []string{"gosh", "cat", "ls", "dmesg", "ps", "insmod", "rmmod", "
 
 const urootCmds = "github.com/u-root/u-root/cmds/core/"
 
+// BuildTags are the guest binaries' build tags. goshliner: gosh edits lines
+// with peterh/liner, which reads and draws in the caller's goroutine,
+// instead of knz/bubbline on bubbletea v0.24.1, whose renderer deadlocks
+// when a frame tick races the program's exit (the shell then hangs after
+// Enter, as a busy guest showed in CI). bubbletea's fix (v0.24.2) asks for a
+// bubbles that bubbline does not build with, and a replace directive would
+// break `go install klptest@version`.
+var BuildTags = []string{"goshliner"}
+
 // GuestSources are the directories of this module whose Go files build into
 // the guest; their content is part of the cache key. TestGuestSources
 // keeps it equal to what the agent imports.
@@ -145,7 +154,7 @@ func writeImage(files *initramfs.Files, tmp, path string) error {
 
 // goBuild builds Go packages of the module at src, static, for the guest.
 func goBuild(ctx context.Context, src, goarch, bin string, pkgs []string) error {
-	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin + "/"}, pkgs...)
+	args := append([]string{"build", "-trimpath", "-tags=" + strings.Join(BuildTags, ","), "-ldflags=-s -w", "-o", bin + "/"}, pkgs...)
 	cmd := pgroup.Command(ctx, "go", args...)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
@@ -197,7 +206,7 @@ func BuildBare(ctx context.Context, goarch, src, cacheDir string) (string, error
 // and go.sum, the guest sources, the module files and the arch.
 func Key(spec Spec) (string, error) {
 	h := sha256.New()
-	src, err := sourceKey("klptest-initramfs v1\n"+strings.Join(Commands, ","), spec.GOARCH, spec.Src, GuestSources)
+	src, err := sourceKey("klptest-initramfs v1\n"+strings.Join(Commands, ",")+"\ntags "+strings.Join(BuildTags, ","), spec.GOARCH, spec.Src, GuestSources)
 	if err != nil {
 		return "", err
 	}

@@ -69,16 +69,25 @@ func (p *ptyOutput) waitForRE(t *testing.T, re *regexp.Regexp, within time.Durat
 	}
 }
 
-func (p *ptyOutput) waitForCount(t *testing.T, text string, n int, within time.Duration) {
+// waitForAfter waits for text to show after the last anchor shown: the
+// shell's prompt after a command's output, say.
+func (p *ptyOutput) waitForAfter(t *testing.T, anchor, text string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
-	for strings.Count(p.String(), text) < n {
+	for {
+		s := p.String()
+		if i := strings.LastIndex(s, anchor); i >= 0 && strings.Contains(s[i+len(anchor):], text) {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%q not shown %d times on the terminal after %v; it shows:\n%s", text, n, within, p.String())
+			t.Fatalf("no %q after %q on the terminal after %v; it shows:\n%s", text, anchor, within, s)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// shellPrompt is gosh's prompt (its liner line editor, initramfs.BuildTags).
+const shellPrompt = "$ "
 
 // startInPty builds klptest and starts it with args on a fresh pty; it
 // returns the terminal, what it shows, and the exit status's channel.
@@ -127,7 +136,7 @@ func TestE2EShellOnFail(t *testing.T) {
 	out.waitFor(t, "case demo-stall failed at step", 5*time.Minute)
 	// Counted once the shell's prompt is up: the banner's last line comes
 	// after the line waited for, maybe in a later read.
-	out.waitFor(t, "toggle key help", time.Minute)
+	out.waitForAfter(t, "kills the VM from outside.", shellPrompt, time.Minute)
 	if n := strings.Count(out.String(), "exit (or ^D) to leave"); n != 1 {
 		t.Errorf("%d shell banners by the time demo-stall's shell was up; want 1: a shell opened before demo-stall failed", n)
 	}
@@ -136,7 +145,7 @@ func TestE2EShellOnFail(t *testing.T) {
 	// COMM".
 	tty.WriteString("cat /proc/klpt_tasks\r") // the initramfs has no grep
 	out.waitForRE(t, regexp.MustCompile(`(?m)^[0-9]+ [0-9]+ 0 1 0 0 -1 klpt-parker`), time.Minute)
-	out.waitForCount(t, "toggle key help", 2, time.Minute)
+	out.waitForAfter(t, "klpt-parker", shellPrompt, time.Minute)
 	tty.WriteString("exit\r")
 	select {
 	case <-done:
@@ -163,17 +172,14 @@ func TestE2EShell(t *testing.T) {
 	tty, out, _, done := startInPty(t, "shell", "--kernel", "debian:6.1")
 
 	out.waitFor(t, "exit (or ^D) to leave", 3*time.Minute)
-	// u-root's shell asks the terminal for the cursor position, which a
-	// bare pty never answers; it draws its prompt once it gives up.
-	out.waitFor(t, "toggle key help", time.Minute)
+	out.waitForAfter(t, "kills the VM from outside.", shellPrompt, time.Minute)
 	tty.WriteString("cat /proc/sys/kernel/osrelease /proc/cmdline\r")
 	out.waitFor(t, "6.1.0-", time.Minute)
 	out.waitFor(t, "klptest.shell=1", time.Second)
 	// Type the next command at the next prompt, as a person does: typed
 	// ahead, it lands in the terminal's cooked mode between the shell's
-	// raw reads, and its Enter arrives as a newline the line editor does
-	// not take for Enter.
-	out.waitForCount(t, "toggle key help", 2, time.Minute)
+	// raw reads.
+	out.waitForAfter(t, "klptest.shell=1", shellPrompt, time.Minute)
 	tty.WriteString("exit\r")
 	select {
 	case err := <-done:

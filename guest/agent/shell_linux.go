@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/klptest/klptest/wire"
+	"golang.org/x/sys/unix"
 )
 
 // consoleTTY names the kernel console's tty device: the last of the active
@@ -31,6 +32,12 @@ func shell(banner string) error {
 		return fmt.Errorf("shell: open %s: %w", tty, err)
 	}
 	defer f.Close()
+	// The shell's line editor (liner) lays the line out by the terminal's
+	// width; a serial console reports none (0x0): give it the 80x24 of a
+	// terminal that says nothing.
+	if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col == 0 {
+		unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 80})
+	}
 	fmt.Fprintf(f, "\r\n%s\r\n", strings.ReplaceAll(banner, "\n", "\r\n"))
 	cmd := exec.Command("/bin/gosh")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
