@@ -171,3 +171,24 @@ func nth(ct *wire.CaseTrace, kind string, n int) (wire.Op, bool) {
 	}
 	return wire.Op{}, false
 }
+
+// expectNoCalls checks that no worker's call began in (from, to) and
+// returned version: the replaced patch's functions, which no task may
+// reach once its replace completed.
+func expectNoCalls(ct *wire.CaseTrace, version int, from, to int64, out *[]rule.Violation) {
+	for _, g := range ct.Calls {
+		if g.T0 > from && g.T1 < to && g.Version == version {
+			*out = append(*out, rule.Violation{Rule: rule.Replace, Task: fmt.Sprintf("worker[%d]", g.TID), T: g.T0,
+				Msg: fmt.Sprintf("%d calls reached the replaced patch's function", g.N)})
+		}
+	}
+}
+
+// opAt returns the first finished op of kind for the parked task park, or
+// nil.
+func opAt(ct *wire.CaseTrace, kind, park string) *wire.Op {
+	if i := opIndex(ct, kind, park, 0); i >= 0 {
+		return &ct.Ops[i]
+	}
+	return nil
+}

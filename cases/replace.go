@@ -44,12 +44,7 @@ func init() {
 			done, ok1 := nth(ct, wire.OpComplete, 1)
 			again, ok2 := nth(ct, wire.OpEnable, 2)
 			if ok1 && ok2 {
-				for _, g := range ct.Calls {
-					if g.T0 > done.T1 && g.T1 < again.T0 && g.Version == patchVersion("klpt_patch") {
-						out = append(out, rule.Violation{Rule: rule.Replace, Task: fmt.Sprintf("worker[%d]", g.TID), T: g.T0,
-							Msg: fmt.Sprintf("%d calls reached the replaced patch's function", g.N)})
-					}
-				}
+				expectNoCalls(ct, patchVersion("klpt_patch"), done.T1, again.T0, &out)
 			}
 			return out
 		},

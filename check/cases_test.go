@@ -1,6 +1,8 @@
 package check
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,7 @@ import (
 func TestRecordedSuitePasses(t *testing.T) {
 	for _, name := range []string{"reverse-debian-6.12.json.gz", "fallback-debian-6.12.json.gz", "force-debian-6.12.json.gz",
 		"forkstorm-debian-6.12.json.gz", "replace-debian-6.1.json.gz", "forkrace-debian-6.12.json.gz",
-		"stacked-debian-6.12.json.gz"} {
+		"stacked-debian-6.12.json.gz", "replaceforce-debian-6.12.json.gz"} {
 		tr := load(t, name)
 		for _, ct := range tr.Cases {
 			c, err := cases.Lookup([]string{ct.Name})
@@ -104,17 +106,21 @@ func TestCaseRules(t *testing.T) {
 		{"fallback-debian-6.12.json.gz", "signal", rule.Parked, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Parked[0].Entries = 1 // never restarted
 		}},
+		{"fallback-debian-6.12.json.gz", "signal", rule.Parked, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// tr-signals-pending-inverted: the task at the goal is signalled.
+			ct.ParkedTask("B").Entries = 2
+		}},
+		{"fallback-debian-6.12.json.gz", "signal", rule.Coverage, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// A switched (so was signalled) before B slept: B's one entry
+			// then proves nothing.
+			a, parkB, done := ct.ParkedTask("A"), op(ct, wire.OpPark, 1), op(ct, wire.OpComplete, 0)
+			setState(ct, a.TID, parkB.T0, done.T1, wire.StatePatched, false)
+		}},
 		{"fallback-debian-6.12.json.gz", "kthread", rule.Fallback, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Parked[0].Wakes = 0
 		}},
 		{"force-debian-6.12.json.gz", "force", rule.Steps, func(tr *wire.Trace, ct *wire.CaseTrace) {
-			var keep []wire.Op
-			for _, o := range ct.Ops {
-				if o.Kind != wire.OpBusy {
-					keep = append(keep, o)
-				}
-			}
-			ct.Ops = keep
+			dropOps(ct, wire.OpBusy)
 		}},
 		{"forkstorm-debian-6.12.json.gz", "fork-storm", rule.Fork, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			f := &ct.Forks[len(ct.Forks)/2]
@@ -151,22 +157,10 @@ func TestCaseRules(t *testing.T) {
 			}
 		}},
 		{"replace-debian-6.1.json.gz", "replace", rule.Sysfs, func(tr *wire.Trace, ct *wire.CaseTrace) {
-			for i := range ct.Ops {
-				if ct.Ops[i].Kind == wire.OpSysfs {
-					ct.Ops[i].Counts["klpt_patch.enabled"] = 0 // A not freed
-					return
-				}
-			}
+			firstSysfs(ct).Counts["klpt_patch.enabled"] = 0 // A not freed
 		}},
 		{"replace-debian-6.1.json.gz", "replace", rule.Replace, func(tr *wire.Trace, ct *wire.CaseTrace) {
-			done := op(ct, wire.OpComplete, 1)
-			for i := range ct.Calls {
-				if ct.Calls[i].T0 > done.T1 && ct.Calls[i].Version == 3 {
-					ct.Calls[i].Version = 2
-					return
-				}
-			}
-			panic("no call to B")
+			callAfter(ct, op(ct, wire.OpComplete, 1).T1, 3).Version = 2 // B's call answered by A
 		}},
 		{"stacked-debian-6.12.json.gz", "stacked-held", rule.Parked, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			// tr-stack-func-prev-self: the stacked patch's stack check
@@ -195,12 +189,21 @@ func TestCaseRules(t *testing.T) {
 			ct.Parked[0].Version = 4 // returned from the stacked patch's function
 		}},
 		{"stacked-debian-6.12.json.gz", "stacked-held", rule.Sysfs, func(tr *wire.Trace, ct *wire.CaseTrace) {
-			for i := range ct.Ops {
-				if ct.Ops[i].Kind == wire.OpSysfs {
-					ct.Ops[i].Counts["klpt_patch.enabled"] = 0 // the reversed replace took what it replaced with it
-					return
-				}
-			}
+			firstSysfs(ct).Counts["klpt_patch.enabled"] = 0 // the reversed replace took what it replaced with it
+		}},
+		{"replaceforce-debian-6.12.json.gz", "replace-force", rule.Steps, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			// tr-force-replace-not-forced: the replaced patch's module
+			// could be removed, so no unload-busy op was recorded.
+			dropOps(ct, wire.OpBusy)
+		}},
+		{"replaceforce-debian-6.12.json.gz", "replace-force", rule.Sysfs, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			firstSysfs(ct).Counts["klpt_patch.enabled"] = 1 // the replaced patch still listed
+		}},
+		{"replaceforce-debian-6.12.json.gz", "replace-force", rule.Replace, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			callAfter(ct, op(ct, wire.OpComplete, 1).T1, 3).Version = 2 // B's call answered by A
+		}},
+		{"replaceforce-debian-6.12.json.gz", "replace-force", rule.Parked, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			ct.Parked[0].Version = 3 // woke in B's function, not in the one it slept in
 		}},
 		{"replace-debian-6.1.json.gz", "module-coming", rule.Steps, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			var keep []wire.CallGroup
@@ -250,4 +253,30 @@ func TestForkRaceUntil(t *testing.T) {
 	if met(ct.Ops, early, cases.ForkRaceWantSeconds*time.Second) {
 		t.Errorf("met on the first round's %d forks (%v); the case would stop before it had %d of each", len(early), wire.ForkRaces(ct.Ops, early), cases.ForkRaceN)
 	}
+}
+
+// firstSysfs returns the case's first sysfs op.
+func firstSysfs(ct *wire.CaseTrace) *wire.Op {
+	for i := range ct.Ops {
+		if ct.Ops[i].Kind == wire.OpSysfs {
+			return &ct.Ops[i]
+		}
+	}
+	panic("no sysfs op")
+}
+
+// callAfter returns the first call group begun after t that returned
+// version.
+func callAfter(ct *wire.CaseTrace, t int64, version int) *wire.CallGroup {
+	for i := range ct.Calls {
+		if ct.Calls[i].T0 > t && ct.Calls[i].Version == version {
+			return &ct.Calls[i]
+		}
+	}
+	panic(fmt.Sprintf("no call of version %d after %d", version, t))
+}
+
+// dropOps removes the case's ops of kind.
+func dropOps(ct *wire.CaseTrace, kind string) {
+	ct.Ops = slices.DeleteFunc(ct.Ops, func(o wire.Op) bool { return o.Kind == kind })
 }

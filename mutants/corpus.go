@@ -306,6 +306,10 @@ var corpus = []Mutant{
 		Desc: "a forced disable does not mark the patch forced: its module can be removed while a task may still run its code",
 		Old:  "\tif (klp_target_state == KLP_TRANSITION_UNPATCHED)\n\t\tklp_transition_patch->forced = true;",
 		New:  "\tif (0 && klp_target_state == KLP_TRANSITION_UNPATCHED)\n\t\tklp_transition_patch->forced = true;"},
+	{ID: "tr-force-replace-not-forced", File: transitionC, Func: "klp_force_transition",
+		Desc: "a forced atomic replace does not mark the patches it replaces forced: their modules can be removed while a task may still run their code",
+		Old:  "\telse if (klp_transition_patch->replace) {",
+		New:  "\telse if (0 && klp_transition_patch->replace) {"},
 
 	// patch.c: klp_ftrace_handler
 	{ID: "pa-handler-transition-ignored", File: patchC, Func: "klp_ftrace_handler",

@@ -37,7 +37,8 @@ type caseRun struct {
 	goal     int // the current transition's goal
 	parked   map[string]*parker
 	slots    int
-	forced   bool
+	// kept: the livepatch modules a force left in for good.
+	kept map[string]bool
 	// The transition under way: its patch, direction and versions; and
 	// the stack of applied livepatches.
 	patch       string
@@ -115,6 +116,14 @@ func readInt(path string) (int, error) {
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
+
+// An unload-busy step tries to remove the module unloadBusyTries times,
+// unloadBusyEvery apart: long against the kernel's asynchronous free of a
+// replaced patch (milliseconds on an idle guest).
+const (
+	unloadBusyTries = 10
+	unloadBusyEvery = 200 * time.Millisecond
+)
 
 // waitTransition polls sysfs until the transition is over, and records the
 // read that saw it over: everything the kernel did for it happened before
@@ -442,7 +451,7 @@ func (r *caseRun) step(st cases.Step) error {
 		r.goal = 1 - r.goal
 		return r.op(r.transitionOp(wire.OpReverse), func() error { return writeSysfs(r.patch, "enabled", strconv.Itoa(r.goal)) })
 	case cases.DoForce:
-		r.forced = true
+		r.forceKeeps()
 		return r.op(r.transitionOp(wire.OpForce), func() error { return writeSysfs(r.patch, "force", "1") })
 	case cases.DoWait:
 		if err := r.waitTransition(r.goal); err != nil {
@@ -512,12 +521,21 @@ func (r *caseRun) step(st cases.Step) error {
 		return r.op(wire.Op{Kind: wire.OpUnload, Goal: r.goal, Patch: patch}, func() error { return unloadModule(patch, 10*time.Second) })
 	case cases.DoUnloadBusy:
 		return r.op(wire.Op{Kind: wire.OpBusy, Goal: r.goal, Patch: patch}, func() error {
-			err := unix.DeleteModule(patch, unix.O_NONBLOCK)
-			if err == nil {
-				return fmt.Errorf("delete_module %s succeeded; the kernel must keep a forced patch's module", patch)
-			}
-			if _, serr := os.Stat("/sys/module/" + patch); serr != nil {
-				return fmt.Errorf("delete_module %s: %v, yet the module is gone: %v", patch, err, serr)
+			// Tried again and again: the kernel puts a patch's module
+			// after it freed the patch, asynchronously for a replaced
+			// one, and a kernel that puts a forced one would let it go
+			// only then.
+			for i := 0; i < unloadBusyTries; i++ {
+				if i > 0 {
+					time.Sleep(unloadBusyEvery)
+				}
+				err := unix.DeleteModule(patch, unix.O_NONBLOCK)
+				if err == nil {
+					return fmt.Errorf("delete_module %s succeeded (try %d); the kernel must keep a forced patch's module", patch, i+1)
+				}
+				if _, serr := os.Stat("/sys/module/" + patch); serr != nil {
+					return fmt.Errorf("delete_module %s: %v, yet the module is gone: %v", patch, err, serr)
+				}
 			}
 			return nil
 		})
@@ -707,11 +725,30 @@ func (r *caseRun) cleanup() {
 	}
 	// The resident modules stay for the next case.
 	for _, name := range caseModules(table.Modules) {
-		if _, err := os.Stat("/sys/module/" + name); err != nil || (r.forced && name == r.patch) {
+		if _, err := os.Stat("/sys/module/" + name); err != nil || r.kept[name] {
 			continue
 		}
 		if err := unloadModule(name, 10*time.Second); err != nil {
 			r.fail(fmt.Errorf("cleanup: %w", err))
+		}
+	}
+}
+
+// forceKeeps notes the modules the kernel keeps once the current
+// transition is forced, as klp_force_transition() marks their patches
+// forced: a forced unpatch's own, or every patch a forced replace removes
+// (tasks forced off them may still run their code).
+func (r *caseRun) forceKeeps() {
+	if r.kept == nil {
+		r.kept = map[string]bool{}
+	}
+	if r.goal == wire.StateUnpatched {
+		r.kept[r.patch] = true
+		return
+	}
+	if m, _ := table.Patch(r.patch); m.Replace {
+		for _, a := range r.stack[1:] {
+			r.kept[a.name] = true
 		}
 	}
 }
