@@ -146,7 +146,12 @@ const textSysrqLines = 60
 const sysrqLinesMax = 5000
 
 // sysrqQuiet is how long the console must stay unchanged for the dump to
-// count as written; sysrqMax bounds the wait.
+// count as written, once the last key's dump began (sysrqLastHeader: the
+// keys reach a busy TCG guest seconds apart, and the console is quiet
+// between two dumps too); sysrqMax bounds the wait.
+// sysrqLastHeader is the kernel's line as it takes the last key sent (t).
+const sysrqLastHeader = "sysrq: Show State"
+
 const (
 	sysrqQuiet = 1500 * time.Millisecond
 	sysrqMax   = 20 * time.Second
@@ -165,7 +170,7 @@ func collectHostForensics(m monitor, reason, caseName, consoleLog string, k *ker
 	if err := m.SendSysrq("9", "w", "l", "t"); err != nil {
 		h.Notes = append(h.Notes, "sysrq: "+err.Error())
 	} else {
-		waitQuiet(consoleLog, start)
+		waitQuiet(consoleLog, start, sysrqLastHeader)
 		h.Sysrq = readFrom(consoleLog, start, sysrqLinesMax)
 		h.Blocked = check.SysrqBlocked(h.Sysrq)
 		if len(h.Sysrq) == 0 {
@@ -291,14 +296,19 @@ func fileSize(path string) int64 {
 	return st.Size()
 }
 
-// waitQuiet waits until the file has grown past from and then stopped
-// growing for sysrqQuiet, at most sysrqMax.
-func waitQuiet(path string, from int64) {
+// waitQuiet waits until the file shows header past from and then stops
+// growing for sysrqQuiet, at most sysrqMax; a file that does not grow at
+// all is left after 5 s.
+func waitQuiet(path string, from int64, header string) {
 	last, since := from, time.Now()
+	begun := false
 	for t0 := time.Now(); time.Since(t0) < sysrqMax; time.Sleep(250 * time.Millisecond) {
+		if !begun {
+			begun = strings.Contains(strings.Join(readFrom(path, from, sysrqLinesMax), "\n"), header)
+		}
 		if n := fileSize(path); n != last {
 			last, since = n, time.Now()
-		} else if last != from && time.Since(since) >= sysrqQuiet {
+		} else if last != from && begun && time.Since(since) >= sysrqQuiet {
 			return
 		} else if last == from && time.Since(t0) >= 5*time.Second {
 			return // nothing at all: no keyboard, or a dead kernel
