@@ -145,13 +145,13 @@ const textSysrqLines = 60
 // tens of thousands of lines, and the console log file keeps them all.
 const sysrqLinesMax = 5000
 
+// sysrqLastHeader is the kernel's line as it takes the last key sent (t).
+const sysrqLastHeader = "sysrq: Show State"
+
 // sysrqQuiet is how long the console must stay unchanged for the dump to
 // count as written, once the last key's dump began (sysrqLastHeader: the
 // keys reach a busy TCG guest seconds apart, and the console is quiet
 // between two dumps too); sysrqMax bounds the wait.
-// sysrqLastHeader is the kernel's line as it takes the last key sent (t).
-const sysrqLastHeader = "sysrq: Show State"
-
 const (
 	sysrqQuiet = 1500 * time.Millisecond
 	sysrqMax   = 20 * time.Second
@@ -303,11 +303,11 @@ func waitQuiet(path string, from int64, header string) {
 	last, since := from, time.Now()
 	begun := false
 	for t0 := time.Now(); time.Since(t0) < sysrqMax; time.Sleep(250 * time.Millisecond) {
-		if !begun {
-			begun = strings.Contains(strings.Join(readFrom(path, from, sysrqLinesMax), "\n"), header)
-		}
 		if n := fileSize(path); n != last {
 			last, since = n, time.Now()
+			// Read again only when the console grew: a sysrq-t dump
+			// runs to megabytes.
+			begun = begun || strings.Contains(strings.Join(readFrom(path, from, sysrqLinesMax), "\n"), header)
 		} else if last != from && begun && time.Since(since) >= sysrqQuiet {
 			return
 		} else if last == from && time.Since(t0) >= 5*time.Second {
