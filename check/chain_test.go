@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/kmod/table"
 	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
@@ -264,4 +265,107 @@ func TestChainPresenceCoverage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Each function's own versions, as an op's Funcs give them (an atomic
+// replace's nops: the original at 1), are what the rules hold calls and
+// chains to, on the recorded chain trace with its first transition's op
+// edited as if klpt_target2's outer function were nop'd (the original at
+// both states, nothing below it) and the crossing chains' outer function
+// edited to match. Without the op's word, the same chains mix versions.
+func TestFuncVersions(t *testing.T) {
+	outer2 := table.Key("klpt_target2", table.FuncOuter)
+	// nopOuter edits the crossing chains of the first transition that ran
+	// the new set to run the original outer function, and returns the
+	// transition's op.
+	nopOuter := func(ct *wire.CaseTrace) *wire.Op {
+		en, done := opIndexOf(ct, wire.OpEnable, 0), opIndexOf(ct, wire.OpComplete, 0)
+		n := 0
+		for i := range ct.Chains {
+			g := &ct.Chains[i]
+			if g.Cross && g.T0 > ct.Ops[en].T0 && g.T1 < ct.Ops[done].T0 && g.Versions[0] == wire.VersionNew {
+				g.Versions[0] = wire.VersionOld
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatal("no crossing chain ran the new set in the first transition")
+		}
+		return &ct.Ops[en]
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(ct *wire.CaseTrace)
+		rule   rule.Name
+		want   string // in the violation; "" = no rule may fire
+	}{
+		{"a nop'd outer function, as the op says", func(ct *wire.CaseTrace) {
+			op := nopOuter(ct)
+			op.Funcs = []wire.FuncVersions{{Func: outer2, V0: wire.VersionOld, V1: wire.VersionOld}}
+		}, "", ""},
+		{"the same chains, the op silent", func(ct *wire.CaseTrace) {
+			nopOuter(ct)
+		}, rule.Chain, "mixed functions: original (v1) -> livepatched v2"},
+		{"the workers' call nop'd by the op, the calls still new", func(ct *wire.CaseTrace) {
+			op := &ct.Ops[opIndexOf(ct, wire.OpEnable, 0)]
+			op.Funcs = []wire.FuncVersions{{Func: table.Key("klpt_target", table.FuncCall), V0: wire.VersionOld, V1: wire.VersionOld}}
+		}, rule.Consistent, "before and after ran the livepatched v2 version; want original (v1)"},
+		// An attempt that switched a chain task during a transition
+		// that leaves some chain's outer function untouched is not
+		// judged: the task may have been in that chain.
+		{"a switch in a chain whose outer function the transition leaves", func(ct *wire.CaseTrace) {
+			op := nopOuter(ct)
+			op.Funcs = []wire.FuncVersions{{Func: outer2, V0: wire.VersionOld, V1: wire.VersionOld}}
+			switchInFirst(ct)
+		}, "", ""},
+		{"the same switch, every outer function in the transition", func(ct *wire.CaseTrace) {
+			switchInFirst(ct)
+		}, rule.Unsafe, "inside its chain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := load(t, chainTrace)
+			ct := caseIn(tr, "chain")
+			tc.mutate(ct)
+			vs := Case(tr, ct, chainCase(t))
+			if tc.want == "" {
+				if len(vs) != 0 {
+					t.Fatalf("rules fired: %v", vs)
+				}
+				return
+			}
+			names, of := rulesOf(vs, tc.rule)
+			if len(of) == 0 {
+				t.Fatalf("%s did not fire (rules that did: %v)", tc.rule, names)
+			}
+			if !strings.Contains(of[0].String(), tc.want) {
+				t.Errorf("%s; want %q", of[0].String(), tc.want)
+			}
+		})
+	}
+}
+
+// switchInFirst makes the first attempt on a chain task inside the first
+// transition a switch.
+func switchInFirst(ct *wire.CaseTrace) {
+	from, to := ct.Ops[opIndexOf(ct, wire.OpEnable, 0)].T0, ct.Ops[opIndexOf(ct, wire.OpComplete, 0)].T0
+	for i := range ct.Switches {
+		if s := &ct.Switches[i]; s.InChain() && s.T > from && s.T < to {
+			s.Ret = 0
+			return
+		}
+	}
+	panic("no attempt on a chain task in the first transition")
+}
+
+// opIndexOf is the index in ct.Ops of the n-th finished op of kind.
+func opIndexOf(ct *wire.CaseTrace, kind string, n int) int {
+	for i, o := range ct.Ops {
+		if o.Kind == kind && !o.InProgress {
+			if n == 0 {
+				return i
+			}
+			n--
+		}
+	}
+	panic("no " + kind)
 }

@@ -12,10 +12,12 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/kmod/table"
 	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
 )
@@ -76,11 +78,60 @@ func overlaps(ops []wire.Op, t0, t1 int64) bool {
 	return false
 }
 
-// stable is a stretch between transitions, with the version of the
-// patched functions that every task runs in it.
+// stable is a stretch between transitions, with the version of each
+// patched function that every task runs in it: version, but for funcs.
 type stable struct {
 	from, to int64
 	version  int
+	funcs    map[string]int
+}
+
+// versionOf is the version the function key runs in the stretch.
+func (s stable) versionOf(key string) int {
+	if v, ok := s.funcs[key]; ok {
+		return v
+	}
+	return s.version
+}
+
+// set is the versions the functions keys run in the stretch.
+func (s stable) set(keys []string) []int {
+	out := make([]int, len(keys))
+	for i, k := range keys {
+		out[i] = s.versionOf(k)
+	}
+	return out
+}
+
+// want is the version a task at state runs in the function key during the
+// transition: its state's, whatever the reversals (they flip the goal, not
+// which version a state runs).
+func (tr transition) want(key string, state int) int {
+	v0, v1 := tr.start.VersionsOf(key)
+	if state == wire.StatePatched {
+		return v1
+	}
+	return v0
+}
+
+// leavesOuter says whether the transition leaves some chain's outer
+// function untouched: one version at both states.
+func (tr transition) leavesOuter() bool {
+	for _, f := range tr.start.Funcs {
+		if strings.HasSuffix(f.Func, ":"+table.FuncOuter) && f.V0 == f.V1 {
+			return true
+		}
+	}
+	return false
+}
+
+// set is the versions a task at state runs in the functions keys.
+func (tr transition) set(keys []string, state int) []int {
+	out := make([]int, len(keys))
+	for i, k := range keys {
+		out[i] = tr.want(k, state)
+	}
+	return out
 }
 
 // model derives the transitions and the stable stretches from the ops.
@@ -142,19 +193,28 @@ func buildModel(ct *wire.CaseTrace, add func(rule.Violation)) model {
 	}
 	// Stable stretches: before the first transition unpatched, then after
 	// each completed one, its goal, until the next one starts.
-	from, version := int64(-1<<63), wire.VersionOld
+	st := stable{from: -1 << 63, version: wire.VersionOld}
 	for _, tr := range m.trans {
-		m.stables = append(m.stables, stable{from: from, to: tr.start.T0, version: version})
+		st.to = tr.start.T0
+		m.stables = append(m.stables, st)
 		if tr.end == nil {
 			return m
 		}
+		g := tr.goal()
 		v0, v1 := tr.start.Versions()
-		from, version = tr.end.T1, v0
-		if tr.goal() == wire.StatePatched {
-			version = v1
+		st = stable{from: tr.end.T1, version: v0}
+		if g == wire.StatePatched {
+			st.version = v1
+		}
+		for _, f := range tr.start.Funcs {
+			if st.funcs == nil {
+				st.funcs = map[string]int{}
+			}
+			st.funcs[f.Func] = tr.want(f.Func, g)
 		}
 	}
-	m.stables = append(m.stables, stable{from: from, to: 1<<63 - 1, version: version})
+	st.to = 1<<63 - 1
+	m.stables = append(m.stables, st)
 	return m
 }
 
@@ -263,7 +323,7 @@ func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) []rule
 		checkSnapshots(ct, m, col)
 		checkCalls(ct, m, col)
 		checkChains(ct, m, col)
-		checkSwitches(ct, col)
+		checkSwitches(ct, m, col)
 		checkForks(ct, m, col)
 		checkEnd(ct, m, c, add)
 		checkVmlinux(ct, m, add)
@@ -481,15 +541,11 @@ func checkCalls(ct *wire.CaseTrace, m model, col *collector) {
 			col.add(rule.Violation{Rule: rule.Consistent, Task: task, T: g.T0, Msg: versionName(g.Version)}, "")
 			continue
 		}
+		key := table.Key(g.Target, table.FuncCall)
 		if tr, _, ok := m.transitionFor(g.T0, g.T1); ok && g.Before == g.After && g.Before != wire.StateUndefined {
 			// ftrace picks the version from current->patch_state at entry,
 			// which lies between the two reads; equal reads pin it.
-			v0, v1 := tr.start.Versions()
-			want := v0
-			if g.Before == wire.StatePatched {
-				want = v1
-			}
-			if g.Version != want {
+			if want := tr.want(key, g.Before); g.Version != want {
 				col.add(rule.Violation{Rule: rule.Consistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
 					"%d calls with patch_state %s before and after ran the %s version; want %s",
 					g.N, stateName(g.Before), versionName(g.Version), versionName(want))}, "")
@@ -499,10 +555,10 @@ func checkCalls(ct *wire.CaseTrace, m model, col *collector) {
 			if g.Before != wire.StateUndefined || g.After != wire.StateUndefined {
 				col.add(rule.Violation{Rule: rule.Outside, Task: task, T: g.T0, Msg: fmt.Sprintf(
 					"patch_state %d/%d around a call between transitions; want -1", g.Before, g.After)}, "")
-			} else if g.Version != s.version {
+			} else if want := s.versionOf(key); g.Version != want {
 				col.add(rule.Violation{Rule: rule.Consistent, Task: task, T: g.T0, Msg: fmt.Sprintf(
 					"%d calls between transitions ran the %s function; the %s one is applied",
-					g.N, versionName(g.Version), versionName(s.version))}, "")
+					g.N, versionName(g.Version), versionName(want))}, "")
 			}
 		}
 	}
@@ -551,6 +607,7 @@ func checkEnd(ct *wire.CaseTrace, m model, c cases.Case, add func(rule.Violation
 }
 
 func checkVmlinux(ct *wire.CaseTrace, m model, add func(rule.Violation)) {
+	cmdline := table.Key(table.Vmlinux, table.FuncCmdline)
 	seenPatched := false
 	for _, r := range ct.Cmdline {
 		s, ok := m.stableAt(r.T0, r.T1)
@@ -564,15 +621,16 @@ func checkVmlinux(ct *wire.CaseTrace, m model, add func(rule.Violation)) {
 				got = wire.VersionNew
 			}
 		}
-		seenPatched = seenPatched || s.version != wire.VersionOld
-		if got != s.version {
+		want := s.versionOf(cmdline)
+		seenPatched = seenPatched || want != wire.VersionOld
+		if got != want {
 			add(rule.Violation{Rule: rule.Vmlinux, T: r.T0, Msg: fmt.Sprintf("/proc/cmdline shows the %s cmdline_proc_show() while the %s one is applied",
-				versionName(got), versionName(s.version))})
+				versionName(got), versionName(want))})
 		}
 	}
 	patchedStretch := false
 	for _, st := range m.stables {
-		patchedStretch = patchedStretch || st.version != wire.VersionOld
+		patchedStretch = patchedStretch || st.versionOf(cmdline) != wire.VersionOld
 	}
 	for _, tr := range m.trans {
 		if tr.timedOut {
@@ -629,10 +687,15 @@ func checkForks(ct *wire.CaseTrace, m model, col *collector) {
 // documentation says it breaks the consistency model: chains that overlap
 // a force are not held to it.
 //
-// So: the versions along a chain are one version (every livepatch here
-// patches both functions, so one set is one version); a chain entered and
-// left at the same state during a transition ran that state's set; one
-// between transitions ran the applied one.
+// Atomic replace's nops are functions of the transition too: at state 1 a
+// nop runs the original, so a replace that leaves out one function of a
+// chain has a new set that is not one version (klpt_patch4: its own outer
+// function, the original inner). So: the versions along a chain are the
+// old set or the new set of the transition it overlaps (each function's
+// version at state 0, or at 1, as the agent's ops give them); a chain
+// entered and left at the same state ran that state's set; one between
+// transitions ran the applied one; and one that straddles two transitions
+// ran some set of the case.
 func checkChains(ct *wire.CaseTrace, m model, col *collector) {
 	var forces []wire.Op
 	for _, tr := range m.trans {
@@ -640,50 +703,79 @@ func checkChains(ct *wire.CaseTrace, m model, col *collector) {
 	}
 	for _, g := range ct.Chains {
 		task := fmt.Sprintf("chain-worker[%d]", g.TID)
-		checkChain(task, g.Versions, g.Before, g.After, g.N, g.T0, g.T1, forces, m, col)
+		inner := g.Target
+		if g.Cross {
+			inner = "klpt_target"
+		}
+		keys := []string{table.Key(g.Target, table.FuncOuter), table.Key(inner, table.FuncInner)}
+		checkChain(task, keys, g.Versions, g.Before, g.After, g.N, g.T0, g.T1, forces, m, col)
 	}
 	for _, p := range ct.Parked {
 		if len(p.Chain) > 0 {
-			checkChain(fmt.Sprintf("%s[%d]", p.Name, p.TID), p.Chain, p.Before, p.After, 1, p.T0, p.T1, forces, m, col)
+			// Tasks park in klpt_target's chain.
+			keys := []string{table.Key("", table.FuncOuter), table.Key("", table.FuncInner)}
+			checkChain(fmt.Sprintf("%s[%d]", p.Name, p.TID), keys, p.Chain, p.Before, p.After, 1, p.T0, p.T1, forces, m, col)
 		}
 	}
 }
 
-func checkChain(task string, versions []int, before, after, n int, t0, t1 int64, forces []wire.Op, m model, col *collector) {
+func checkChain(task string, keys []string, versions []int, before, after, n int, t0, t1 int64, forces []wire.Op, m model, col *collector) {
 	if overlaps(forces, t0, t1) {
 		return
 	}
-	if len(versions) < 2 {
+	if len(versions) != len(keys) {
 		col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
-			"a chain call reported %d function(s) (%v); the chain has two", len(versions), versions)}, "")
+			"a chain call reported %d function(s) (%v); the chain has %d", len(versions), versions, len(keys))}, "")
 		return
 	}
-	for _, v := range versions[1:] {
-		if v != versions[0] {
-			col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
-				"%d chain calls with patch_state %s before and %s after mixed functions: %s",
-				n, stateName(before), stateName(after), chainNames(versions))}, "")
-			return
+	mixed := func(sets ...[]int) {
+		names := make([]string, len(sets))
+		for i, s := range sets {
+			names[i] = chainNames(s)
 		}
+		slices.Sort(names)
+		names = slices.Compact(names)
+		col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
+			"%d chain calls with patch_state %s before and %s after mixed functions: %s (the sets: %s)",
+			n, stateName(before), stateName(after), chainNames(versions), strings.Join(names, "; "))}, "")
 	}
-	v := versions[0]
-	if tr, _, ok := m.transitionFor(t0, t1); ok && before == after && before != wire.StateUndefined {
-		v0, v1 := tr.start.Versions()
-		want := v0
-		if before == wire.StatePatched {
-			want = v1
-		}
-		if v != want {
+	if tr, _, ok := m.transitionFor(t0, t1); ok {
+		old, new := tr.set(keys, wire.StateUnpatched), tr.set(keys, wire.StatePatched)
+		switch want := tr.set(keys, before); {
+		case !slices.Equal(versions, old) && !slices.Equal(versions, new):
+			mixed(old, new)
+		case before == after && before != wire.StateUndefined && !slices.Equal(versions, want):
 			col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
 				"%d chain calls with patch_state %s before and after ran the %s set; want %s",
-				n, stateName(before), versionName(v), versionName(want))}, "")
+				n, stateName(before), setName(versions), setName(want))}, "")
+		}
+		return
+	}
+	if s, ok := m.stableAt(t0, t1); ok {
+		if want := s.set(keys); !slices.Equal(versions, want) {
+			col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
+				"%d chain calls between transitions ran the %s set; the %s one is applied",
+				n, setName(versions), setName(want))}, "")
+		}
+		return
+	}
+	var sets [][]int
+	for _, tr := range m.trans {
+		sets = append(sets, tr.set(keys, wire.StateUnpatched), tr.set(keys, wire.StatePatched))
+	}
+	if !slices.ContainsFunc(sets, func(s []int) bool { return slices.Equal(s, versions) }) {
+		mixed(sets...)
+	}
+}
+
+// setName names a chain's versions: one version when they are one.
+func setName(versions []int) string {
+	for _, v := range versions[1:] {
+		if v != versions[0] {
+			return chainNames(versions)
 		}
 	}
-	if s, ok := m.stableAt(t0, t1); ok && v != s.version {
-		col.add(rule.Violation{Rule: rule.Chain, Task: task, T: t0, Msg: fmt.Sprintf(
-			"%d chain calls between transitions ran the %s set; the %s one is applied",
-			n, versionName(v), versionName(s.version))}, "")
-	}
+	return versionName(versions[0])
 }
 
 // checkSwitches holds each of the kernel's attempts to switch a task that
@@ -704,13 +796,21 @@ func checkChain(task string, versions []int, before, after, n int, t0, t1 int64,
 // their return, so a task counted inside one certainly was (see
 // wire.SwitchAttempt.InChain). klp_force_transition() switches no task
 // through this check, so forced transitions leave nothing to judge here.
-// A return of 0 is a task switched with the chain on its stack.
-func checkSwitches(ct *wire.CaseTrace, col *collector) {
+// A return of 0 is a task switched with the chain on its stack. That holds
+// only where the chain's outer function is one of the transition's (its
+// own or a nop): an attempt made during a transition that leaves some
+// chain's outer function untouched (the disable of a replace that left
+// out an object) is not judged, as the attempt does not say whose chain
+// the task was in.
+func checkSwitches(ct *wire.CaseTrace, m model, col *collector) {
 	if ct.SwitchesDropped > 0 {
 		col.add(rule.Violation{Rule: rule.Trace, Msg: fmt.Sprintf("the probe dropped %d switch-attempt records: the unsafe-switch check is incomplete", ct.SwitchesDropped)}, "switches-dropped")
 	}
 	for _, s := range ct.Switches {
 		if !s.InChain() || s.Ret != 0 {
+			continue
+		}
+		if tr, _, ok := m.transitionFor(s.T, s.T); ok && tr.leavesOuter() {
 			continue
 		}
 		how := "asleep"

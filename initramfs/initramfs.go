@@ -50,7 +50,7 @@ var BuildTags = []string{"goshliner"}
 // GuestSources are the directories of this module whose Go files build into
 // the guest; their content is part of the cache key. TestGuestSources
 // keeps it equal to what the agent imports.
-var GuestSources = []string{"cmd/klptest-agent", "guest", "cases", "rule", "wire", "kmod/table"}
+var GuestSources = []string{"cmd/klptest-agent", "guest", "cases", "rule", "wire", "kmod/table", "kmod/funcstack"}
 
 // Spec says what goes into one image.
 type Spec struct {

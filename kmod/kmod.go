@@ -8,7 +8,8 @@
 //     and its twins klpt_target2.ko and klpt_target3.ko;
 //   - klpt_patch.ko: the livepatch of the targets and of vmlinux's
 //     cmdline_proc_show(); klpt_patch2.ko replaces it atomically,
-//     klpt_patch3.ko stacks on it;
+//     klpt_patch3.ko stacks on it, klpt_patch4.ko replaces it leaving some
+//     functions out (the kernel's nops);
 //   - klpt_probe.ko: /proc/klpt_tasks, one snapshot of every task's patch
 //     state and TIF_PATCH_PENDING, idle tasks included; /proc/klpt_forks,
 //     every fork's inherited state, beside what fork had copied before;

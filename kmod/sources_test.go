@@ -139,11 +139,36 @@ func checkModule(src fs.FS, m table.Module) []string {
 		if r := intDefine("KLPT_PATCH_REPLACE"); r >= 0 && (r == 1) != m.Replace {
 			bad("KLPT_PATCH_REPLACE is %s in %s; the table says %v", d["KLPT_PATCH_REPLACE"], file, m.Replace)
 		}
+		nops := intDefine("KLPT_PATCH_NOPS")
+		if nops >= 0 && (nops == 1) != (len(m.Omits) > 0) {
+			bad("KLPT_PATCH_NOPS is %s in %s; the table says it omits %q", d["KLPT_PATCH_NOPS"], file, m.Omits)
+		}
+		text, err := csource.Select(text, "KLPT_PATCH_NOPS", nops == 1)
+		if err != nil {
+			bad("%s: %v", file, err)
+			break
+		}
 		objs, err := klpObjects(text)
 		if err != nil {
 			bad("%s: %v", file, err)
 		} else if got, want := sorted(objs), sorted(m.Patches); !slices.Equal(got, want) {
 			bad("%s patches %q; the table says %q", file, got, want)
+		}
+		funcs, err := klpFuncs(text)
+		if err != nil {
+			bad("%s: %v", file, err)
+			break
+		}
+		for _, o := range m.Patches {
+			var want []string
+			for _, f := range table.ObjectFuncs(o) {
+				if m.PatchesFunc(table.Key(o, f)) {
+					want = append(want, f)
+				}
+			}
+			if got := sorted(funcs[o]); !slices.Equal(got, sorted(want)) {
+				bad("%s patches %q in %s; the table says %q", file, got, o, want)
+			}
 		}
 	case isPatch:
 		bad("%s defines KLPT_PATCH_VERSION, yet the table says it is a %s", file, m.Kind)
@@ -191,6 +216,70 @@ func klpObjects(text string) ([]string, error) {
 	return out, nil
 }
 
+var (
+	objFuncsRE   = regexp.MustCompile(`\.funcs\s*=\s*(\w+)`)
+	oldNameRE    = regexp.MustCompile(`\.old_name\s*=\s*"([^"]+)"`)
+	macroUseRE   = regexp.MustCompile(`(?m)^\s*(\w+)\(\s*(\w+)\s*\)\s*;`)
+	funcArrayFmt = `(?s)struct\s+klp_func\s+%s\s*\[\s*\]\s*=\s*\{(.*?)\n\s*\}\s*;`
+)
+
+// klpFuncs are the functions a livepatch patches in each object, by the
+// old_name of each entry of the klp_func array its klp_object names:
+// written out, or made by a function-like macro of the file (name).
+func klpFuncs(text string) (map[string][]string, error) {
+	arrays := klpObjectsRE.FindAllStringSubmatch(text, -1)
+	if len(arrays) != 1 {
+		return nil, fmt.Errorf("%d klp_object arrays; want one", len(arrays))
+	}
+	out := map[string][]string{}
+	for _, e := range entryRE.FindAllStringSubmatch(arrays[0][1], -1) {
+		body := strings.TrimSpace(e[1])
+		if body == "" {
+			continue
+		}
+		obj := table.Vmlinux
+		if n := objNameRE.FindStringSubmatch(body); n != nil {
+			obj = n[1]
+		}
+		fm := objFuncsRE.FindStringSubmatch(body)
+		if fm == nil {
+			return nil, fmt.Errorf("klp_object entry %q has no .funcs", body)
+		}
+		names, err := funcArray(text, fm[1])
+		if err != nil {
+			return nil, err
+		}
+		out[obj] = names
+	}
+	return out, nil
+}
+
+// funcArray returns the old_names of the klp_func array name.
+func funcArray(text, name string) ([]string, error) {
+	var body string
+	if a := regexp.MustCompile(fmt.Sprintf(funcArrayFmt, regexp.QuoteMeta(name))).FindStringSubmatch(text); a != nil {
+		body = a[1]
+	} else {
+		for _, u := range macroUseRE.FindAllStringSubmatch(text, -1) {
+			if u[2] == name {
+				def := regexp.MustCompile(`(?s)#\s*define\s+` + regexp.QuoteMeta(u[1]) + `\(\w+\)((?:[^\n]*\\\n)*[^\n]*)`).FindStringSubmatch(text)
+				if def == nil {
+					return nil, fmt.Errorf("%s(%s): no such macro", u[1], name)
+				}
+				body = def[1]
+			}
+		}
+	}
+	if body == "" {
+		return nil, fmt.Errorf("no klp_func array %s", name)
+	}
+	var out []string
+	for _, n := range oldNameRE.FindAllStringSubmatch(body, -1) {
+		out = append(out, n[1])
+	}
+	return out, nil
+}
+
 func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
@@ -209,10 +298,10 @@ var (
 		"klpt_uapi.h": {Data: []byte("#define KLPT_VERSION_OLD 1 /* the original */\n")},
 		"t.c":         {Data: []byte("#ifndef KLPT_TARGET_NAME\n#define KLPT_TARGET_NAME \"t\"\n#endif\n#include \"klpt_uapi.h\"\n")},
 		"t2.c":        {Data: []byte("// a twin\n#define KLPT_TARGET_NAME \"t2\"\n#include \"t.c\"\n")},
-		"body.h": {Data: []byte("#include \"klpt_uapi.h\"\nstatic struct klp_object objs[] = {\n\t{ .funcs = vmlinux_funcs, }, /* vmlinux */\n" +
-			"\t{ .name = \"t\", .funcs = t_funcs, },\n\t{ }\n};\nMODULE_INFO(livepatch, \"Y\");\n")},
-		"p.c":     {Data: []byte("#define KLPT_PATCH_VERSION 2\n#define KLPT_PATCH_REPLACE false\n#include \"body.h\"\n")},
-		"p2.c":    {Data: []byte("#define KLPT_PATCH_VERSION 3\n#define KLPT_PATCH_REPLACE true\n#include \"body.h\"\n")},
+		"body.h": {Data: []byte(fixtureBody)},
+		"p.c":     {Data: []byte("#define KLPT_PATCH_VERSION 2\n#define KLPT_PATCH_REPLACE false\n#define KLPT_PATCH_NOPS 0\n#include \"body.h\"\n")},
+		"p2.c":    {Data: []byte("#define KLPT_PATCH_VERSION 3\n#define KLPT_PATCH_REPLACE true\n#define KLPT_PATCH_NOPS 0\n#include \"body.h\"\n")},
+		"p3.c":    {Data: []byte("#define KLPT_PATCH_VERSION 4\n#define KLPT_PATCH_REPLACE true\n#define KLPT_PATCH_NOPS 1\n#include \"body.h\"\n")},
 		"probe.c": {Data: []byte("MODULE_LICENSE(\"GPL\");\n")},
 	}
 	fixtureTable = []table.Module{
@@ -221,8 +310,42 @@ var (
 		{Name: "probe", Kind: table.Probe},
 		{Name: "p", Kind: table.Livepatch, Version: 2, Patches: []string{table.Vmlinux, "t"}},
 		{Name: "p2", Kind: table.Livepatch, Version: 3, Replace: true, Patches: []string{"t", table.Vmlinux}},
+		{Name: "p3", Kind: table.Livepatch, Version: 4, Replace: true, Patches: []string{"t", table.Vmlinux}, Omits: []string{"t:klpt_park_func"}},
 	}
 )
+
+// fixtureBody is a livepatch body in klpt_patch_body.h's forms: an array
+// written out, arrays a macro makes, and the nops variant.
+const fixtureBody = `#include "klpt_uapi.h"
+static struct klp_func vmlinux_funcs[] = {
+	{ .old_name = "cmdline_proc_show", .new_func = f, },
+	{ }
+};
+#define FUNCS(name)						\
+	static struct klp_func name[] = {			\
+		{ .old_name = "klpt_func", .new_func = f, },	\
+		{ .old_name = "klpt_park_func", .new_func = f, }, \
+		{ .old_name = "klpt_chain_outer", .new_func = f, }, \
+		{ .old_name = "klpt_chain_inner", .new_func = f, }, \
+		{ }						\
+	}
+#if KLPT_PATCH_NOPS
+static struct klp_func t_funcs[] = {
+	{ .old_name = "klpt_func", .new_func = f, },
+	{ .old_name = "klpt_chain_outer", .new_func = f, },
+	{ .old_name = "klpt_chain_inner", .new_func = f, },
+	{ }
+};
+#else
+FUNCS(t_funcs);
+#endif
+static struct klp_object objs[] = {
+	{ .funcs = vmlinux_funcs, }, /* vmlinux */
+	{ .name = "t", .funcs = t_funcs, },
+	{ }
+};
+MODULE_INFO(livepatch, "Y");
+`
 
 // Each disagreement between the sources and the table is found and named.
 func TestCheckSources(t *testing.T) {
@@ -255,6 +378,11 @@ func TestCheckSources(t *testing.T) {
 		{"replace", fixture, row("p", func(m *table.Module) { m.Replace = true }), "p: KLPT_PATCH_REPLACE is false in p.c; the table says true"},
 		{"patches", fixture, row("p", func(m *table.Module) { m.Patches = []string{table.Vmlinux, "t", "t2"} }),
 			`p: p.c patches ["t" "vmlinux"]; the table says ["t" "t2" "vmlinux"]`},
+		{"nops", fixture, row("p3", func(m *table.Module) { m.Omits = nil }), `p3: KLPT_PATCH_NOPS is 1 in p3.c; the table says it omits []`},
+		{"omits", fixture, row("p3", func(m *table.Module) { m.Omits = []string{"t:klpt_chain_inner"} }),
+			`p3: p3.c patches ["klpt_chain_inner" "klpt_chain_outer" "klpt_func"] in t; the table says ["klpt_func" "klpt_park_func" "klpt_chain_outer"]`},
+		{"nops off", withFile("p.c", "#define KLPT_PATCH_VERSION 2\n#define KLPT_PATCH_REPLACE false\n#define KLPT_PATCH_NOPS 0\n#include \"body.h\"\n"),
+			row("p", func(m *table.Module) { m.Omits = []string{"t:klpt_func"} }), `p: KLPT_PATCH_NOPS is 0 in p.c; the table says it omits ["t:klpt_func"]`},
 		{"target name", withFile("t2.c", "#define KLPT_TARGET_NAME \"t3\"\n#include \"t.c\"\n"), fixtureTable,
 			`t2: KLPT_TARGET_NAME is "t3" in t2.c; want "t2", the device /dev/t2 the agent opens`},
 		{"target version", fixture, row("t2", func(m *table.Module) { m.Version = 2 }), "t2: its functions return KLPT_VERSION_OLD, 1; the table says 2"},
@@ -266,7 +394,7 @@ func TestCheckSources(t *testing.T) {
 			"p: p.c does not define KLPT_PATCH_VERSION"},
 		{"probe as patch", fixture, row("probe", func(m *table.Module) { m.Kind = table.Livepatch; m.Version = 9 }),
 			`probe: probe.c is no livepatch: no MODULE_INFO(livepatch, "Y")`},
-		{"unnamed object", withFile("body.h", "static struct klp_object objs[] = {\n\t{ .x = 1, },\n};\nMODULE_INFO(livepatch, \"Y\");\n"), fixtureTable,
+		{"unnamed object", withFile("body.h", "static struct klp_object objs[] = {\n\t{ .x = 1, },\n};\nMODULE_INFO(livepatch, \"Y\");\n"), without("p3"),
 			`p: p.c: klp_object entry ".x = 1,": neither named nor vmlinux's`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

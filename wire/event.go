@@ -23,12 +23,31 @@ const (
 	VersionNew = 2 // klpt_patch
 )
 
-// Versions returns the versions a transition's tasks run at state 0 and 1.
+// Versions returns the versions a transition's tasks run at state 0 and 1,
+// in every function but those listed in Funcs.
 func (o Op) Versions() (v0, v1 int) {
 	if o.V1 == 0 {
 		return VersionOld, VersionNew
 	}
 	return o.V0, o.V1
+}
+
+// FuncVersions are the versions one function (as table.Key names it) runs
+// at state 0 and 1 in a transition.
+type FuncVersions struct {
+	Func string `json:"func"`
+	V0   int    `json:"v0"`
+	V1   int    `json:"v1"`
+}
+
+// VersionsOf returns the versions the function key runs at state 0 and 1.
+func (o Op) VersionsOf(key string) (v0, v1 int) {
+	for _, f := range o.Funcs {
+		if f.Func == key {
+			return f.V0, f.V1
+		}
+	}
+	return o.Versions()
 }
 
 // The kernel's preemption models, as sched/preempt and uname name them.
@@ -163,6 +182,11 @@ type Op struct {
 	Patch string `json:"patch,omitempty"`
 	V0    int    `json:"v0,omitempty"`
 	V1    int    `json:"v1,omitempty"`
+	// Funcs are the patched functions whose versions differ from V0 and
+	// V1: those an atomic replace leaves out (the kernel's nops, which run
+	// the original at state 1), and those the transition does not touch
+	// (one version at both states).
+	Funcs []FuncVersions `json:"funcs,omitempty"`
 	// Fault is the fault an inject op made (cases.Fault*). Traces before
 	// it carried the fault in Patch.
 	Fault string `json:"fault,omitempty"`

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/klptest/klptest/cases"
+	"github.com/klptest/klptest/kmod/funcstack"
 	"github.com/klptest/klptest/kmod/table"
 	"github.com/klptest/klptest/wire"
 )
@@ -39,12 +40,12 @@ type caseRun struct {
 	slots    int
 	// kept: the livepatch modules a force left in for good.
 	kept map[string]bool
-	// The transition under way: its patch, direction and versions; and
-	// the stack of applied livepatches.
+	// The transition under way: its patch, direction and the versions
+	// of every function at state 0 and 1; and the applied livepatches.
 	patch       string
 	enabling    bool
-	v0, v1      int
-	stack       []applied
+	versions    map[string][2]int
+	stacks      funcstack.Stacks
 	sysfsCounts map[string]int
 	sleeper     int // a sleeper's pid, for fault injection
 	workers     []*child
@@ -313,7 +314,6 @@ func runCase(r *caseRun) {
 	defer t.close()
 	r.t = t
 	r.parked = map[string]*parker{}
-	r.stack = []applied{{"", wire.VersionOld}}
 	argvs := workerArgvs("klpt_target")
 	for i := 0; i < sleepers; i++ {
 		argvs = append(argvs, []string{SleeperArg})
@@ -430,22 +430,21 @@ func (r *caseRun) step(st cases.Step) error {
 		time.Sleep(settle)
 		r.readCmdline()
 	case cases.DoEnable:
-		info, ok := table.Patch(patch)
-		if !ok {
-			return fmt.Errorf("unknown livepatch %q", patch)
+		vs, err := r.stacks.Enable(patch)
+		if err != nil {
+			return err
 		}
 		r.smp.fast.Store(true)
-		r.patch, r.goal, r.enabling = patch, wire.StatePatched, true
-		r.v0, r.v1 = r.top(), info.Version
+		r.patch, r.goal, r.enabling, r.versions = patch, wire.StatePatched, true, vs
 		ko := filepath.Join(wire.ModuleDir, patch+".ko")
 		return r.op(r.transitionOp(wire.OpEnable), func() error { return loadModuleStrict(ko) })
 	case cases.DoDisable:
-		if n := len(r.stack); n < 2 || r.stack[n-1].name != patch {
-			return fmt.Errorf("%s is not the topmost applied livepatch", patch)
+		vs, err := r.stacks.Disable(patch)
+		if err != nil {
+			return err
 		}
 		r.smp.fast.Store(true)
-		r.patch, r.goal, r.enabling = patch, wire.StateUnpatched, false
-		r.v0, r.v1 = r.stack[len(r.stack)-2].version, r.top()
+		r.patch, r.goal, r.enabling, r.versions = patch, wire.StateUnpatched, false, vs
 		return r.op(r.transitionOp(wire.OpDisable), func() error { return writeSysfs(patch, "enabled", "0") })
 	case cases.DoReverse:
 		r.goal = 1 - r.goal
@@ -581,31 +580,15 @@ func (r *caseRun) repeat(st cases.Step) error {
 	return nil
 }
 
-// applied is a livepatch on the stack the agent tracks, bottom first; the
-// bottom is the original code.
-type applied struct {
-	name    string
-	version int
-}
-
-func (r *caseRun) top() int { return r.stack[len(r.stack)-1].version }
-
 // transitionOp is an op of the current transition, with its versions.
 func (r *caseRun) transitionOp(kind string) wire.Op {
-	return wire.Op{Kind: kind, Goal: r.goal, Patch: r.patch, V0: r.v0, V1: r.v1}
+	v0, v1, funcs := funcstack.OpVersions(r.versions)
+	return wire.Op{Kind: kind, Goal: r.goal, Patch: r.patch, V0: v0, V1: v1, Funcs: funcs}
 }
 
-// applied updates the stack once a transition completed.
+// applied updates the stacks once a transition completed.
 func (r *caseRun) applied() {
-	switch {
-	case r.enabling && r.goal == wire.StatePatched:
-		if m, _ := table.Patch(r.patch); m.Replace {
-			r.stack = r.stack[:1]
-		}
-		r.stack = append(r.stack, applied{r.patch, r.v1})
-	case !r.enabling && r.goal == wire.StateUnpatched:
-		r.stack = r.stack[:len(r.stack)-1]
-	}
+	r.stacks.Complete(r.patch, r.enabling, r.goal)
 }
 
 // readLivepatchSysfs reads every livepatch's enabled, transition, force-free
@@ -709,8 +692,8 @@ func (r *caseRun) cleanup() {
 	}
 	// Disable what is applied, topmost first, then unload every livepatch
 	// module left; a forced one stays, as the kernel keeps it.
-	for len(r.stack) > 1 {
-		top := r.stack[len(r.stack)-1].name
+	for a := r.stacks.Applied(); len(a) > 0; a = r.stacks.Applied() {
+		top := a[len(a)-1]
 		if err := r.step(cases.Step{Do: cases.DoDisable, Patch: top}); err != nil {
 			r.fail(fmt.Errorf("cleanup: %w", err))
 			break
@@ -747,8 +730,8 @@ func (r *caseRun) forceKeeps() {
 		return
 	}
 	if m, _ := table.Patch(r.patch); m.Replace {
-		for _, a := range r.stack[1:] {
-			r.kept[a.name] = true
+		for _, a := range r.stacks.Applied() {
+			r.kept[a] = true
 		}
 	}
 }

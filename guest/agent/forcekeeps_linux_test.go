@@ -12,22 +12,24 @@ import (
 // unpatch's own patch, every patch a forced replace removes, and nothing
 // for a forced stacked patch.
 func TestForceKeeps(t *testing.T) {
-	orig := applied{"", wire.VersionOld}
 	tests := []struct {
-		name  string
-		goal  int
-		patch string
-		stack []applied
-		want  []string
+		name    string
+		goal    int
+		patch   string
+		applied []string
+		want    []string
 	}{
-		{"forced unpatch", wire.StateUnpatched, "klpt_patch", []applied{orig, {"klpt_patch", 2}}, []string{"klpt_patch"}},
-		{"forced replace", wire.StatePatched, "klpt_patch2", []applied{orig, {"klpt_patch", 2}, {"klpt_patch3", 4}}, []string{"klpt_patch", "klpt_patch3"}},
-		{"forced stacked patch", wire.StatePatched, "klpt_patch3", []applied{orig, {"klpt_patch", 2}}, nil},
-		{"forced reversed replace", wire.StateUnpatched, "klpt_patch2", []applied{orig, {"klpt_patch", 2}}, []string{"klpt_patch2"}},
+		{"forced unpatch", wire.StateUnpatched, "klpt_patch", []string{"klpt_patch"}, []string{"klpt_patch"}},
+		{"forced replace", wire.StatePatched, "klpt_patch2", []string{"klpt_patch", "klpt_patch3"}, []string{"klpt_patch", "klpt_patch3"}},
+		{"forced stacked patch", wire.StatePatched, "klpt_patch3", []string{"klpt_patch"}, nil},
+		{"forced reversed replace", wire.StateUnpatched, "klpt_patch2", []string{"klpt_patch"}, []string{"klpt_patch2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &caseRun{goal: tt.goal, patch: tt.patch, stack: tt.stack}
+			r := &caseRun{goal: tt.goal, patch: tt.patch}
+			for _, a := range tt.applied {
+				r.stacks.Complete(a, true, wire.StatePatched)
+			}
 			r.forceKeeps()
 			if got := slices.Sorted(maps.Keys(r.kept)); !slices.Equal(got, tt.want) {
 				t.Errorf("kept %v; want %v", got, tt.want)

@@ -224,3 +224,68 @@ var Sizes = map[string]int{
 	"__u8": 1, "__s8": 1, "__u16": 2, "__s16": 2,
 	"__u32": 4, "__s32": 4, "__u64": 8, "__s64": 8,
 }
+
+var conditional = regexp.MustCompile(`^\s*#\s*(if|ifdef|ifndef|elif|else|endif)\b\s*(.*?)\s*$`)
+
+// Select returns text with each `#if name` block resolved: the lines of its
+// first branch when on, of its #else branch when not, and neither
+// directive. Other conditionals, and what they hold, stay as they are; an
+// #elif in a block of name's is an error, as is a block left open.
+func Select(text, name string, on bool) (string, error) {
+	type frame struct{ ours, keep bool }
+	var stack []frame
+	emitting := func() bool {
+		for _, f := range stack {
+			if f.ours && !f.keep {
+				return false
+			}
+		}
+		return true
+	}
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(text, "\n") {
+		m := conditional.FindStringSubmatch(strings.TrimRight(line, "\n"))
+		if m == nil {
+			if emitting() {
+				b.WriteString(line)
+			}
+			continue
+		}
+		var top *frame
+		if n := len(stack); n > 0 {
+			top = &stack[n-1]
+		}
+		switch {
+		case m[1] == "if" && m[2] == name:
+			stack = append(stack, frame{ours: true, keep: on})
+			continue
+		case m[1] == "if" || m[1] == "ifdef" || m[1] == "ifndef":
+			out := emitting()
+			stack = append(stack, frame{})
+			if out {
+				b.WriteString(line)
+			}
+			continue
+		case top == nil:
+			return "", fmt.Errorf("#%s without #if", m[1])
+		case top.ours && m[1] == "elif":
+			return "", fmt.Errorf("#elif in an #if %s block: not a form klptest's sources use", name)
+		case top.ours && m[1] == "else":
+			top.keep = !top.keep
+			continue
+		case top.ours: // #endif
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if m[1] == "endif" {
+			stack = stack[:len(stack)-1]
+		}
+		if emitting() {
+			b.WriteString(line)
+		}
+	}
+	if len(stack) > 0 {
+		return "", fmt.Errorf("%d conditional(s) left open", len(stack))
+	}
+	return b.String(), nil
+}

@@ -102,3 +102,24 @@ struct arr { __u8 b[4]; };
 		}
 	}
 }
+
+func TestSelect(t *testing.T) {
+	src := "a\n#ifndef G\n#if N\nb\n#ifdef X\nc\n#endif\n#else\nd\n#endif\n#endif\ne\n"
+	for _, tc := range []struct {
+		on   bool
+		want string
+	}{
+		{true, "a\n#ifndef G\nb\n#ifdef X\nc\n#endif\n#endif\ne\n"},
+		{false, "a\n#ifndef G\nd\n#endif\ne\n"},
+	} {
+		got, err := Select(src, "N", tc.on)
+		if err != nil || got != tc.want {
+			t.Errorf("Select(N=%v) = %q, %v; want %q", tc.on, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"#if N\na\n", "#endif\n", "#if N\n#elif M\n#endif\n"} {
+		if _, err := Select(bad, "N", true); err == nil {
+			t.Errorf("Select(%q) took it", bad)
+		}
+	}
+}

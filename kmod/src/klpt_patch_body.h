@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The body of klptest's livepatches; klpt_patch.c, klpt_patch2.c and
- * klpt_patch3.c each set KLPT_PATCH_VERSION (what the new functions return,
- * and the version /proc/cmdline names) and KLPT_PATCH_REPLACE (atomic
- * replace), then include it.
+ * The body of klptest's livepatches; klpt_patch.c, klpt_patch2.c,
+ * klpt_patch3.c and klpt_patch4.c each set KLPT_PATCH_VERSION (what the new
+ * functions return, and the version /proc/cmdline names),
+ * KLPT_PATCH_REPLACE (atomic replace) and KLPT_PATCH_NOPS (leave some
+ * functions out, below), then include it.
  *
  * A patch replaces the four functions of klpt_target (the called one, the
  * parked one, and the chain's outer and inner) and of its twins
@@ -62,6 +63,33 @@ static struct klp_func vmlinux_funcs[] = {
 		{ .old_name = "klpt_chain_inner", .new_func = livepatch_klpt_chain_inner, }, \
 		{ }								\
 	}
+#if KLPT_PATCH_NOPS
+/*
+ * An atomic replace that leaves out klpt_target's parking function,
+ * klpt_target2's inner chain function and the whole of klpt_target3: over
+ * a patch that has them, klp_add_nops() adds a nop for each (single ones,
+ * and a dynamic object), which runs the original.
+ */
+static struct klp_func target_funcs[] = {
+	{ .old_name = "klpt_func", .new_func = livepatch_klpt_func, },
+	{ .old_name = "klpt_chain_outer", .new_func = livepatch_klpt_chain_outer, },
+	{ .old_name = "klpt_chain_inner", .new_func = livepatch_klpt_chain_inner, },
+	{ }
+};
+static struct klp_func target2_funcs[] = {
+	{ .old_name = "klpt_func", .new_func = livepatch_klpt_func, },
+	{ .old_name = "klpt_park_func", .new_func = livepatch_klpt_park_func, },
+	{ .old_name = "klpt_chain_outer", .new_func = livepatch_klpt_chain_outer, },
+	{ }
+};
+
+static struct klp_object objs[] = {
+	{ .funcs = vmlinux_funcs, },               /* name NULL: vmlinux */
+	{ .name = "klpt_target", .funcs = target_funcs, },
+	{ .name = "klpt_target2", .funcs = target2_funcs, },
+	{ }
+};
+#else
 KLPT_TARGET_FUNCS(target_funcs);
 KLPT_TARGET_FUNCS(target2_funcs);
 KLPT_TARGET_FUNCS(target3_funcs);
@@ -73,6 +101,7 @@ static struct klp_object objs[] = {
 	{ .name = "klpt_target3", .funcs = target3_funcs, },
 	{ }
 };
+#endif
 
 static struct klp_patch patch = {
 	.mod = THIS_MODULE,

@@ -1,7 +1,8 @@
 // Package table is the one list of klptest's test modules (the C sources in
-// kmod/src): each module's name and kind, the objects a livepatch patches,
-// the version its functions return and whether it replaces atomically, and
-// whether it stays loaded from case to case.
+// kmod/src): each module's name and kind, the objects a livepatch patches
+// and the functions it leaves out of them, the version its functions return
+// and whether it replaces atomically, and whether it stays loaded from case
+// to case; and the names of the functions a livepatch can patch.
 //
 // Everything else about the modules is derived from it or checked against
 // it: kmod generates Kbuild from it and its tests hold the C sources'
@@ -44,9 +45,80 @@ type Module struct {
 	// Patches are the objects a livepatch patches: Vmlinux and target
 	// modules (its klp_objects).
 	Patches []string
+	// Omits are functions of the objects in Patches that the livepatch
+	// leaves out (as Key names them): with Replace, the kernel adds a nop
+	// for each one an applied patch has (klp_add_nops()), as it does for
+	// each function of an object left out of Patches.
+	Omits []string
 	// Resident modules are loaded at boot and stay from case to case; the
 	// agent removes the others after each case.
 	Resident bool
+}
+
+// The functions a livepatch can patch: in each target module, and in
+// vmlinux.
+const (
+	FuncCall    = "klpt_func"         // the workers' call
+	FuncPark    = "klpt_park_func"    // where parked tasks sleep
+	FuncOuter   = "klpt_chain_outer"  // a chain's first function
+	FuncInner   = "klpt_chain_inner"  // the function it calls
+	FuncCmdline = "cmdline_proc_show" // vmlinux's: what /proc/cmdline shows
+)
+
+// ObjectFuncs are the functions of object that a livepatch can patch.
+func ObjectFuncs(object string) []string {
+	if object == Vmlinux {
+		return []string{FuncCmdline}
+	}
+	return []string{FuncCall, FuncPark, FuncOuter, FuncInner}
+}
+
+// Key names one function of one object: "klpt_target2:klpt_chain_inner".
+// The empty object is klpt_target, as the wire's call records name it.
+func Key(object, fn string) string {
+	if object == "" {
+		object = "klpt_target"
+	}
+	return object + ":" + fn
+}
+
+// Funcs are the keys of every function a livepatch of the table can
+// patch, in table order.
+func Funcs() []string {
+	var out []string
+	for _, o := range append([]string{Vmlinux}, targetNames()...) {
+		for _, f := range ObjectFuncs(o) {
+			out = append(out, Key(o, f))
+		}
+	}
+	return out
+}
+
+func targetNames() []string {
+	var out []string
+	for _, m := range Modules {
+		if m.Kind == Target {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+// PatchesFunc says whether livepatch m patches the function key.
+func (m Module) PatchesFunc(key string) bool {
+	for _, o := range m.Patches {
+		for _, f := range ObjectFuncs(o) {
+			if Key(o, f) == key {
+				for _, x := range m.Omits {
+					if x == key {
+						return false
+					}
+				}
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // DefaultLivepatch is the livepatch a case step acts on when it names none.
@@ -66,6 +138,13 @@ var Modules = []Module{
 	{Name: "klpt_patch", Kind: Livepatch, Version: 2, Patches: targets},
 	{Name: "klpt_patch2", Kind: Livepatch, Version: 3, Replace: true, Patches: targets},
 	{Name: "klpt_patch3", Kind: Livepatch, Version: 4, Patches: targets},
+	// An atomic replace that leaves out klpt_target3, klpt_target's
+	// parking function and klpt_target2's inner chain function: replacing
+	// a patch that has them, the kernel adds nops, an object of them and
+	// single ones.
+	{Name: "klpt_patch4", Kind: Livepatch, Version: 5, Replace: true,
+		Patches: []string{Vmlinux, "klpt_target", "klpt_target2"},
+		Omits:   []string{"klpt_target:" + FuncPark, "klpt_target2:" + FuncInner}},
 }
 
 // Names returns the modules' names, in table order.

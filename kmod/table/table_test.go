@@ -39,6 +39,11 @@ func check(mods []Module) []string {
 					errs = append(errs, fmt.Sprintf("%s: patches %s, which is neither vmlinux nor a target module", m.Name, o))
 				}
 			}
+			for _, x := range m.Omits {
+				if !m.omittable(x) {
+					errs = append(errs, fmt.Sprintf("%s: omits %s, no function of an object it patches", m.Name, x))
+				}
+			}
 		default:
 			errs = append(errs, fmt.Sprintf("%s: unknown kind %q", m.Name, m.Kind))
 		}
@@ -77,6 +82,7 @@ func TestCheck(t *testing.T) {
 		{"twice", []Module{target, patch, target}, "klpt_target: listed twice"},
 		{"same version", []Module{target, patch, with(func(m *Module) { m.Name = "klpt_patch9" })}, "klpt_patch9: version 2 is klpt_patch's too; a call's result could not tell them apart"},
 		{"below target", []Module{target, with(func(m *Module) { m.Version = 1 })}, "klpt_patch: version 1 is not above klpt_target's 1"},
+		{"omits a stranger", []Module{target, with(func(m *Module) { m.Omits = []string{"klpt_target2:klpt_func"} })}, "klpt_patch: omits klpt_target2:klpt_func, no function of an object it patches"},
 		{"patches a livepatch", []Module{target, with(func(m *Module) { m.Patches = []string{"klpt_patch"} })}, "klpt_patch: patches klpt_patch, which is neither vmlinux nor a target module"},
 		{"patches nothing", []Module{target, with(func(m *Module) { m.Patches = nil })}, "klpt_patch: patches nothing"},
 		{"resident", []Module{target, with(func(m *Module) { m.Resident = true })}, "klpt_patch: a resident livepatch; the cases need none applied between them"},
@@ -101,5 +107,39 @@ func TestPatch(t *testing.T) {
 		if m, ok := Patch(name); ok {
 			t.Errorf("Patch(%s) = %+v, true; want no livepatch", name, m)
 		}
+	}
+}
+
+// omittable says whether key is a function of an object m patches.
+func (m Module) omittable(key string) bool {
+	for _, o := range m.Patches {
+		for _, f := range ObjectFuncs(o) {
+			if Key(o, f) == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestPatchesFunc(t *testing.T) {
+	p4, _ := Patch("klpt_patch4")
+	for _, tc := range []struct {
+		key  string
+		want bool
+	}{
+		{"klpt_target:klpt_func", true},
+		{"klpt_target:klpt_park_func", false},   // omitted
+		{"klpt_target2:klpt_chain_outer", true}, // its object kept
+		{"klpt_target2:klpt_chain_inner", false},
+		{"klpt_target3:klpt_func", false}, // its object left out
+		{"vmlinux:cmdline_proc_show", true},
+	} {
+		if got := p4.PatchesFunc(tc.key); got != tc.want {
+			t.Errorf("klpt_patch4.PatchesFunc(%s) = %v; want %v", tc.key, got, tc.want)
+		}
+	}
+	if got := len(Funcs()); got != 13 {
+		t.Errorf("Funcs() has %d functions; want vmlinux's one and four in each of three targets", got)
 	}
 }
