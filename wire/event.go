@@ -197,6 +197,10 @@ type Op struct {
 	// For OpComplete: sysfs as read when the transition was seen complete.
 	Enabled    int `json:"enabled,omitempty"`
 	Transition int `json:"transition,omitempty"`
+	// Derived: an op the host derived from the probe's readings of the
+	// transition's state (a transition klptest did not drive), not one the
+	// agent did; it read no sysfs.
+	Derived bool `json:"-"`
 }
 
 // Op kinds.
@@ -254,6 +258,29 @@ type Snapshot struct {
 	T0     int64       `json:"t0"`
 	T1     int64       `json:"t1"`
 	Tasks  []TaskState `json:"tasks"`
+	// Before and After are the transition's own state, read just before
+	// and just after the probe's pass (nil where the probe cannot read
+	// it, and in /proc snapshots).
+	Before *KLPReading `json:"klp_before,omitempty"`
+	After  *KLPReading `json:"klp_after,omitempty"`
+}
+
+// KLPReading is the livepatch core's transition state as the probe read it:
+// whether a transition is open and its goal, and counts of the steps that
+// open and move one (klpt_probe.c). Gen counts transitions begun
+// (klp_init_transition()); Started is the Gen of the last one whose flags
+// are set (klp_start_transition() returned); Rev and Force count
+// klp_reverse_transition() and klp_force_transition() calls begun,
+// Reversed and Forced those that returned.
+type KLPReading struct {
+	Open     bool  `json:"open,omitempty"`
+	Goal     int   `json:"goal"`
+	Gen      int64 `json:"gen"`
+	Started  int64 `json:"started"`
+	Rev      int64 `json:"rev,omitempty"`
+	Reversed int64 `json:"reversed,omitempty"`
+	Force    int64 `json:"force,omitempty"`
+	Forced   int64 `json:"forced,omitempty"`
 }
 
 // TaskState is one task in a snapshot.

@@ -154,10 +154,11 @@ func run() error {
 	}
 
 	// The kernel's own selftests run on a kernel without klptest's
-	// modules, as they would anywhere else.
-	var own []string
-	if bp.Suite != wire.SuiteKselftest {
-		own = residentModules(table.Modules)
+	// targets and livepatches, as they would anywhere else: only the
+	// probe, whose snapshots let the host judge their transitions.
+	own := residentModules(table.Modules)
+	if bp.Suite == wire.SuiteKselftest {
+		own = probeModules(table.Modules)
 	}
 	for _, m := range own {
 		if err := loadModule(filepath.Join(wire.ModuleDir, m+".ko")); err != nil {

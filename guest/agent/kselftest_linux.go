@@ -62,6 +62,19 @@ func runKselftest(r *caseRun) {
 		res.Err = err.Error()
 		return
 	}
+	// The probe samples every task throughout, fast while a transition
+	// is open: the host judges the script's transitions by the shared
+	// rules, from what each snapshot says of the transition it saw.
+	r.drainProbe() // forks before the case belong to no case
+	r.smp = startSampler(func(s wire.Snapshot) {
+		r.ev(wire.Event{Type: wire.EvSnapshot, Snapshot: &s})
+	}, r.fail)
+	r.smp.auto.Store(true)
+	r.smp.tick = r.drainProbe
+	defer func() {
+		r.smp.shutdown()
+		r.drainProbe()
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), kselftestTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/bash", "./"+script)

@@ -18,6 +18,18 @@ func residentModules(mods []table.Module) []string {
 	return out
 }
 
+// probeModules are the probe modules of mods, which a kselftest boot loads
+// alone.
+func probeModules(mods []table.Module) []string {
+	var out []string
+	for _, m := range mods {
+		if m.Kind == table.Probe {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
 // caseModules are the modules of mods a case may leave loaded, in the order the
 // cleanup removes them: the livepatches first, the last listed first (a
 // later patch may stack on an earlier one), then the other modules that are

@@ -22,6 +22,9 @@ func TestModuleLists(t *testing.T) {
 	if got, want := caseModules(mods), []string{"p2", "p", "t2", "f"}; !slices.Equal(got, want) {
 		t.Errorf("caseModules = %q; want %q", got, want)
 	}
+	if got, want := probeModules(mods), []string{"probe"}; !slices.Equal(got, want) {
+		t.Errorf("probeModules = %q; want %q", got, want)
+	}
 }
 
 // klptest's own table: the boot loads the target and the probe, and the

@@ -23,6 +23,21 @@ func ParseProbe(b []byte) (wire.Snapshot, error) {
 		return s, fmt.Errorf("probe: bad header %q: %w", sc.Text(), err)
 	}
 	for sc.Scan() {
+		if when, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# klp "), " "); ok && strings.HasPrefix(sc.Text(), "# klp ") {
+			k, err := parseKLP(rest)
+			if err != nil {
+				return s, fmt.Errorf("probe: bad line %q: %w", sc.Text(), err)
+			}
+			switch when {
+			case "before":
+				s.Before = &k
+			case "after":
+				s.After = &k
+			default:
+				return s, fmt.Errorf("probe: bad line %q", sc.Text())
+			}
+			continue
+		}
 		f := strings.SplitN(sc.Text(), " ", 8)
 		if len(f) != 8 {
 			return s, fmt.Errorf("probe: bad line %q", sc.Text())
@@ -47,6 +62,19 @@ func ParseProbe(b []byte) (wire.Snapshot, error) {
 		return s, fmt.Errorf("probe: header says %d tasks, got %d", n, len(s.Tasks))
 	}
 	return s, sc.Err()
+}
+
+// parseKLP parses the fields of a "# klp" line: open=O goal=G gen=N
+// started=N rev=N reversed=N force=N forced=N.
+func parseKLP(fields string) (wire.KLPReading, error) {
+	var k wire.KLPReading
+	var open int
+	if _, err := fmt.Sscanf(fields, "open=%d goal=%d gen=%d started=%d rev=%d reversed=%d force=%d forced=%d",
+		&open, &k.Goal, &k.Gen, &k.Started, &k.Rev, &k.Reversed, &k.Force, &k.Forced); err != nil {
+		return k, err
+	}
+	k.Open = open != 0
+	return k, nil
 }
 
 // ParseForks parses one read of /proc/klpt_forks; dropped is the probe's

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,6 +56,10 @@ func procSnapshot() wire.Snapshot {
 // goroutine, so that the sampling rate does not pay for JSON.
 type sampler struct {
 	fast atomic.Bool
+	// auto: fast whenever the last probe read saw a transition open, for
+	// transitions the agent does not start itself (the kernel's
+	// selftests').
+	auto atomic.Bool
 	// paused: no snapshots while a person is in the shell, which would
 	// otherwise pile up for as long as they stay.
 	paused  atomic.Bool
@@ -105,6 +110,9 @@ func startSampler(emit func(wire.Snapshot), onError func(error)) *sampler {
 					s.onError(fmt.Errorf("probe: %w", err))
 				} else if err == nil {
 					s.raw <- rawSnap{probe: b}
+					if s.auto.Load() {
+						s.fast.Store(bytes.Contains(b, []byte(" open=1 ")))
+					}
 				}
 			}
 			p := slowPeriod

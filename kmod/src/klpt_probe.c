@@ -8,7 +8,19 @@
  *   # klpt_tasks v1 t0=NS t1=NS n=N
  *   PID TGID STATE PENDING KTHREAD IDLE CPU COMM
  * t0/t1 are CLOCK_MONOTONIC ns around the pass; CPU is -1 except for idle
- * tasks; COMM runs to the end of the line.
+ * tasks; COMM runs to the end of the line. Where the probe can read the
+ * transition's own state (below), two more header lines follow the first,
+ * read before and after the pass:
+ *   # klp before open=O goal=G gen=N started=N rev=N reversed=N force=N forced=N
+ *   # klp after ...
+ * OPEN: a transition is open (klp_transition_patch); GOAL:
+ * klp_target_state; GEN counts klp_init_transition() entries, one per
+ * transition; STARTED is the GEN of the last klp_start_transition() to
+ * return (the flags are set); REV and FORCE count klp_reverse_transition()
+ * and klp_force_transition() entries, REVERSED and FORCED their returns.
+ * With them a snapshot says by itself which transition it saw, and in which
+ * phase: how klptest judges transitions it did not start (the kernel's own
+ * selftests').
  *
  * It also records every fork at the moment the kernel hands the child its
  * livepatch state: a kretprobe on klp_copy_process(), which runs under the
@@ -68,6 +80,129 @@ struct snap {
 };
 
 static struct task_struct *(*klpt_idle_task)(int cpu);
+
+/*
+ * The transition's own state. klp_transition_patch and klp_target_state are
+ * not exported; their addresses come from kallsyms through a kprobe
+ * registered on each (klpt_resolve_data()). The counters are bumped by
+ * probes on the functions that open and move a transition; an entry's
+ * count is made visible, with a full barrier, before the function's first
+ * store, so that a reader that sees a task moved by it sees its count.
+ */
+static struct klp_patch **klpt_transition_patch;
+static int *klpt_target_state;
+static atomic64_t klpt_gen, klpt_started, klpt_rev, klpt_reversed, klpt_force, klpt_forced;
+static bool klp_on;
+
+struct klp_reading {
+	int open, goal;
+	s64 gen, started, rev, reversed, force, forced;
+};
+
+static void klpt_read_klp(struct klp_reading *r)
+{
+	smp_rmb();
+	r->gen = atomic64_read(&klpt_gen);
+	r->started = atomic64_read(&klpt_started);
+	r->rev = atomic64_read(&klpt_rev);
+	r->reversed = atomic64_read(&klpt_reversed);
+	r->force = atomic64_read(&klpt_force);
+	r->forced = atomic64_read(&klpt_forced);
+	r->open = READ_ONCE(*klpt_transition_patch) ? 1 : 0;
+	r->goal = READ_ONCE(*klpt_target_state);
+	smp_rmb();
+}
+
+static int klpt_klp_line(char *p, size_t room, const char *when, const struct klp_reading *r)
+{
+	return scnprintf(p, room, "# klp %s open=%d goal=%d gen=%lld started=%lld rev=%lld reversed=%lld force=%lld forced=%lld\n",
+			 when, r->open, r->goal, r->gen, r->started, r->rev, r->reversed, r->force, r->forced);
+}
+
+static int klpt_bump(atomic64_t *v)
+{
+	atomic64_inc(v);
+	smp_mb__after_atomic();
+	return 0;
+}
+
+static int gen_entry(struct kprobe *p, struct pt_regs *regs) { return klpt_bump(&klpt_gen); }
+static int rev_entry(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_bump(&klpt_rev); }
+static int rev_return(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_bump(&klpt_reversed); }
+static int force_entry(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_bump(&klpt_force); }
+static int force_return(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_bump(&klpt_forced); }
+
+/* klp_start_transition() runs under klp_mutex, as does every GEN bump. */
+static int start_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	atomic64_set(&klpt_started, atomic64_read(&klpt_gen));
+	smp_mb();
+	return 0;
+}
+
+static struct kprobe gen_probe = { .symbol_name = "klp_init_transition", .pre_handler = gen_entry };
+static struct kretprobe start_probe = { .kp.symbol_name = "klp_start_transition", .handler = start_return, .maxactive = 4 };
+static struct kretprobe rev_probe = { .kp.symbol_name = "klp_reverse_transition", .entry_handler = rev_entry, .handler = rev_return, .maxactive = 4 };
+static struct kretprobe force_probe = { .kp.symbol_name = "klp_force_transition", .entry_handler = force_entry, .handler = force_return, .maxactive = 4 };
+static struct kretprobe *klp_kretprobes[] = { &start_probe, &rev_probe, &force_probe };
+
+/*
+ * klpt_resolve_data returns the address of the kernel data symbol name, or
+ * NULL. register_kprobe() looks the name up in kallsyms (data symbols are
+ * there with CONFIG_KALLSYMS_ALL) and stores the address in the kprobe
+ * before it refuses, with -EINVAL, an address that is no kernel text.
+ */
+static void *klpt_resolve_data(const char *name)
+{
+	struct kprobe kp = { .symbol_name = name };
+	int ret = register_kprobe(&kp);
+
+	if (ret == 0) {  /* text: not the variable */
+		unregister_kprobe(&kp);
+		return NULL;
+	}
+	return ret == -EINVAL ? (void *)kp.addr : NULL;
+}
+
+/* klpt_klp_on sets up the transition records; without them, none. */
+static bool klpt_klp_on(void)
+{
+	int ret, i;
+
+	klpt_transition_patch = klpt_resolve_data("klp_transition_patch");
+	klpt_target_state = klpt_resolve_data("klp_target_state");
+	if (!klpt_transition_patch || !klpt_target_state) {
+		pr_warn("cannot find klp_transition_patch or klp_target_state in kallsyms; no transition records\n");
+		return false;
+	}
+	ret = register_kprobe(&gen_probe);
+	if (ret) {
+		pr_warn("cannot probe klp_init_transition(): %d; no transition records\n", ret);
+		return false;
+	}
+	for (i = 0; i < ARRAY_SIZE(klp_kretprobes); i++) {
+		ret = register_kretprobe(klp_kretprobes[i]);
+		if (ret) {
+			pr_warn("cannot probe %s(): %d; no transition records\n", klp_kretprobes[i]->kp.symbol_name, ret);
+			while (--i >= 0)
+				unregister_kretprobe(klp_kretprobes[i]);
+			unregister_kprobe(&gen_probe);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void klpt_klp_off(void)
+{
+	int i;
+
+	if (!klp_on)
+		return;
+	for (i = ARRAY_SIZE(klp_kretprobes) - 1; i >= 0; i--)
+		unregister_kretprobe(klp_kretprobes[i]);
+	unregister_kprobe(&gen_probe);
+}
 
 struct fork_rec {
 	u64 t;
@@ -395,8 +530,9 @@ static int klpt_snapshot(struct snap *s)
 	size_t cap, len;
 	int n, cpu, want;
 	u64 t0, t1;
-	char hdr[96];
+	char hdr[96 + 2 * 160];
 	int hlen;
+	struct klp_reading before, after;
 
 	want = 0;
 	rcu_read_lock();
@@ -413,6 +549,8 @@ static int klpt_snapshot(struct snap *s)
 	n = 0;
 
 	t0 = ktime_get_ns();
+	if (klp_on)
+		klpt_read_klp(&before);
 	rcu_read_lock();
 	for_each_process_thread(g, t) {
 		/* Keep room for the idle tasks' lines after the list. */
@@ -429,10 +567,16 @@ static int klpt_snapshot(struct snap *s)
 		n++;
 	}
 	rcu_read_unlock();
+	if (klp_on)
+		klpt_read_klp(&after);
 	t1 = ktime_get_ns();
 
 	hlen = scnprintf(hdr, sizeof(hdr), "# klpt_tasks v1 t0=%llu t1=%llu n=%d\n",
 			 t0, t1, n);
+	if (klp_on) {
+		hlen += klpt_klp_line(hdr + hlen, sizeof(hdr) - hlen, "before", &before);
+		hlen += klpt_klp_line(hdr + hlen, sizeof(hdr) - hlen, "after", &after);
+	}
 	memcpy(s->buf + sizeof(hdr) - hlen, hdr, hlen);
 	memmove(s->buf, s->buf + sizeof(hdr) - hlen, len - (sizeof(hdr) - hlen));
 	s->len = len - (sizeof(hdr) - hlen);
@@ -571,10 +715,15 @@ static int __init klpt_probe_init(void)
 		pr_err("cannot resolve idle_task() through a kprobe: %d\n", ret);
 		return ret;
 	}
-	if (!proc_create("klpt_tasks", 0444, NULL, &klpt_proc_ops))
+	/* Transition records are optional: without them the kernel's selftests are judged by their scripts alone. */
+	klp_on = klpt_klp_on();
+	if (!proc_create("klpt_tasks", 0444, NULL, &klpt_proc_ops)) {
+		klpt_klp_off();
 		return -ENOMEM;
+	}
 	if (!proc_create("klpt_inject", 0200, NULL, &klpt_inject_ops)) {
 		remove_proc_entry("klpt_tasks", NULL);
+		klpt_klp_off();
 		return -ENOMEM;
 	}
 	/* Fork records are optional: without them only fork-storm fails. */
@@ -616,6 +765,7 @@ static void __exit klpt_probe_exit(void)
 	vfree(fork_ring);
 	remove_proc_entry("klpt_inject", NULL);
 	remove_proc_entry("klpt_tasks", NULL);
+	klpt_klp_off();
 }
 
 module_init(klpt_probe_init);
