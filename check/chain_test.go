@@ -310,6 +310,34 @@ func TestFuncVersions(t *testing.T) {
 			op := &ct.Ops[opIndexOf(ct, wire.OpEnable, 0)]
 			op.Funcs = []wire.FuncVersions{{Func: table.Key("klpt_target", table.FuncCall), V0: wire.VersionOld, V1: wire.VersionOld}}
 		}, rule.Consistent, "before and after ran the livepatched v2 version; want original (v1)"},
+		// A chain whose outer function the transition leaves, across a
+		// reversal: the task may be switched to the reversed goal inside
+		// it, call in, and be switched back, so at equal states it may
+		// have run the other state's set.
+		{"across a reversal, in a chain whose outer function the transition leaves", func(ct *wire.CaseTrace) {
+			op := nopOuter(ct)
+			op.Funcs = []wire.FuncVersions{{Func: outer2, V0: wire.VersionOld, V1: wire.VersionOld}}
+			rev := ct.Ops[opIndexOf(ct, wire.OpReverse, 0)]
+			for i := range ct.Chains {
+				if g := &ct.Chains[i]; g.Cross && g.Before == wire.StatePatched && g.After == wire.StatePatched && g.T1 < rev.T0 && g.T0 > op.T1 {
+					g.T1 = rev.T0 + 1 // across the reversal
+					g.Versions = []int{wire.VersionOld, wire.VersionOld}
+					return
+				}
+			}
+			t.Fatal("no crossing chain at state 1 before the reversal")
+		}, "", ""},
+		{"the same chain, its outer function in the transition", func(ct *wire.CaseTrace) {
+			rev := ct.Ops[opIndexOf(ct, wire.OpReverse, 0)]
+			for i := range ct.Chains {
+				if g := &ct.Chains[i]; g.Cross && g.Before == wire.StatePatched && g.After == wire.StatePatched && g.T1 < rev.T0 {
+					g.T1 = rev.T0 + 1
+					g.Versions = []int{wire.VersionOld, wire.VersionOld}
+					return
+				}
+			}
+			t.Fatal("no crossing chain at state 1 before the reversal")
+		}, rule.Chain, "before and after ran the original (v1) set; want livepatched v2"},
 		// An attempt that switched a chain task during a transition
 		// that leaves some chain's outer function untouched is not
 		// judged: the task may have been in that chain.

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"math"
 	"sort"
 
@@ -12,43 +13,51 @@ import (
 // Transitions klptest did not drive (the kernel's own selftests') have no
 // ops of the agent's. The probe's snapshots carry the livepatch core's own
 // state instead (wire.KLPReading), read just before and just after each
-// pass: whether a transition is open, its goal, and counters the probe
-// bumps in klp_init_transition() (Gen, one per transition), on
-// klp_start_transition()'s return (Started: the flags are set), and in
-// klp_reverse_transition() and klp_force_transition() (begun, and
-// returned). derivedOps turns them into ops, so that the shared rules judge
-// those transitions as they judge klptest's own.
+// pass: whether a transition is open and its goal, and counters the probe
+// keeps with kretprobes: klp_init_transition() entered (Gen, one per
+// transition) and returned (Inited: the task states are set),
+// klp_start_transition() returned (Started: the flags are set), and
+// klp_reverse_transition() and klp_force_transition() entered and returned.
+// derivedOps turns them into ops, so that the shared rules judge those
+// transitions as they judge klptest's own.
 //
-// Why that is sound: every such step happens at an instant the readings do
-// not see, but between the last reading that shows it not yet happened and
-// the first that shows it done; both were taken inside their snapshots'
-// [T0,T1], so the step lies in [T0 of the one, T1 of the other], and that
-// is the op's window. The agent's ops are windows of the same kind (the
-// step happened somewhere inside the action), and every rule already reads
-// them so: a snapshot that overlaps a window is not held to either side of
-// it. The counters only grow, and transitions run one at a time under
-// klp_mutex, so Gen > g says transition g is over, and Gen == g with no
-// transition open says the same. Each counter is bumped, with a full
-// barrier, before the function it counts writes anything, so a reading
-// that shows a count not yet bumped was taken before any of that step's
-// writes could be seen. Completion has no probe of its own
-// (klp_complete_transition() is static, and may be inlined): it clears
-// klp_transition_patch last, after resetting every task, so the first
-// reading without an open transition is after the reset, and the snapshot
-// that holds it overlaps the completion's window and is judged by neither
-// side.
+// Why that is sound:
+//   - Every step happens at an instant no reading sees, between the last
+//     reading that shows it not done and the first that shows it done.
+//     The reading before a pass is taken after its snapshot's T0 and
+//     before any of its tasks, the one after the pass after every task and
+//     before T1; so a window from the one reading's edge to the other's
+//     holds every snapshot whose tasks may have seen the step either way,
+//     overlapping it. The agent's ops are windows of the same kind, and
+//     every rule reads them so: a snapshot that overlaps a window is held
+//     to neither side of it.
+//   - An entry's count is made visible, with a full barrier, before the
+//     function writes anything, and a return's after a full barrier, after
+//     all it wrote; a reading takes the counters, the state and the
+//     counters again until the two counts agree (klpt_read_klp()). So a
+//     reading without a step's count was taken before any of the step's
+//     writes could be seen, and one with a return's count after all of
+//     them.
+//   - Transitions run one at a time under klp_mutex: Gen > g says
+//     transition g is over, and so does Gen == Inited == g with none open
+//     (klp_transition_patch is the first thing klp_init_transition()
+//     writes, and the last thing klp_complete_transition() clears, after
+//     resetting every task; completion has no probe of its own, as
+//     klp_complete_transition() is static and may be inlined).
+//   - On x86 the kretprobes sit on ftrace call sites, which stop firing
+//     while ftrace_enabled is 0 (test-ftrace.sh sets it): a reading with
+//     ftrace off, or one that contradicts an earlier one (a transition open
+//     whose begin was never counted), is blind. Snapshots across a blind
+//     stretch are judged by no rule, and no window is made of its readings.
+//   - A snapshot held to a stable stretch must itself have read no
+//     transition open; one that did is not judged either.
 
 // reading is one KLPReading, and t, the edge of its snapshot on its side of
-// the pass: T0 for the reading before the pass, T1 for the one after. A
-// step seen done by a before-reading happened before every task of its
-// snapshot was read; one not yet done at an after-reading, after. So
-// windows bounded by t hold every snapshot whose tasks may have seen a
-// step either way, as overlapping it, and no other: what the rules need
-// of a window. (As a bound on the step's time, t is not exact: the
-// readings are taken inside the read that T0 and T1 bracket.)
+// the pass: T0 for the reading before the pass, T1 for the one after.
 type reading struct {
-	k wire.KLPReading
-	t int64
+	k     wire.KLPReading
+	t     int64
+	blind bool
 }
 
 // readings returns the probe snapshots' readings in time order; ok is false
@@ -56,69 +65,150 @@ type reading struct {
 // state).
 func readings(ct *wire.CaseTrace) ([]reading, bool) {
 	var out []reading
-	snaps := append([]wire.Snapshot(nil), ct.Snapshots...)
-	sort.SliceStable(snaps, func(i, j int) bool { return snaps[i].T0 < snaps[j].T0 })
-	for _, s := range snaps {
-		if s.Source != wire.SourceProbe || s.Before == nil || s.After == nil {
-			continue
-		}
-		out = append(out, reading{*s.Before, s.T0}, reading{*s.After, s.T1})
+	for _, s := range probeSnaps(ct) {
+		out = append(out, reading{k: *s.Before, t: s.T0}, reading{k: *s.After, t: s.T1})
 	}
+	markBlind(out)
 	return out, len(out) > 0
 }
 
+// probeSnaps are the probe's snapshots with readings, in time order.
+func probeSnaps(ct *wire.CaseTrace) []wire.Snapshot {
+	var out []wire.Snapshot
+	for _, s := range ct.Snapshots {
+		if s.Source == wire.SourceProbe && s.Before != nil && s.After != nil {
+			out = append(out, s)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].T0 < out[j].T0 })
+	return out
+}
+
+// markBlind marks the readings that say nothing of the steps: taken with
+// ftrace off or not known on, and those that show a transition open that
+// the counters missed (open at a Gen an earlier reading saw over), until
+// one shows it closed or a new one begun.
+func markBlind(rs []reading) {
+	overGen := int64(-1) // the latest Gen a trusted reading saw over
+	missed := false
+	for i := range rs {
+		k := rs[i].k
+		if k.Ftrace != 1 {
+			rs[i].blind = true
+			continue
+		}
+		if missed && k.Gen == overGen && k.Open {
+			rs[i].blind = true
+			continue
+		}
+		missed = false
+		switch {
+		case k.Open && k.Gen == overGen:
+			missed = true
+			rs[i].blind = true
+		case !k.Open && k.Inited == k.Gen:
+			overGen = k.Gen
+		}
+	}
+}
+
+// blindSpans are the stretches, from the edge of the trusted reading before
+// each run of blind readings to that of the trusted reading after it, in
+// which the readings say nothing.
+func blindSpans(rs []reading) [][2]int64 {
+	var out [][2]int64
+	for i := 0; i < len(rs); i++ {
+		if !rs[i].blind {
+			continue
+		}
+		from := int64(math.MinInt64)
+		if i > 0 {
+			from = rs[i-1].t
+		}
+		j := i
+		for j < len(rs) && rs[j].blind {
+			j++
+		}
+		to := int64(math.MaxInt64)
+		if j < len(rs) {
+			to = rs[j].t
+		}
+		out = append(out, [2]int64{from, to})
+		i = j
+	}
+	return out
+}
+
+// trusted returns the readings that are not blind.
+func trusted(rs []reading) []reading {
+	var out []reading
+	for _, r := range rs {
+		if !r.blind {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // window returns when a step happened: after the last reading in rs for
-// which done is false, before the first for which it is true (done is
-// monotonic). Without such readings the window opens at -inf or never
-// closes (+inf).
-func window(rs []reading, done func(wire.KLPReading) bool) (t0, t1 int64) {
+// which done is false, before the first for which it is true. Without such
+// readings the window opens at -inf or never closes (+inf). ok is false
+// when done is not monotonic over rs: the readings contradict themselves.
+func window(rs []reading, done func(wire.KLPReading) bool) (t0, t1 int64, ok bool) {
 	t0, t1 = math.MinInt64, math.MaxInt64
 	i := sort.Search(len(rs), func(i int) bool { return done(rs[i].k) })
+	for j, r := range rs {
+		if done(r.k) != (j >= i) {
+			return t0, t1, false
+		}
+	}
 	if i > 0 {
 		t0 = rs[i-1].t
 	}
 	if i < len(rs) {
 		t1 = rs[i].t
 	}
-	return t0, t1
+	return t0, t1, true
 }
 
-// derivedOps returns the transitions the readings show, begun during the
-// case, as ops: for each, its enable (goal 1) or disable (goal 0), the
-// reversals, forces and flips of its goal without either
+// derivedOps returns the transitions the trusted readings show, begun
+// during the case, as ops: for each, its enable (goal 1) or disable (goal
+// 0), the reversals, forces and flips of its goal without either
 // (klp_cancel_transition()), and its completion, unless the case ended
-// first.
-func derivedOps(rs []reading) []wire.Op {
+// first. A transition no reading saw open with its goal has goal -1: the
+// snapshots that overlap it are not judged (checkSnapshots). err says where
+// the readings contradict themselves.
+func derivedOps(rs []reading) ([]wire.Op, error) {
 	if len(rs) == 0 {
-		return nil
+		return nil, nil
 	}
 	first, last := rs[0].k, rs[len(rs)-1].k
 	from := first.Gen + 1 // transitions begun during the case
-	if first.Open {
-		from = first.Gen // one open at the first reading: begun before it, judged from there
+	if first.Open || first.Inited != first.Gen {
+		from = first.Gen // one open at the first reading: judged from there
 	}
 	var ops []wire.Op
+	bad := func(what string, g int64) error {
+		return fmt.Errorf("the probe's readings of transition %d's %s contradict themselves", g, what)
+	}
 	for g := from; g <= last.Gen; g++ {
-		// Readings taken while transition g was open.
-		var in []reading
+		var in []reading // readings taken while transition g was open
 		for _, r := range rs {
 			if r.k.Gen == g && r.k.Open {
 				in = append(in, r)
 			}
 		}
-		// A transition that no reading saw open with its goal (over
-		// within one pass, or between two) gets goal -1: the snapshots
-		// that overlap it are not judged (checkSnapshots).
 		goal, ok := startGoal(rs, in, g)
 		if !ok {
 			goal = wire.StateUndefined
 		}
-		begun := func(k wire.KLPReading) bool { return k.Gen >= g }
-		over := func(k wire.KLPReading) bool { return k.Gen > g || (k.Gen == g && !k.Open) }
-		started := func(k wire.KLPReading) bool { return k.Started >= g || over(k) }
-		s0, _ := window(rs, begun)
-		_, s1 := window(rs, started)
-		c0, c1 := window(rs, over)
+		over := func(k wire.KLPReading) bool { return k.Gen > g || (k.Gen == g && k.Inited == g && !k.Open) }
+		s0, _, ok1 := window(rs, func(k wire.KLPReading) bool { return k.Gen >= g })
+		_, s1, ok2 := window(rs, func(k wire.KLPReading) bool { return k.Started >= g || over(k) })
+		c0, c1, ok3 := window(rs, over)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, bad("begin, start or end", g)
+		}
 		kind := wire.OpDisable
 		if goal != wire.StateUnpatched {
 			kind = wire.OpEnable
@@ -128,17 +218,22 @@ func derivedOps(rs []reading) []wire.Op {
 		// Reversals and forces begun while g was open, in the order they
 		// began (each holds klp_mutex throughout).
 		var moves []wire.Op
-		rev0, rev1 := countsDuring(rs, g, func(k wire.KLPReading) int64 { return k.Rev })
-		for r := rev0 + 1; r <= rev1; r++ {
-			a, _ := window(rs, func(k wire.KLPReading) bool { return k.Rev >= r })
-			_, b := window(rs, func(k wire.KLPReading) bool { return k.Reversed >= r })
-			moves = append(moves, wire.Op{Kind: wire.OpReverse, T0: max(a, s0), T1: min(b, c1), Derived: true})
-		}
-		f0, f1 := countsDuring(rs, g, func(k wire.KLPReading) int64 { return k.Force })
-		for f := f0 + 1; f <= f1; f++ {
-			a, _ := window(rs, func(k wire.KLPReading) bool { return k.Force >= f })
-			_, b := window(rs, func(k wire.KLPReading) bool { return k.Forced >= f })
-			moves = append(moves, wire.Op{Kind: wire.OpForce, T0: max(a, s0), T1: min(b, c1), Derived: true})
+		for _, m := range []struct {
+			kind          string
+			begun, returned func(wire.KLPReading) int64
+		}{
+			{wire.OpReverse, func(k wire.KLPReading) int64 { return k.Rev }, func(k wire.KLPReading) int64 { return k.Reversed }},
+			{wire.OpForce, func(k wire.KLPReading) int64 { return k.Force }, func(k wire.KLPReading) int64 { return k.Forced }},
+		} {
+			n0, n1 := countsDuring(rs, g, m.begun)
+			for n := n0 + 1; n <= n1; n++ {
+				a, _, ok1 := window(rs, func(k wire.KLPReading) bool { return m.begun(k) >= n })
+				_, b, ok2 := window(rs, func(k wire.KLPReading) bool { return m.returned(k) >= n })
+				if !ok1 || !ok2 {
+					return nil, bad(m.kind, g)
+				}
+				moves = append(moves, wire.Op{Kind: m.kind, T0: max(a, s0), T1: min(b, c1), Derived: true})
+			}
 		}
 		sort.SliceStable(moves, func(i, j int) bool { return moves[i].T0 < moves[j].T0 })
 		for _, m := range moves {
@@ -170,7 +265,7 @@ func derivedOps(rs []reading) []wire.Op {
 	// In the order the steps happened (transitions one at a time, each
 	// step of one after the one before), which a sort by the windows'
 	// starts would not keep where windows overlap.
-	return ops
+	return ops, nil
 }
 
 // countsDuring returns a counter's value when transition g began and its
@@ -235,7 +330,11 @@ func checkDerived(ct *wire.CaseTrace, c cases.Case, col *collector, add func(rul
 		add(rule.Violation{Rule: rule.Coverage, Msg: "could not judge the script's transitions: no probe snapshot read the transition's state (klpt_probe logs why at load)"})
 		return
 	}
-	ops := derivedOps(rs)
+	ops, err := derivedOps(trusted(rs))
+	if err != nil {
+		add(rule.Violation{Rule: rule.Coverage, Msg: "could not judge the script's transitions: " + err.Error()})
+		return
+	}
 	if len(ops) == 0 {
 		if r := ct.Kselftest; r == nil || r.Exit != wire.KselftestSkip {
 			add(rule.Violation{Rule: rule.Coverage, Msg: "could not judge the script's transitions: the probe saw none begin"})
@@ -245,6 +344,20 @@ func checkDerived(ct *wire.CaseTrace, c cases.Case, col *collector, add func(rul
 	d := *ct
 	d.Ops = ops
 	m := buildModel(&d, add)
+	// Judged: the snapshots that no blind stretch overlaps, and, of those
+	// the model holds to a stable stretch, only those that read none open.
+	spans := blindSpans(rs)
+	d.Snapshots = nil
+	for _, s := range ct.Snapshots {
+		blind := false
+		for _, b := range spans {
+			blind = blind || (s.T1 >= b[0] && s.T0 <= b[1])
+		}
+		if _, stable := m.stableAt(s.T0, s.T1); blind || stable && (s.Before == nil || s.Before.Open || s.After.Open) {
+			continue
+		}
+		d.Snapshots = append(d.Snapshots, s)
+	}
 	checkSnapshots(&d, m, col)
 	checkForks(&d, m, col)
 	checkEnd(&d, m, c, add)

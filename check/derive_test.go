@@ -17,9 +17,21 @@ func snapAt(t int64, b, a wire.KLPReading, tasks ...wire.TaskState) wire.Snapsho
 	return wire.Snapshot{Source: wire.SourceProbe, T0: t, T1: t + 10, Before: &b, After: &a, Tasks: tasks}
 }
 
-// k is a reading: open with goal (goal -1: closed), at gen, started.
+// k is a reading with ftrace on: open with goal (goal -1: closed), at gen
+// (klp_init_transition() returned), started.
 func k(goal int, gen, started int64) wire.KLPReading {
-	return wire.KLPReading{Open: goal >= 0, Goal: goal, Gen: gen, Started: started}
+	return wire.KLPReading{Open: goal >= 0, Goal: goal, Ftrace: 1, Gen: gen, Inited: gen, Started: started}
+}
+
+// initing is a reading inside klp_init_transition() of transition gen,
+// before it set klp_transition_patch (open false) or klp_target_state.
+func initing(gen int64, open bool) wire.KLPReading {
+	return wire.KLPReading{Open: open, Goal: -1, Ftrace: 1, Gen: gen, Inited: gen - 1, Started: gen - 1}
+}
+
+func ftraceOff(r wire.KLPReading) wire.KLPReading {
+	r.Ftrace = 0
+	return r
 }
 
 func withRev(r wire.KLPReading, rev, reversed int64) wire.KLPReading {
@@ -73,13 +85,28 @@ func TestDerivedOps(t *testing.T) {
 		}, "enable(1)[110,310] reverse(0)[210,300] complete(0)[300,310]"},
 		{"a reading between klp_transition_patch and klp_target_state", []wire.Snapshot{
 			snapAt(100, idle, idle),
-			snapAt(200, wire.KLPReading{Open: true, Goal: -1, Gen: 1}, k(1, 1, 1)),
+			snapAt(200, initing(1, true), k(1, 1, 1)),
 			snapAt(300, k(-1, 1, 1), k(-1, 1, 1)),
 		}, "enable(1)[110,210] complete(1)[210,300]"},
 		{"open when the case began, and when it ended", []wire.Snapshot{
 			snapAt(100, k(1, 3, 3), k(1, 3, 3)),
 			snapAt(200, k(-1, 3, 3), k(1, 4, 4)),
 		}, "enable(1)[99,100] complete(1)[110,200] enable(1)[200,210]"},
+		// klp_init_transition() entered, klp_transition_patch not yet
+		// set: not a completion.
+		{"a reading inside klp_init_transition()", []wire.Snapshot{
+			snapAt(100, idle, idle),
+			snapAt(200, initing(1, false), k(1, 1, 0)),
+			snapAt(300, k(1, 1, 1), k(-1, 1, 1)),
+		}, "enable(1)[110,300] complete(1)[300,310]"},
+		// test-ftrace.sh: with ftrace off the counters stop; those
+		// readings are blind, and no window is made of them.
+		{"ftrace off", []wire.Snapshot{
+			snapAt(100, idle, idle),
+			snapAt(200, ftraceOff(idle), ftraceOff(wire.KLPReading{Open: true, Goal: 0})),
+			snapAt(300, idle, idle),
+			snapAt(400, k(1, 1, 1), k(-1, 1, 1)),
+		}, "enable(1)[310,400] complete(1)[400,410]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ct := &wire.CaseTrace{Snapshots: tc.snaps}
@@ -87,7 +114,11 @@ func TestDerivedOps(t *testing.T) {
 			if !ok {
 				t.Fatal("no readings")
 			}
-			if got := opsString(derivedOps(rs)); got != tc.want {
+			ops, err := derivedOps(trusted(rs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := opsString(ops); got != tc.want {
 				t.Errorf("ops:\n  %s\nwant:\n  %s", got, tc.want)
 			}
 		})
@@ -132,6 +163,27 @@ func TestDerivedRules(t *testing.T) {
 		{"a completion with a task left behind", func(ct *wire.CaseTrace) {
 			ct.Snapshots[4].Tasks[1].State = 0 // read after task 1, already reset
 		}, rule.Completion},
+		// A failed enable while ftrace was off: the counters missed it,
+		// the readings say so, and the snapshot across it is not judged.
+		{"a transition the counters missed", func(ct *wire.CaseTrace) {
+			ct.Snapshots = append(ct.Snapshots,
+				snapAt(700, ftraceOff(done), ftraceOff(done), ktask(1, 0, false), ktask(2, 0, false)),
+				snapAt(800, done, done, ktask(1, -1, false), ktask(2, -1, false)))
+		}, ""},
+		// ftrace back on while a transition it missed is open: blind
+		// until it closes.
+		{"a transition open whose begin was missed", func(ct *wire.CaseTrace) {
+			open := done
+			open.Open, open.Goal = true, 0
+			ct.Snapshots = append(ct.Snapshots,
+				snapAt(700, ftraceOff(done), open, ktask(1, 0, false), ktask(2, 0, false)),
+				snapAt(800, open, open, ktask(1, 0, false), ktask(2, 0, false)),
+				snapAt(900, done, done, ktask(1, -1, false), ktask(2, -1, false)))
+		}, ""},
+		{"readings that contradict themselves", func(ct *wire.CaseTrace) {
+			back := k(1, 1, 0) // started went back
+			ct.Snapshots[3].After = &back
+		}, rule.Coverage},
 		{"the probe without readings", func(ct *wire.CaseTrace) {
 			for i := range ct.Snapshots {
 				ct.Snapshots[i].Before, ct.Snapshots[i].After = nil, nil

@@ -268,14 +268,19 @@ type Snapshot struct {
 // KLPReading is the livepatch core's transition state as the probe read it:
 // whether a transition is open and its goal, and counts of the steps that
 // open and move one (klpt_probe.c). Gen counts transitions begun
-// (klp_init_transition()); Started is the Gen of the last one whose flags
-// are set (klp_start_transition() returned); Rev and Force count
+// (klp_init_transition()); Inited and Started are the Gen of the last one
+// whose task states are set (klp_init_transition() returned) and whose
+// flags are (klp_start_transition() returned); Rev and Force count
 // klp_reverse_transition() and klp_force_transition() calls begun,
-// Reversed and Forced those that returned.
+// Reversed and Forced those that returned. Ftrace is ftrace_enabled (-1:
+// the probe could not read it): on x86 the probe's counters stop while it
+// is 0, so such a reading says nothing of the steps.
 type KLPReading struct {
 	Open     bool  `json:"open,omitempty"`
 	Goal     int   `json:"goal"`
+	Ftrace   int   `json:"ftrace"`
 	Gen      int64 `json:"gen"`
+	Inited   int64 `json:"inited"`
 	Started  int64 `json:"started"`
 	Rev      int64 `json:"rev,omitempty"`
 	Reversed int64 `json:"reversed,omitempty"`

@@ -11,13 +11,15 @@
  * tasks; COMM runs to the end of the line. Where the probe can read the
  * transition's own state (below), two more header lines follow the first,
  * read before and after the pass:
- *   # klp before open=O goal=G gen=N started=N rev=N reversed=N force=N forced=N
+ *   # klp before open=O goal=G ftrace=F gen=N inited=N started=N rev=N reversed=N force=N forced=N
  *   # klp after ...
  * OPEN: a transition is open (klp_transition_patch); GOAL:
- * klp_target_state; GEN counts klp_init_transition() entries, one per
- * transition; STARTED is the GEN of the last klp_start_transition() to
- * return (the flags are set); REV and FORCE count klp_reverse_transition()
- * and klp_force_transition() entries, REVERSED and FORCED their returns.
+ * klp_target_state; FTRACE: ftrace_enabled (1, 0, or -1 unknown), without
+ * which on x86 the counters stop; GEN counts klp_init_transition() entries,
+ * one per transition; INITED and STARTED are the GEN of the last
+ * klp_init_transition() and klp_start_transition() to return (the states
+ * set; the flags set); REV and FORCE count klp_reverse_transition() and
+ * klp_force_transition() entries, REVERSED and FORCED their returns.
  * With them a snapshot says by itself which transition it saw, and in which
  * phase: how klptest judges transitions it did not start (the kernel's own
  * selftests').
@@ -82,69 +84,105 @@ struct snap {
 static struct task_struct *(*klpt_idle_task)(int cpu);
 
 /*
- * The transition's own state. klp_transition_patch and klp_target_state are
- * not exported; their addresses come from kallsyms through a kprobe
- * registered on each (klpt_resolve_data()). The counters are bumped by
- * probes on the functions that open and move a transition; an entry's
- * count is made visible, with a full barrier, before the function's first
- * store, so that a reader that sees a task moved by it sees its count.
+ * The transition's own state. klp_transition_patch, klp_target_state and
+ * ftrace_enabled are not exported; their addresses come from kallsyms
+ * through a kprobe registered on each (klpt_resolve_data()). The counters
+ * are bumped by kretprobes on the functions that open and move a
+ * transition: an entry's count is made visible, with a full barrier,
+ * before the function's first store, so that a reader that sees one of its
+ * stores sees its count; a return's after a full barrier, so that a reader
+ * that sees the count sees every store the function made. On x86 these
+ * probes sit on the functions' ftrace call sites, which stop firing while
+ * ftrace_enabled is 0 (the kernel's test-ftrace.sh does that): each reading
+ * says whether ftrace was on, and a reading with it off does not count.
  */
 static struct klp_patch **klpt_transition_patch;
-static int *klpt_target_state;
-static atomic64_t klpt_gen, klpt_started, klpt_rev, klpt_reversed, klpt_force, klpt_forced;
+static int *klpt_target_state, *klpt_ftrace_enabled;
+static atomic64_t klpt_gen, klpt_inited, klpt_started, klpt_rev, klpt_reversed, klpt_force, klpt_forced;
 static bool klp_on;
 
-struct klp_reading {
-	int open, goal;
-	s64 gen, started, rev, reversed, force, forced;
+struct klp_counts {
+	s64 gen, inited, started, rev, reversed, force, forced;
 };
 
+struct klp_reading {
+	int open, goal, ftrace;
+	struct klp_counts c;
+};
+
+static void klpt_read_counts(struct klp_counts *c)
+{
+	c->gen = atomic64_read(&klpt_gen);
+	c->inited = atomic64_read(&klpt_inited);
+	c->started = atomic64_read(&klpt_started);
+	c->rev = atomic64_read(&klpt_rev);
+	c->reversed = atomic64_read(&klpt_reversed);
+	c->force = atomic64_read(&klpt_force);
+	c->forced = atomic64_read(&klpt_forced);
+}
+
+/*
+ * klpt_read_klp reads the state as one moment, as a seqcount reader would:
+ * the counters, the state, the counters again, until both counts agree, so
+ * that no step began or ended between them. The writers hold klp_mutex, so
+ * a few tries do.
+ */
 static void klpt_read_klp(struct klp_reading *r)
 {
-	smp_rmb();
-	r->gen = atomic64_read(&klpt_gen);
-	r->started = atomic64_read(&klpt_started);
-	r->rev = atomic64_read(&klpt_rev);
-	r->reversed = atomic64_read(&klpt_reversed);
-	r->force = atomic64_read(&klpt_force);
-	r->forced = atomic64_read(&klpt_forced);
-	r->open = READ_ONCE(*klpt_transition_patch) ? 1 : 0;
-	r->goal = READ_ONCE(*klpt_target_state);
-	smp_rmb();
+	struct klp_counts again;
+	int tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		smp_rmb();
+		klpt_read_counts(&r->c);
+		smp_rmb();
+		r->open = READ_ONCE(*klpt_transition_patch) ? 1 : 0;
+		r->goal = READ_ONCE(*klpt_target_state);
+		r->ftrace = klpt_ftrace_enabled ? (READ_ONCE(*klpt_ftrace_enabled) ? 1 : 0) : -1;
+		smp_rmb();
+		klpt_read_counts(&again);
+		if (!memcmp(&r->c, &again, sizeof(again)))
+			return;
+		cpu_relax();
+	}
+	r->ftrace = 0;  /* never one moment: a reading that does not count */
 }
 
 static int klpt_klp_line(char *p, size_t room, const char *when, const struct klp_reading *r)
 {
-	return scnprintf(p, room, "# klp %s open=%d goal=%d gen=%lld started=%lld rev=%lld reversed=%lld force=%lld forced=%lld\n",
-			 when, r->open, r->goal, r->gen, r->started, r->rev, r->reversed, r->force, r->forced);
+	return scnprintf(p, room, "# klp %s open=%d goal=%d ftrace=%d gen=%lld inited=%lld started=%lld rev=%lld reversed=%lld force=%lld forced=%lld\n",
+			 when, r->open, r->goal, r->ftrace, r->c.gen, r->c.inited, r->c.started,
+			 r->c.rev, r->c.reversed, r->c.force, r->c.forced);
 }
 
-static int klpt_bump(atomic64_t *v)
+static int klpt_entered(atomic64_t *v)
 {
 	atomic64_inc(v);
 	smp_mb__after_atomic();
 	return 0;
 }
 
-static int gen_entry(struct kprobe *p, struct pt_regs *regs) { return klpt_bump(&klpt_gen); }
-static int rev_entry(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_bump(&klpt_rev); }
-static int rev_return(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_bump(&klpt_reversed); }
-static int force_entry(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_bump(&klpt_force); }
-static int force_return(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_bump(&klpt_forced); }
-
-/* klp_start_transition() runs under klp_mutex, as does every GEN bump. */
-static int start_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+static int klpt_returned(atomic64_t *v, s64 to)
 {
-	atomic64_set(&klpt_started, atomic64_read(&klpt_gen));
 	smp_mb();
+	atomic64_set(v, to);
 	return 0;
 }
 
-static struct kprobe gen_probe = { .symbol_name = "klp_init_transition", .pre_handler = gen_entry };
+/* Every counter is written under klp_mutex, which each probed function runs under. */
+static int init_entry(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_entered(&klpt_gen); }
+static int init_return(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_returned(&klpt_inited, atomic64_read(&klpt_gen)); }
+static int start_return(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_returned(&klpt_started, atomic64_read(&klpt_gen)); }
+static int rev_entry(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_entered(&klpt_rev); }
+static int rev_return(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_returned(&klpt_reversed, atomic64_read(&klpt_rev)); }
+static int force_entry(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_entered(&klpt_force); }
+static int force_return(struct kretprobe_instance *ri, struct pt_regs *regs) { return klpt_returned(&klpt_forced, atomic64_read(&klpt_force)); }
+
+static struct kretprobe init_probe = { .kp.symbol_name = "klp_init_transition", .entry_handler = init_entry, .handler = init_return, .maxactive = 4 };
 static struct kretprobe start_probe = { .kp.symbol_name = "klp_start_transition", .handler = start_return, .maxactive = 4 };
 static struct kretprobe rev_probe = { .kp.symbol_name = "klp_reverse_transition", .entry_handler = rev_entry, .handler = rev_return, .maxactive = 4 };
 static struct kretprobe force_probe = { .kp.symbol_name = "klp_force_transition", .entry_handler = force_entry, .handler = force_return, .maxactive = 4 };
-static struct kretprobe *klp_kretprobes[] = { &start_probe, &rev_probe, &force_probe };
+static struct kretprobe *klp_kretprobes[] = { &init_probe, &start_probe, &rev_probe, &force_probe };
 
 /*
  * klpt_resolve_data returns the address of the kernel data symbol name, or
@@ -171,13 +209,9 @@ static bool klpt_klp_on(void)
 
 	klpt_transition_patch = klpt_resolve_data("klp_transition_patch");
 	klpt_target_state = klpt_resolve_data("klp_target_state");
+	klpt_ftrace_enabled = klpt_resolve_data("ftrace_enabled");
 	if (!klpt_transition_patch || !klpt_target_state) {
 		pr_warn("cannot find klp_transition_patch or klp_target_state in kallsyms; no transition records\n");
-		return false;
-	}
-	ret = register_kprobe(&gen_probe);
-	if (ret) {
-		pr_warn("cannot probe klp_init_transition(): %d; no transition records\n", ret);
 		return false;
 	}
 	for (i = 0; i < ARRAY_SIZE(klp_kretprobes); i++) {
@@ -186,7 +220,6 @@ static bool klpt_klp_on(void)
 			pr_warn("cannot probe %s(): %d; no transition records\n", klp_kretprobes[i]->kp.symbol_name, ret);
 			while (--i >= 0)
 				unregister_kretprobe(klp_kretprobes[i]);
-			unregister_kprobe(&gen_probe);
 			return false;
 		}
 	}
@@ -201,7 +234,6 @@ static void klpt_klp_off(void)
 		return;
 	for (i = ARRAY_SIZE(klp_kretprobes) - 1; i >= 0; i--)
 		unregister_kretprobe(klp_kretprobes[i]);
-	unregister_kprobe(&gen_probe);
 }
 
 struct fork_rec {
@@ -530,7 +562,7 @@ static int klpt_snapshot(struct snap *s)
 	size_t cap, len;
 	int n, cpu, want;
 	u64 t0, t1;
-	char hdr[96 + 2 * 160];
+	char hdr[96 + 2 * 200];
 	int hlen;
 	struct klp_reading before, after;
 
