@@ -331,6 +331,7 @@ func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) []rule
 	} else {
 		checkCoverage(tr, ct, m, add)
 		checkSnapshots(ct, m, col)
+		checkReadings(ct, m, add)
 		checkCalls(ct, m, col)
 		checkChains(ct, m, col)
 		checkSwitches(ct, m, col)
@@ -523,6 +524,27 @@ func checkSnapshots(ct *wire.CaseTrace, m model, col *collector) {
 						"%s over %d consecutive snapshots (%.0f ms)", anomaly, p.count, float64(s.T0-p.since)/1e6)}, scope)
 				}
 			}
+		}
+	}
+}
+
+// checkReadings holds the agent's ops to the kernel's own word: a probe
+// snapshot that the ops put between transitions must have read no
+// transition open (klp_transition_patch; wire.KLPReading) before or after
+// its pass. The agent sees a transition complete when its sysfs
+// transition attribute reads 0, which is when klp_transition_patch no
+// longer points to it, and klp_complete_transition() clears it last; a
+// stable stretch ends where the next action begins, before any of it.
+func checkReadings(ct *wire.CaseTrace, m model, add func(rule.Violation)) {
+	for _, s := range ct.Snapshots {
+		if s.Before == nil || s.After == nil {
+			continue
+		}
+		if _, ok := m.stableAt(s.T0, s.T1); ok && (s.Before.Open || s.After.Open) {
+			add(rule.Violation{Rule: rule.Outside, T: s.T0, Msg: fmt.Sprintf(
+				"the kernel had a transition open (klp_transition_patch set, goal %d) in a snapshot the case's ops put between transitions",
+				max(s.Before.Goal, s.After.Goal))})
+			return // one says it; the rest follow from the same ops
 		}
 	}
 }

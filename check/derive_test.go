@@ -207,3 +207,29 @@ func TestDerivedRules(t *testing.T) {
 		})
 	}
 }
+
+// In klptest's own cases the readings hold the agent's ops to the kernel's
+// word: a snapshot between transitions that read one open fires.
+func TestReadingsAgainstOps(t *testing.T) {
+	tr := load(t, "patch-debian-6.12.json.gz")
+	ct := caseIn(tr, "patch")
+	c, err := cases.Lookup([]string{"patch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := k(-1, 0, 0)
+	for i := range ct.Snapshots {
+		if s := &ct.Snapshots[i]; s.Source == wire.SourceProbe {
+			s.Before, s.After = &closed, &closed
+		}
+	}
+	if vs := Case(tr, ct, c[0]); len(vs) != 0 {
+		t.Fatalf("rules fired on the recorded run with closed readings: %v", vs)
+	}
+	open := k(1, 1, 1)
+	ct.Snapshots[0].After = &open // the first snapshot: before any op
+	_, of := rulesOf(Case(tr, ct, c[0]), rule.Outside)
+	if len(of) == 0 || !strings.Contains(of[0].Msg, "the kernel had a transition open") {
+		t.Errorf("outside-transition: %v; want the kernel's open transition named", of)
+	}
+}
