@@ -25,6 +25,9 @@ type Case struct {
 	// Demo cases break the kernel on purpose and must FAIL with the rule
 	// in Demo; they run only when named.
 	Demo rule.Name
+	// Long cases run for minutes (hundreds of transitions): only when
+	// named, as demos do, and in the matrix cells that name them.
+	Long bool
 	// Fault cases fail the guest itself (a hang, a panic) for klptest's
 	// own fault tests, which check what klptest does then; they run only
 	// when named, and are not demos of a rule.
@@ -80,10 +83,13 @@ type Step struct {
 	// them) instead of fork-storm's mix, until the storm-wait.
 	Race bool `json:"race,omitempty"`
 	// A repeat step runs Repeat in rounds until its Until condition (a
-	// key of Untils) holds, at most Rounds rounds and RepeatSeconds.
+	// key of Untils; "" for none) holds, at most Rounds rounds and
+	// Seconds.
 	Repeat []Step `json:"repeat,omitempty"`
 	Until  string `json:"until,omitempty"`
 	Rounds int    `json:"rounds,omitempty"`
+	// Seconds bounds a repeat step's rounds in time; 0 is RepeatSeconds.
+	Seconds int `json:"seconds,omitempty"`
 }
 
 // RepeatSeconds bounds a repeat step's rounds in time.
@@ -171,6 +177,7 @@ const (
 	DoUnloadBusy = "unload-busy" // removing it must fail: the kernel keeps it
 	DoStormStart = "storm-start" // start a storm of forks, vfork+execs, threads and fork chains
 	DoSysfs      = "sysfs"       // read every livepatch's sysfs attributes, once Patch's directory (a replaced patch's) is gone or a bound passed
+	DoLeaks      = "leaks"       // read what a leak grows: the target modules' refcounts, the livepatch sysfs entries, memory
 	DoLoad       = "load"        // load a target module
 	DoRemove     = "remove"      // remove a target module
 	DoWorkers    = "workers"     // start workers calling Module's functions too
@@ -256,7 +263,7 @@ func register(c Case) {
 func All() []Case {
 	var out []Case
 	for _, c := range registry {
-		if c.Demo == "" && !c.Fault {
+		if c.Demo == "" && !c.Fault && !c.Long {
 			out = append(out, c)
 		}
 	}
@@ -269,6 +276,18 @@ func Demos() []Case {
 	var out []Case
 	for _, c := range registry {
 		if c.Demo != "" {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Longs lists the long cases by name.
+func Longs() []Case {
+	var out []Case
+	for _, c := range registry {
+		if c.Long {
 			out = append(out, c)
 		}
 	}
@@ -299,7 +318,7 @@ func Lookup(names []string) ([]Case, error) {
 		c, ok := registry[n]
 		if !ok {
 			var known []string
-			for _, k := range All() {
+			for _, k := range append(All(), Longs()...) {
 				known = append(known, k.Name)
 			}
 			return nil, fmt.Errorf("unknown case %q (known: %s; see `klptest list`)", n, strings.Join(known, ", "))

@@ -222,6 +222,7 @@ const (
 	OpRemove   = "remove"      // a target module removed
 	OpInject   = "inject"      // a fault injected on purpose (demo cases)
 	OpRepeat   = "repeat"      // the rounds of a repeat step, after them
+	OpLeaks    = "leaks"       // what a leak grows, read: Counts (LeakCounts' keys)
 	OpPreempt  = "preempt"     // the preemption model set for the case (Op.Preempt)
 )
 
@@ -680,3 +681,18 @@ func (ct *CaseTrace) OpsOf(kind string) []Op {
 	}
 	return out
 }
+
+// The counts of a leaks op: the target module's reference count, the
+// entries under /sys/kernel/livepatch, and /proc/meminfo's figures in kB.
+const (
+	LeakRefcnt       = "refcnt:klpt_target"
+	LeakLivepatches  = "livepatches"
+	LeakMemAvailable = "MemAvailable"
+	LeakSlab         = "Slab"
+	LeakSUnreclaim   = "SUnreclaim"
+	LeakVmallocUsed  = "VmallocUsed"
+	LeakPercpu       = "Percpu"
+)
+
+// MeminfoLeakKeys are the /proc/meminfo figures a leaks op reads.
+var MeminfoLeakKeys = []string{LeakMemAvailable, LeakSlab, LeakSUnreclaim, LeakVmallocUsed, LeakPercpu}

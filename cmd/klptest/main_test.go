@@ -73,14 +73,20 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// Every case is listed, on one line, with its description.
+// Every case is listed, on one line, with its description; the long ones
+// last, marked.
 func TestList(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := Main([]string{"list"}, &out, &errb); code != 0 {
 		t.Fatalf("list: exit %d", code)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	all := cases.All()
+	all := append(cases.All(), cases.Longs()...)
+	for i, c := range cases.Longs() {
+		if l := lines[len(lines)-len(cases.Longs())+i]; !strings.Contains(l, "(long: runs only when named)") {
+			t.Errorf("%s's line %q does not say it is long", c.Name, l)
+		}
+	}
 	if len(lines) != len(all) {
 		t.Fatalf("%d lines for %d cases:\n%s", len(lines), len(all), out.String())
 	}

@@ -467,6 +467,15 @@ func (r *caseRun) step(st cases.Step) error {
 		return r.stormStart(st.Race)
 	case cases.DoRepeat:
 		return r.repeat(st)
+	case cases.DoLeaks:
+		o := wire.Op{Kind: wire.OpLeaks, Goal: r.goal, T0: now()}
+		c, err := readLeakCounts()
+		o.T1, o.Counts = now(), c
+		if err != nil {
+			o.Err = err.Error()
+		}
+		r.ev(wire.Event{Type: wire.EvOp, Op: &o})
+		return err
 	case cases.DoPause:
 		time.Sleep(cases.PauseMillis * time.Millisecond)
 	case cases.DoStormWait:
@@ -549,12 +558,19 @@ func (r *caseRun) step(st cases.Step) error {
 // op with the rounds it ran (and whether the condition held) in Counts.
 func (r *caseRun) repeat(st cases.Step) error {
 	met, ok := cases.Untils[st.Until]
+	if st.Until == "" {
+		met, ok = func([]wire.Op, []wire.ForkEvent, time.Duration) bool { return false }, true
+	}
 	if !ok {
 		return fmt.Errorf("unknown repeat condition %q", st.Until)
 	}
 	o := wire.Op{Kind: wire.OpRepeat, Goal: r.goal, T0: now()}
 	start := time.Now()
-	deadline := start.Add(cases.RepeatSeconds * time.Second)
+	bound := time.Duration(cases.RepeatSeconds) * time.Second
+	if st.Seconds > 0 {
+		bound = time.Duration(st.Seconds) * time.Second
+	}
+	deadline := start.Add(bound)
 	rounds, held := 0, false
 	for rounds < st.Rounds && time.Now().Before(deadline) {
 		for i, sub := range st.Repeat {
@@ -771,4 +787,26 @@ func unloadModule(name string, within time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// readLeakCounts reads what a leak grows (wire.Leak*): klpt_target's
+// reference count, the livepatches in sysfs, and memory.
+func readLeakCounts() (map[string]int, error) {
+	c := map[string]int{}
+	ref, err := readInt("/sys/module/klpt_target/refcnt")
+	if err != nil {
+		return c, err
+	}
+	c[wire.LeakRefcnt] = ref
+	dirs, _ := filepath.Glob("/sys/kernel/livepatch/*")
+	c[wire.LeakLivepatches] = len(dirs)
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return c, err
+	}
+	m, err := parseMeminfo(b, wire.MeminfoLeakKeys)
+	for k, v := range m {
+		c[k] = v
+	}
+	return c, err
 }
