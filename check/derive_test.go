@@ -233,3 +233,28 @@ func TestReadingsAgainstOps(t *testing.T) {
 		t.Errorf("outside-transition: %v; want the kernel's open transition named", of)
 	}
 }
+
+// The figures: the most tries one transition took, from the readings on
+// both sides of it, and for a selftest how many transitions were judged.
+func TestFigures(t *testing.T) {
+	idle := k(-1, 0, 0)
+	tries := func(r wire.KLPReading, n int64) wire.KLPReading { r.Tries = n; return r }
+	ct := &wire.CaseTrace{Snapshots: []wire.Snapshot{
+		snapAt(100, tries(idle, 5), tries(idle, 5)),
+		snapAt(200, tries(k(1, 1, 1), 6), tries(k(1, 1, 1), 7)),
+		snapAt(300, tries(k(-1, 1, 1), 8), tries(k(-1, 1, 1), 8)),
+	}}
+	c := cases.Kselftest("test-livepatch.sh")
+	got := Figures(ct, c)
+	want := map[string]int{"tries-max": 3, "transitions-judged": 1, "readings-blind": 0}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Figures = %v; want %v", got, want)
+	}
+	ct.Snapshots[1].Before.Ftrace = 0 // a try may have gone uncounted
+	if got := Figures(ct, c); got["tries-max"] != 0 || got["readings-blind"] != 1 {
+		t.Errorf("with ftrace off between: %v; want no tries-max and one blind reading", got)
+	}
+	if got := Figures(&wire.CaseTrace{}, c); got != nil {
+		t.Errorf("without readings: %v; want none", got)
+	}
+}

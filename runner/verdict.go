@@ -32,6 +32,12 @@ func verdicts(tr *wire.Trace, cs []cases.Case, exit *vm.Exit, streamErr error, i
 				v.Counts = map[string]int{} // none counted is a figure too
 				maps.Copy(v.Counts, c.Counts(ct))
 			}
+			if f := check.Figures(ct, c); len(f) > 0 {
+				if v.Counts == nil {
+					v.Counts = map[string]int{}
+				}
+				maps.Copy(v.Counts, f)
+			}
 			if ct.End == nil {
 				// The check knows only that the case-end event is
 				// missing; this says how the VM ended.

@@ -287,6 +287,9 @@ type KLPReading struct {
 	Reversed int64 `json:"reversed,omitempty"`
 	Force    int64 `json:"force,omitempty"`
 	Forced   int64 `json:"forced,omitempty"`
+	// Tries counts klp_try_complete_transition() calls: each
+	// transition's first try, and every retry.
+	Tries int64 `json:"tries,omitempty"`
 }
 
 // TaskState is one task in a snapshot.

@@ -65,12 +65,12 @@ func ParseProbe(b []byte) (wire.Snapshot, error) {
 }
 
 // parseKLP parses the fields of a "# klp" line: open=O goal=G ftrace=F
-// gen=N inited=N started=N rev=N reversed=N force=N forced=N.
+// gen=N inited=N started=N rev=N reversed=N force=N forced=N tries=N.
 func parseKLP(fields string) (wire.KLPReading, error) {
 	var k wire.KLPReading
 	var open int
-	if _, err := fmt.Sscanf(fields, "open=%d goal=%d ftrace=%d gen=%d inited=%d started=%d rev=%d reversed=%d force=%d forced=%d",
-		&open, &k.Goal, &k.Ftrace, &k.Gen, &k.Inited, &k.Started, &k.Rev, &k.Reversed, &k.Force, &k.Forced); err != nil {
+	if _, err := fmt.Sscanf(fields, "open=%d goal=%d ftrace=%d gen=%d inited=%d started=%d rev=%d reversed=%d force=%d forced=%d tries=%d",
+		&open, &k.Goal, &k.Ftrace, &k.Gen, &k.Inited, &k.Started, &k.Rev, &k.Reversed, &k.Force, &k.Forced, &k.Tries); err != nil {
 		return k, err
 	}
 	k.Open = open != 0

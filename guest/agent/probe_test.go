@@ -41,7 +41,7 @@ func TestParseProbe(t *testing.T) {
 		t.Errorf("transition records from a probe without them: %+v %+v", s.Before, s.After)
 	}
 	for _, bad := range []string{"", "garbage\n", "# klpt_tasks v1 t0=1 t1=2 n=2\n1 1 -1 0 0 0 -1 init\n", "# klpt_tasks v1 t0=1 t1=2 n=1\n1 x -1 0 0 0 -1 init\n",
-		"# klpt_tasks v1 t0=1 t1=2 n=0\n# klp during open=1 goal=1 ftrace=1 gen=1 inited=1 started=1 rev=0 reversed=0 force=0 forced=0\n",
+		"# klpt_tasks v1 t0=1 t1=2 n=0\n# klp during open=1 goal=1 ftrace=1 gen=1 inited=1 started=1 rev=0 reversed=0 force=0 forced=0 tries=0\n",
 		"# klpt_tasks v1 t0=1 t1=2 n=0\n# klp before open=1 goal=1 gen=x\n"} {
 		if _, err := ParseProbe([]byte(bad)); err == nil {
 			t.Errorf("ParseProbe(%q): no error", bad)
@@ -60,8 +60,8 @@ func TestParseProbeKLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := wire.KLPReading{Open: true, Goal: 1, Ftrace: 1, Gen: 3, Inited: 3, Started: 2}
-	after := wire.KLPReading{Open: true, Goal: 0, Ftrace: 1, Gen: 3, Inited: 3, Started: 3, Rev: 1, Reversed: 1}
+	before := wire.KLPReading{Open: true, Goal: 1, Ftrace: 1, Gen: 3, Inited: 3, Started: 2, Tries: 4}
+	after := wire.KLPReading{Open: true, Goal: 0, Ftrace: 1, Gen: 3, Inited: 3, Started: 3, Rev: 1, Reversed: 1, Tries: 4}
 	if s.Before == nil || *s.Before != before || s.After == nil || *s.After != after || len(s.Tasks) != 2 {
 		t.Errorf("got before %+v after %+v and %d tasks; want %+v, %+v and 2", s.Before, s.After, len(s.Tasks), before, after)
 	}

@@ -11,7 +11,7 @@
  * tasks; COMM runs to the end of the line. Where the probe can read the
  * transition's own state (below), two more header lines follow the first,
  * read before and after the pass:
- *   # klp before open=O goal=G ftrace=F gen=N inited=N started=N rev=N reversed=N force=N forced=N
+ *   # klp before open=O goal=G ftrace=F gen=N inited=N started=N rev=N reversed=N force=N forced=N tries=N
  *   # klp after ...
  * OPEN: a transition is open (klp_transition_patch); GOAL:
  * klp_target_state; FTRACE: ftrace_enabled (1, 0, or -1 unknown), without
@@ -19,7 +19,9 @@
  * one per transition; INITED and STARTED are the GEN of the last
  * klp_init_transition() and klp_start_transition() to return (the states
  * set; the flags set); REV and FORCE count klp_reverse_transition() and
- * klp_force_transition() entries, REVERSED and FORCED their returns.
+ * klp_force_transition() entries, REVERSED and FORCED their returns; TRIES
+ * counts klp_try_complete_transition() entries (a transition's first try,
+ * and each retry).
  * With them a snapshot says by itself which transition it saw, and in which
  * phase: how klptest judges transitions it did not start (the kernel's own
  * selftests').
@@ -98,11 +100,11 @@ static struct task_struct *(*klpt_idle_task)(int cpu);
  */
 static struct klp_patch **klpt_transition_patch;
 static int *klpt_target_state, *klpt_ftrace_enabled;
-static atomic64_t klpt_gen, klpt_inited, klpt_started, klpt_rev, klpt_reversed, klpt_force, klpt_forced;
+static atomic64_t klpt_gen, klpt_inited, klpt_started, klpt_rev, klpt_reversed, klpt_force, klpt_forced, klpt_tries;
 static bool klp_on;
 
 struct klp_counts {
-	s64 gen, inited, started, rev, reversed, force, forced;
+	s64 gen, inited, started, rev, reversed, force, forced, tries;
 };
 
 struct klp_reading {
@@ -119,6 +121,7 @@ static void klpt_read_counts(struct klp_counts *c)
 	c->reversed = atomic64_read(&klpt_reversed);
 	c->force = atomic64_read(&klpt_force);
 	c->forced = atomic64_read(&klpt_forced);
+	c->tries = atomic64_read(&klpt_tries);
 }
 
 /*
@@ -150,9 +153,9 @@ static void klpt_read_klp(struct klp_reading *r)
 
 static int klpt_klp_line(char *p, size_t room, const char *when, const struct klp_reading *r)
 {
-	return scnprintf(p, room, "# klp %s open=%d goal=%d ftrace=%d gen=%lld inited=%lld started=%lld rev=%lld reversed=%lld force=%lld forced=%lld\n",
+	return scnprintf(p, room, "# klp %s open=%d goal=%d ftrace=%d gen=%lld inited=%lld started=%lld rev=%lld reversed=%lld force=%lld forced=%lld tries=%lld\n",
 			 when, r->open, r->goal, r->ftrace, r->c.gen, r->c.inited, r->c.started,
-			 r->c.rev, r->c.reversed, r->c.force, r->c.forced);
+			 r->c.rev, r->c.reversed, r->c.force, r->c.forced, r->c.tries);
 }
 
 static int klpt_entered(atomic64_t *v)
@@ -184,6 +187,10 @@ static struct kretprobe rev_probe = { .kp.symbol_name = "klp_reverse_transition"
 static struct kretprobe force_probe = { .kp.symbol_name = "klp_force_transition", .entry_handler = force_entry, .handler = force_return, .maxactive = 4 };
 static struct kretprobe *klp_kretprobes[] = { &init_probe, &start_probe, &rev_probe, &force_probe };
 
+/* klp_try_complete_transition() entered: the first try, and every retry. */
+static int try_entry(struct kprobe *p, struct pt_regs *regs) { return klpt_entered(&klpt_tries); }
+static struct kprobe try_probe = { .symbol_name = "klp_try_complete_transition", .pre_handler = try_entry };
+
 /*
  * klpt_resolve_data returns the address of the kernel data symbol name, or
  * NULL. register_kprobe() looks the name up in kallsyms (data symbols are
@@ -214,12 +221,18 @@ static bool klpt_klp_on(void)
 		pr_warn("cannot find klp_transition_patch or klp_target_state in kallsyms; no transition records\n");
 		return false;
 	}
+	ret = register_kprobe(&try_probe);
+	if (ret) {
+		pr_warn("cannot probe klp_try_complete_transition(): %d; no transition records\n", ret);
+		return false;
+	}
 	for (i = 0; i < ARRAY_SIZE(klp_kretprobes); i++) {
 		ret = register_kretprobe(klp_kretprobes[i]);
 		if (ret) {
 			pr_warn("cannot probe %s(): %d; no transition records\n", klp_kretprobes[i]->kp.symbol_name, ret);
 			while (--i >= 0)
 				unregister_kretprobe(klp_kretprobes[i]);
+			unregister_kprobe(&try_probe);
 			return false;
 		}
 	}
@@ -234,6 +247,7 @@ static void klpt_klp_off(void)
 		return;
 	for (i = ARRAY_SIZE(klp_kretprobes) - 1; i >= 0; i--)
 		unregister_kretprobe(klp_kretprobes[i]);
+	unregister_kprobe(&try_probe);
 }
 
 struct fork_rec {
