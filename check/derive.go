@@ -219,7 +219,7 @@ func derivedOps(rs []reading) ([]wire.Op, error) {
 		// began (each holds klp_mutex throughout).
 		var moves []wire.Op
 		for _, m := range []struct {
-			kind          string
+			kind            string
 			begun, returned func(wire.KLPReading) int64
 		}{
 			{wire.OpReverse, func(k wire.KLPReading) int64 { return k.Rev }, func(k wire.KLPReading) int64 { return k.Reversed }},

@@ -298,11 +298,11 @@ var (
 		"klpt_uapi.h": {Data: []byte("#define KLPT_VERSION_OLD 1 /* the original */\n")},
 		"t.c":         {Data: []byte("#ifndef KLPT_TARGET_NAME\n#define KLPT_TARGET_NAME \"t\"\n#endif\n#include \"klpt_uapi.h\"\n")},
 		"t2.c":        {Data: []byte("// a twin\n#define KLPT_TARGET_NAME \"t2\"\n#include \"t.c\"\n")},
-		"body.h": {Data: []byte(fixtureBody)},
-		"p.c":     {Data: []byte("#define KLPT_PATCH_VERSION 2\n#define KLPT_PATCH_REPLACE false\n#define KLPT_PATCH_NOPS 0\n#include \"body.h\"\n")},
-		"p2.c":    {Data: []byte("#define KLPT_PATCH_VERSION 3\n#define KLPT_PATCH_REPLACE true\n#define KLPT_PATCH_NOPS 0\n#include \"body.h\"\n")},
-		"p3.c":    {Data: []byte("#define KLPT_PATCH_VERSION 4\n#define KLPT_PATCH_REPLACE true\n#define KLPT_PATCH_NOPS 1\n#include \"body.h\"\n")},
-		"probe.c": {Data: []byte("MODULE_LICENSE(\"GPL\");\n")},
+		"body.h":      {Data: []byte(fixtureBody)},
+		"p.c":         {Data: []byte("#define KLPT_PATCH_VERSION 2\n#define KLPT_PATCH_REPLACE false\n#define KLPT_PATCH_NOPS 0\n#include \"body.h\"\n")},
+		"p2.c":        {Data: []byte("#define KLPT_PATCH_VERSION 3\n#define KLPT_PATCH_REPLACE true\n#define KLPT_PATCH_NOPS 0\n#include \"body.h\"\n")},
+		"p3.c":        {Data: []byte("#define KLPT_PATCH_VERSION 4\n#define KLPT_PATCH_REPLACE true\n#define KLPT_PATCH_NOPS 1\n#include \"body.h\"\n")},
+		"probe.c":     {Data: []byte("MODULE_LICENSE(\"GPL\");\n")},
 	}
 	fixtureTable = []table.Module{
 		{Name: "t", Kind: table.Target, Version: 1},
