@@ -339,6 +339,24 @@ func (c Case) Storms() bool {
 	return false
 }
 
+// RepeatBound is how long the case's repeat steps may run in all: each
+// one's Seconds, or RepeatSeconds. Its rounds' transitions may hold the
+// case that long before its bound starts to count.
+func (c Case) RepeatBound() time.Duration {
+	var d time.Duration
+	for _, s := range c.Steps {
+		if s.Do != DoRepeat {
+			continue
+		}
+		n := s.Seconds
+		if n == 0 {
+			n = RepeatSeconds
+		}
+		d += time.Duration(n) * time.Second
+	}
+	return d
+}
+
 // patchVersion is the version livepatch module name installs (kmod/table).
 // The cases name their patches as constants, so an unknown one is a typo.
 func patchVersion(name string) int {

@@ -20,12 +20,15 @@ import (
 // page cache and the slabs move with the workers; kmemleak on a debug
 // kernel is the tool for that).
 func init() {
+	// A settle after each transition that leaves a patch applied reads
+	// /proc/cmdline there: vmlinux-patch holds each patch's core-kernel
+	// half to the version that patch set applies.
 	round := []Step{
-		{Do: DoEnable}, {Do: DoWait},
-		{Do: DoEnable, Patch: "klpt_patch2"}, {Do: DoWait},
+		{Do: DoEnable}, {Do: DoWait}, {Do: DoSettle},
+		{Do: DoEnable, Patch: "klpt_patch2"}, {Do: DoWait}, {Do: DoSettle},
 		{Do: DoUnload, Patch: "klpt_patch"}, // replaced, so freed
-		{Do: DoEnable, Patch: "klpt_patch3"}, {Do: DoWait},
-		{Do: DoDisable, Patch: "klpt_patch3"}, {Do: DoWait},
+		{Do: DoEnable, Patch: "klpt_patch3"}, {Do: DoWait}, {Do: DoSettle},
+		{Do: DoDisable, Patch: "klpt_patch3"}, {Do: DoWait}, {Do: DoSettle},
 		{Do: DoUnload, Patch: "klpt_patch3"},
 		{Do: DoDisable, Patch: "klpt_patch2"}, {Do: DoWait},
 		{Do: DoUnload, Patch: "klpt_patch2"},

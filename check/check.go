@@ -145,6 +145,12 @@ func (tr transition) set(keys []string, state int) []int {
 type model struct {
 	trans   []transition
 	stables []stable
+	// gaps are the windows of the actions the kernel refused: a failed
+	// enable may have begun a transition and cancelled it
+	// (klp_cancel_transition()), a refused disable or reverse may have
+	// got as far as the kernel's checks, so no stretch is stable across
+	// one.
+	gaps [][2]int64
 }
 
 func buildModel(ct *wire.CaseTrace, add func(rule.Violation)) model {
@@ -157,6 +163,7 @@ func buildModel(ct *wire.CaseTrace, add func(rule.Violation)) model {
 				add(rule.Violation{Rule: rule.Trace, T: op.T0, Msg: fmt.Sprintf("%s started while the previous transition was not seen complete", op.Kind)})
 			}
 			if op.Err != "" {
+				m.gaps = append(m.gaps, [2]int64{op.T0, op.T1})
 				continue // the kernel refused it; the agent error reports it
 			}
 			if op.InProgress {
@@ -172,6 +179,7 @@ func buildModel(ct *wire.CaseTrace, add func(rule.Violation)) model {
 				continue
 			}
 			if op.Err != "" {
+				m.gaps = append(m.gaps, [2]int64{op.T0, op.T1})
 				continue
 			}
 			if op.InProgress {
@@ -225,8 +233,14 @@ func buildModel(ct *wire.CaseTrace, add func(rule.Violation)) model {
 	return m
 }
 
-// stableAt returns the stable stretch that holds [t0,t1] entirely, if any.
+// stableAt returns the stable stretch that holds [t0,t1] entirely, if any;
+// none holds a stretch that overlaps a refused action's window.
 func (m model) stableAt(t0, t1 int64) (stable, bool) {
+	for _, g := range m.gaps {
+		if t1 >= g[0] && t0 <= g[1] {
+			return stable{}, false
+		}
+	}
 	for _, s := range m.stables {
 		if t0 > s.from && t1 < s.to {
 			return s, true

@@ -24,13 +24,15 @@ import (
 // Why that is sound:
 //   - Every step happens at an instant no reading sees, between the last
 //     reading that shows it not done and the first that shows it done.
-//     The reading before a pass is taken after its snapshot's T0 and
-//     before any of its tasks, the one after the pass after every task and
-//     before T1; so a window from the one reading's edge to the other's
-//     holds every snapshot whose tasks may have seen the step either way,
-//     overlapping it. The agent's ops are windows of the same kind, and
-//     every rule reads them so: a snapshot that overlaps a window is held
-//     to neither side of it.
+//     Each reading is taken at one moment between its RT0 and RT1, and the
+//     reading before a pass is taken before any of its tasks, the one
+//     after it after every task; so the window from the earlier reading's
+//     RT0 to the later one's RT1 holds the step, and every snapshot whose
+//     tasks may have seen the step either way overlaps it. (The
+//     snapshot's own T0 and T1 would not do: the step may fall between
+//     the reading after a pass and that pass's T1.) The agent's ops are
+//     windows of the same kind, and every rule reads them so: a snapshot
+//     that overlaps a window is held to neither side of it.
 //   - An entry's count is made visible, with a full barrier, before the
 //     function writes anything, and a return's after a full barrier, after
 //     all it wrote; a reading takes the counters, the state and the
@@ -44,20 +46,26 @@ import (
 //     writes, and the last thing klp_complete_transition() clears, after
 //     resetting every task; completion has no probe of its own, as
 //     klp_complete_transition() is static and may be inlined).
-//   - On x86 the kretprobes sit on ftrace call sites, which stop firing
-//     while ftrace_enabled is 0 (test-ftrace.sh sets it): a reading with
-//     ftrace off, or one that contradicts an earlier one (a transition open
-//     whose begin was never counted), is blind. Snapshots across a blind
-//     stretch are judged by no rule, and no window is made of its readings.
+//   - The counters stop while kprobes are disarmed, and on x86, where the
+//     kretprobes sit on ftrace call sites, while ftrace_enabled is 0
+//     (test-ftrace.sh sets it); a probe hit missed loses a count for good.
+//     A reading taken while they do not count, one after a new miss (until
+//     a reading shows no transition open or begun), and one that
+//     contradicts an earlier one (a transition open whose begin was never
+//     counted) is blind. Snapshots across a blind stretch are judged by no
+//     rule, and no window is made of its readings.
+//   - Only the probe's snapshots are judged: their passes lie between two
+//     readings. A /proc snapshot has none, and its tasks are read one file
+//     at a time over a long pass.
 //   - A snapshot held to a stable stretch must itself have read no
 //     transition open; one that did is not judged either.
 
-// reading is one KLPReading, and t, the edge of its snapshot on its side of
-// the pass: T0 for the reading before the pass, T1 for the one after.
+// reading is one KLPReading, taken at one moment between lo and hi (its
+// RT0 and RT1).
 type reading struct {
-	k     wire.KLPReading
-	t     int64
-	blind bool
+	k      wire.KLPReading
+	lo, hi int64
+	blind  bool
 }
 
 // readings returns the probe snapshots' readings in time order; ok is false
@@ -66,7 +74,7 @@ type reading struct {
 func readings(ct *wire.CaseTrace) ([]reading, bool) {
 	var out []reading
 	for _, s := range probeSnaps(ct) {
-		out = append(out, reading{k: *s.Before, t: s.T0}, reading{k: *s.After, t: s.T1})
+		out = append(out, reading{k: *s.Before, lo: s.Before.RT0, hi: s.Before.RT1}, reading{k: *s.After, lo: s.After.RT0, hi: s.After.RT1})
 	}
 	markBlind(out)
 	return out, len(out) > 0
@@ -84,17 +92,35 @@ func probeSnaps(ct *wire.CaseTrace) []wire.Snapshot {
 	return out
 }
 
-// markBlind marks the readings that say nothing of the steps: taken with
-// ftrace off or not known on, and those that show a transition open that
-// the counters missed (open at a Gen an earlier reading saw over), until
-// one shows it closed or a new one begun.
+// markBlind marks the readings that say nothing of the steps: taken while
+// the counters were not counting or not known to; from a new miss of the
+// probes' up to and including the first reading that shows no transition
+// open or begun (the counts before and after a miss do not compare); and
+// those that show a transition open that the counters missed (open at a
+// Gen an earlier reading saw over), until one shows it closed or a new one
+// begun.
 func markBlind(rs []reading) {
 	overGen := int64(-1) // the latest Gen a trusted reading saw over
 	missed := false
+	lost := false // a probe hit missed since the last quiescent reading
+	var misses int64
+	if len(rs) > 0 {
+		misses = rs[0].k.Missed // those before the case: its counts start after them
+	}
 	for i := range rs {
 		k := rs[i].k
-		if k.Ftrace != 1 {
+		if k.Counting != 1 {
 			rs[i].blind = true
+			continue
+		}
+		if k.Missed > misses {
+			misses, lost = k.Missed, true
+		}
+		if lost {
+			rs[i].blind = true
+			if !k.Open && k.Inited == k.Gen {
+				lost, missed, overGen = false, false, k.Gen
+			}
 			continue
 		}
 		if missed && k.Gen == overGen && k.Open {
@@ -123,7 +149,7 @@ func blindSpans(rs []reading) [][2]int64 {
 		}
 		from := int64(math.MinInt64)
 		if i > 0 {
-			from = rs[i-1].t
+			from = rs[i-1].lo
 		}
 		j := i
 		for j < len(rs) && rs[j].blind {
@@ -131,7 +157,7 @@ func blindSpans(rs []reading) [][2]int64 {
 		}
 		to := int64(math.MaxInt64)
 		if j < len(rs) {
-			to = rs[j].t
+			to = rs[j].hi
 		}
 		out = append(out, [2]int64{from, to})
 		i = j
@@ -163,10 +189,10 @@ func window(rs []reading, done func(wire.KLPReading) bool) (t0, t1 int64, ok boo
 		}
 	}
 	if i > 0 {
-		t0 = rs[i-1].t
+		t0 = rs[i-1].lo
 	}
 	if i < len(rs) {
-		t1 = rs[i].t
+		t1 = rs[i].hi
 	}
 	return t0, t1, true
 }
@@ -213,7 +239,7 @@ func derivedOps(rs []reading) ([]wire.Op, error) {
 		if goal != wire.StateUnpatched {
 			kind = wire.OpEnable
 		}
-		s0 = max(s0, rs[0].t-1) // begun before the first reading: judged from it
+		s0 = max(s0, rs[0].lo-1) // begun before the first reading: judged from it
 		ops = append(ops, wire.Op{Kind: kind, Goal: goal, T0: s0, T1: s1, Derived: true})
 		// Reversals and forces begun while g was open, in the order they
 		// began (each holds klp_mutex throughout).
@@ -252,10 +278,10 @@ func derivedOps(rs []reading) ([]wire.Op, error) {
 			}
 			t0 := s0
 			if i > 0 {
-				t0 = in[i-1].t
+				t0 = in[i-1].lo
 			}
 			goal = end
-			ops = append(ops, wire.Op{Kind: wire.OpReverse, Goal: goal, T0: t0, T1: in[i].t, Derived: true})
+			ops = append(ops, wire.Op{Kind: wire.OpReverse, Goal: goal, T0: t0, T1: in[i].hi, Derived: true})
 		}
 		if c1 == math.MaxInt64 {
 			continue // still open when the case ended: end-state says so
@@ -330,25 +356,30 @@ func checkDerived(ct *wire.CaseTrace, c cases.Case, col *collector, add func(rul
 		add(rule.Violation{Rule: rule.Coverage, Msg: "could not judge the script's transitions: no probe snapshot read the transition's state (klpt_probe logs why at load)"})
 		return
 	}
-	ops, err := derivedOps(trusted(rs))
+	good := trusted(rs)
+	if len(good) == 0 {
+		if r := ct.Kselftest; r == nil || r.Exit != wire.KselftestSkip {
+			add(rule.Violation{Rule: rule.Coverage, Msg: "could not judge the script: every reading of the transition's state was taken while the probe's counters were not counting"})
+		}
+		return
+	}
+	ops, err := derivedOps(good)
 	if err != nil {
 		add(rule.Violation{Rule: rule.Coverage, Msg: "could not judge the script's transitions: " + err.Error()})
 		return
 	}
-	if len(ops) == 0 {
-		if r := ct.Kselftest; r == nil || r.Exit != wire.KselftestSkip {
-			add(rule.Violation{Rule: rule.Coverage, Msg: "could not judge the script's transitions: the probe saw none begin"})
-		}
-		return
-	}
+	// A script that began no transition (test-shadow-vars.sh) is one
+	// stable stretch, judged as such: no task may be seen in a
+	// transition's state, nor a child forked into one.
 	d := *ct
 	d.Ops = ops
 	m := buildModel(&d, add)
-	// Judged: the snapshots that no blind stretch overlaps, and, of those
-	// the model holds to a stable stretch, only those that read none open.
+	// Judged: the probe's snapshots that no blind stretch overlaps, and,
+	// of those the model holds to a stable stretch, only those that read
+	// none open.
 	spans := blindSpans(rs)
 	d.Snapshots = nil
-	for _, s := range ct.Snapshots {
+	for _, s := range probeSnaps(ct) {
 		blind := false
 		for _, b := range spans {
 			blind = blind || (s.T1 >= b[0] && s.T0 <= b[1])

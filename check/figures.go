@@ -12,19 +12,19 @@ import (
 //   - "tries-max": the most klp_try_complete_transition() calls one
 //     transition took, its first try and each retry (the kernel retries
 //     once a second, and sends the fake signals on the 16th try), over the
-//     transitions whose readings on both sides were taken with ftrace on;
+//     transitions whose readings, on both sides and between, were taken
+//     while the probe's counters counted and missed nothing;
 //   - for a kernel selftest, "transitions-judged": how many of its
 //     transitions the rules judged (derivedOps, with a goal seen), and
-//     "readings-blind": how many readings said nothing (ftrace off).
+//     "readings-blind": how many readings said nothing (markBlind).
 func Figures(ct *wire.CaseTrace, c cases.Case) map[string]int {
-	snaps := probeSnaps(ct)
-	if len(snaps) == 0 {
+	rs, ok := readings(ct)
+	if !ok {
 		return nil
 	}
 	ops := ct.Ops
 	out := map[string]int{}
 	if c.Kselftest != "" {
-		rs, _ := readings(ct)
 		blind := 0
 		for _, r := range rs {
 			if r.blind {
@@ -51,23 +51,26 @@ func Figures(ct *wire.CaseTrace, c cases.Case) map[string]int {
 		if tr.end == nil {
 			continue
 		}
-		// The last snapshot wholly before the action, and the first
-		// wholly after the completion was seen: their readings bracket
-		// every try.
-		var before, after *wire.Snapshot
-		for i := range snaps {
-			s := &snaps[i]
-			if s.T1 <= tr.start.T0 {
-				before = s
+		// The last reading taken before the transition's first try, and
+		// the first taken after its completion: they bracket every try.
+		// For the agent's ops those wholly before the action and wholly
+		// after the read that saw it complete; a derived op's window
+		// runs from the last reading without its step to the first with
+		// it (derivedOps).
+		d := tr.start.Derived
+		b, a := -1, -1
+		for i, r := range rs {
+			if r.hi <= tr.start.T0 || d && r.lo <= tr.start.T0 {
+				b = i
 			}
-			if s.T0 >= tr.end.T1 && after == nil {
-				after = s
+			if a < 0 && (r.lo >= tr.end.T1 || d && r.hi >= tr.end.T1) {
+				a = i
 			}
 		}
-		if before == nil || after == nil || !ftraceOnBetween(snaps, before, after) {
-			continue
+		if b < 0 || a < 0 || len(trusted(rs[b:a+1])) != a+1-b {
+			continue // a try may have gone uncounted
 		}
-		n := int(after.Before.Tries - before.After.Tries)
+		n := int(rs[a].k.Tries - rs[b].k.Tries)
 		if !seen || n > triesMax {
 			triesMax, seen = n, true
 		}
@@ -76,15 +79,4 @@ func Figures(ct *wire.CaseTrace, c cases.Case) map[string]int {
 		out["tries-max"] = triesMax
 	}
 	return out
-}
-
-// ftraceOnBetween says whether every reading from a's to b's was taken
-// with ftrace on, so that the probe counted every try in between.
-func ftraceOnBetween(snaps []wire.Snapshot, a, b *wire.Snapshot) bool {
-	for _, s := range snaps {
-		if s.T0 >= a.T0 && s.T0 <= b.T0 && (s.Before.Ftrace != 1 || s.After.Ftrace != 1) {
-			return false
-		}
-	}
-	return true
 }

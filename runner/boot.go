@@ -98,7 +98,8 @@ func bootConfig(o Options, img *image, cs []cases.Case, mode bootMode, consoleLo
 }
 
 // bootTimeout bounds one boot's VM: --timeout, else what its cases may
-// take (twice each one's bound, its storm and a memory dump). 0 means no
+// take (twice each one's bound, its repeat steps' bounds, its storm and a
+// memory dump). 0 means no
 // bound: a person at the shell sets the pace. It is pure.
 func bootTimeout(o Options, cs []cases.Case, mode bootMode) time.Duration {
 	switch {
@@ -111,7 +112,7 @@ func bootTimeout(o Options, cs []cases.Case, mode bootMode) time.Duration {
 	}
 	timeout := 2 * time.Minute
 	for _, c := range cs {
-		timeout += 2*time.Duration(c.BoundSeconds)*time.Second + 30*time.Second
+		timeout += 2*time.Duration(c.BoundSeconds)*time.Second + 30*time.Second + c.RepeatBound()
 		if o.Vmcore {
 			timeout += vmcoreTimeout // a stall's memory dump
 		}

@@ -69,6 +69,7 @@ func TestBootTimeout(t *testing.T) {
 	term := &Terminal{}
 	patch := lookup(t, "patch")[0]
 	storm := lookup(t, "fork-storm")[0]
+	loop := lookup(t, "loop")[0]
 	perCase := func(c cases.Case) time.Duration { return 2*time.Duration(c.BoundSeconds)*time.Second + 30*time.Second }
 	for _, tc := range []struct {
 		name string
@@ -79,6 +80,8 @@ func TestBootTimeout(t *testing.T) {
 	}{
 		{"derived", Options{}, []cases.Case{patch}, bootMode{}, 2*time.Minute + perCase(patch)},
 		{"storm seconds", Options{StormSeconds: 300}, []cases.Case{storm}, bootMode{}, 2*time.Minute + perCase(storm) + 300*time.Second},
+		// The loop's rounds run before its bound starts to count.
+		{"repeat steps", Options{}, []cases.Case{loop}, bootMode{}, 2*time.Minute + perCase(loop) + cases.LoopSeconds*time.Second},
 		{"vmcore", Options{Vmcore: true}, []cases.Case{patch}, bootMode{}, 2*time.Minute + perCase(patch) + vmcoreTimeout},
 		{"given", Options{Timeout: 45 * time.Second}, []cases.Case{patch, storm}, bootMode{}, 45 * time.Second},
 		{"bench", Options{}, nil, bootMode{benchSnapshots: "100"}, benchTimeout},

@@ -273,13 +273,21 @@ type Snapshot struct {
 // whose task states are set (klp_init_transition() returned) and whose
 // flags are (klp_start_transition() returned); Rev and Force count
 // klp_reverse_transition() and klp_force_transition() calls begun,
-// Reversed and Forced those that returned. Ftrace is ftrace_enabled (-1:
-// the probe could not read it): on x86 the probe's counters stop while it
-// is 0, so such a reading says nothing of the steps.
+// Reversed and Forced those that returned. Counting says whether the
+// probe's counters were counting (1), were not (0: kprobes disarmed, or,
+// where the probes sit on ftrace call sites, ftrace_enabled 0) or could
+// not be known (-1); Missed is the probes' running count of hits they
+// missed, each a count lost for good: a reading taken while the counters
+// did not count, or after a new miss, says nothing of the steps. RT0 and
+// RT1 are guest CLOCK_MONOTONIC ns just before and just after the reading:
+// it was taken at one moment between them.
 type KLPReading struct {
 	Open     bool  `json:"open,omitempty"`
 	Goal     int   `json:"goal"`
-	Ftrace   int   `json:"ftrace"`
+	Counting int   `json:"counting"`
+	Missed   int64 `json:"missed,omitempty"`
+	RT0      int64 `json:"rt0"`
+	RT1      int64 `json:"rt1"`
 	Gen      int64 `json:"gen"`
 	Inited   int64 `json:"inited"`
 	Started  int64 `json:"started"`

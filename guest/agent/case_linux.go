@@ -554,7 +554,8 @@ func (r *caseRun) step(st cases.Step) error {
 }
 
 // repeat runs the step's Repeat steps in rounds until its Until condition
-// holds, or Rounds rounds or cases.RepeatSeconds passed. It emits a repeat
+// holds, or Rounds rounds ran, or its Seconds (0: cases.RepeatSeconds)
+// passed. It emits a repeat
 // op with the rounds it ran (and whether the condition held) in Counts.
 func (r *caseRun) repeat(st cases.Step) error {
 	met, ok := cases.Untils[st.Until]
@@ -664,6 +665,7 @@ func (r *caseRun) waitStall() error {
 		if done, _, _, err := r.completed(r.goal, t0); err != nil {
 			return err
 		} else if done {
+			r.applied() // so that cleanup takes off what is now applied
 			return fmt.Errorf("the transition completed although a parked task was to hold it open")
 		}
 		if behind == "" {

@@ -64,13 +64,14 @@ func ParseProbe(b []byte) (wire.Snapshot, error) {
 	return s, sc.Err()
 }
 
-// parseKLP parses the fields of a "# klp" line: open=O goal=G ftrace=F
-// gen=N inited=N started=N rev=N reversed=N force=N forced=N tries=N.
+// parseKLP parses the fields of a "# klp" line: open=O goal=G counting=C
+// missed=M rt0=NS rt1=NS gen=N inited=N started=N rev=N reversed=N force=N
+// forced=N tries=N.
 func parseKLP(fields string) (wire.KLPReading, error) {
 	var k wire.KLPReading
 	var open int
-	if _, err := fmt.Sscanf(fields, "open=%d goal=%d ftrace=%d gen=%d inited=%d started=%d rev=%d reversed=%d force=%d forced=%d tries=%d",
-		&open, &k.Goal, &k.Ftrace, &k.Gen, &k.Inited, &k.Started, &k.Rev, &k.Reversed, &k.Force, &k.Forced, &k.Tries); err != nil {
+	if _, err := fmt.Sscanf(fields, "open=%d goal=%d counting=%d missed=%d rt0=%d rt1=%d gen=%d inited=%d started=%d rev=%d reversed=%d force=%d forced=%d tries=%d",
+		&open, &k.Goal, &k.Counting, &k.Missed, &k.RT0, &k.RT1, &k.Gen, &k.Inited, &k.Started, &k.Rev, &k.Reversed, &k.Force, &k.Forced, &k.Tries); err != nil {
 		return k, err
 	}
 	k.Open = open != 0

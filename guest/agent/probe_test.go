@@ -60,8 +60,8 @@ func TestParseProbeKLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := wire.KLPReading{Open: true, Goal: 1, Ftrace: 1, Gen: 3, Inited: 3, Started: 2, Tries: 4}
-	after := wire.KLPReading{Open: true, Goal: 0, Ftrace: 1, Gen: 3, Inited: 3, Started: 3, Rev: 1, Reversed: 1, Tries: 4}
+	before := wire.KLPReading{Open: true, Goal: 1, Counting: 1, RT0: 7000000100, RT1: 7000000900, Gen: 3, Inited: 3, Started: 2, Tries: 4}
+	after := wire.KLPReading{Open: true, Goal: 0, Counting: 1, Missed: 2, RT0: 7000199000, RT1: 7000199800, Gen: 3, Inited: 3, Started: 3, Rev: 1, Reversed: 1, Tries: 4}
 	if s.Before == nil || *s.Before != before || s.After == nil || *s.After != after || len(s.Tasks) != 2 {
 		t.Errorf("got before %+v after %+v and %d tasks; want %+v, %+v and 2", s.Before, s.After, len(s.Tasks), before, after)
 	}

@@ -11,11 +11,14 @@
  * tasks; COMM runs to the end of the line. Where the probe can read the
  * transition's own state (below), two more header lines follow the first,
  * read before and after the pass:
- *   # klp before open=O goal=G ftrace=F gen=N inited=N started=N rev=N reversed=N force=N forced=N tries=N
+ *   # klp before open=O goal=G counting=C missed=M rt0=NS rt1=NS gen=N inited=N started=N rev=N reversed=N force=N forced=N tries=N
  *   # klp after ...
  * OPEN: a transition is open (klp_transition_patch); GOAL:
- * klp_target_state; FTRACE: ftrace_enabled (1, 0, or -1 unknown), without
- * which on x86 the counters stop; GEN counts klp_init_transition() entries,
+ * klp_target_state; COUNTING: whether the probes below fire (1), do not
+ * (0: kprobes disarmed, or on ftrace call sites with ftrace_enabled 0), or
+ * cannot be known (-1); MISSED: the hits the probes missed, in all;
+ * RT0 and RT1: CLOCK_MONOTONIC ns just before and just after the reading;
+ * GEN counts klp_init_transition() entries,
  * one per transition; INITED and STARTED are the GEN of the last
  * klp_init_transition() and klp_start_transition() to return (the states
  * set; the flags set); REV and FORCE count klp_reverse_transition() and
@@ -86,8 +89,9 @@ struct snap {
 static struct task_struct *(*klpt_idle_task)(int cpu);
 
 /*
- * The transition's own state. klp_transition_patch, klp_target_state and
- * ftrace_enabled are not exported; their addresses come from kallsyms
+ * The transition's own state. klp_transition_patch, klp_target_state,
+ * ftrace_enabled and kprobes_all_disarmed are not exported; their
+ * addresses come from kallsyms
  * through a kprobe registered on each (klpt_resolve_data()). The counters
  * are bumped by kretprobes on the functions that open and move a
  * transition: an entry's count is made visible, with a full barrier,
@@ -95,11 +99,15 @@ static struct task_struct *(*klpt_idle_task)(int cpu);
  * stores sees its count; a return's after a full barrier, so that a reader
  * that sees the count sees every store the function made. On x86 these
  * probes sit on the functions' ftrace call sites, which stop firing while
- * ftrace_enabled is 0 (the kernel's test-ftrace.sh does that): each reading
- * says whether ftrace was on, and a reading with it off does not count.
+ * ftrace_enabled is 0 (the kernel's test-ftrace.sh does that), and no probe
+ * fires while kprobes are disarmed; a miss (no free kretprobe instance)
+ * loses a count for good. Each reading says whether the probes fire and
+ * how many hits they missed, and a reading taken while they do not, or
+ * after a new miss, does not count.
  */
 static struct klp_patch **klpt_transition_patch;
 static int *klpt_target_state, *klpt_ftrace_enabled;
+static bool *klpt_kprobes_all_disarmed;
 static atomic64_t klpt_gen, klpt_inited, klpt_started, klpt_rev, klpt_reversed, klpt_force, klpt_forced, klpt_tries;
 static bool klp_on;
 
@@ -108,9 +116,14 @@ struct klp_counts {
 };
 
 struct klp_reading {
-	int open, goal, ftrace;
+	int open, goal, counting;
+	s64 missed;
+	u64 rt0, rt1;
 	struct klp_counts c;
 };
+
+static int klpt_counting(void);
+static s64 klpt_missed(void);
 
 static void klpt_read_counts(struct klp_counts *c)
 {
@@ -136,26 +149,29 @@ static void klpt_read_klp(struct klp_reading *r)
 	int tries;
 
 	for (tries = 0; tries < 16; tries++) {
+		r->rt0 = ktime_get_ns();
 		smp_rmb();
 		klpt_read_counts(&r->c);
 		smp_rmb();
 		r->open = READ_ONCE(*klpt_transition_patch) ? 1 : 0;
 		r->goal = READ_ONCE(*klpt_target_state);
-		r->ftrace = klpt_ftrace_enabled ? (READ_ONCE(*klpt_ftrace_enabled) ? 1 : 0) : -1;
+		r->counting = klpt_counting();
+		r->missed = klpt_missed();
 		smp_rmb();
 		klpt_read_counts(&again);
+		r->rt1 = ktime_get_ns();
 		if (!memcmp(&r->c, &again, sizeof(again)))
 			return;
 		cpu_relax();
 	}
-	r->ftrace = 0;  /* never one moment: a reading that does not count */
+	r->counting = 0;  /* never one moment: a reading that does not count */
 }
 
 static int klpt_klp_line(char *p, size_t room, const char *when, const struct klp_reading *r)
 {
-	return scnprintf(p, room, "# klp %s open=%d goal=%d ftrace=%d gen=%lld inited=%lld started=%lld rev=%lld reversed=%lld force=%lld forced=%lld tries=%lld\n",
-			 when, r->open, r->goal, r->ftrace, r->c.gen, r->c.inited, r->c.started,
-			 r->c.rev, r->c.reversed, r->c.force, r->c.forced, r->c.tries);
+	return scnprintf(p, room, "# klp %s open=%d goal=%d counting=%d missed=%lld rt0=%llu rt1=%llu gen=%lld inited=%lld started=%lld rev=%lld reversed=%lld force=%lld forced=%lld tries=%lld\n",
+			 when, r->open, r->goal, r->counting, r->missed, r->rt0, r->rt1, r->c.gen, r->c.inited,
+			 r->c.started, r->c.rev, r->c.reversed, r->c.force, r->c.forced, r->c.tries);
 }
 
 static int klpt_entered(atomic64_t *v)
@@ -192,6 +208,34 @@ static int try_entry(struct kprobe *p, struct pt_regs *regs) { return klpt_enter
 static struct kprobe try_probe = { .symbol_name = "klp_try_complete_transition", .pre_handler = try_entry };
 
 /*
+ * klpt_counting says whether the probes fire: not while kprobes are
+ * disarmed (debugfs kprobes/enabled), nor, for probes on ftrace call sites
+ * (x86's KPROBES_ON_FTRACE), while ftrace_enabled is 0. -1 when that
+ * cannot be read.
+ */
+static int klpt_counting(void)
+{
+	if (klpt_kprobes_all_disarmed && READ_ONCE(*klpt_kprobes_all_disarmed))
+		return 0;
+	if (!(init_probe.kp.flags & KPROBE_FLAG_FTRACE) && !(try_probe.flags & KPROBE_FLAG_FTRACE))
+		return 1;
+	if (!klpt_ftrace_enabled)
+		return -1;
+	return READ_ONCE(*klpt_ftrace_enabled) ? 1 : 0;
+}
+
+/* klpt_missed sums the hits the probes missed: a count then lost for good. */
+static s64 klpt_missed(void)
+{
+	s64 n = try_probe.nmissed;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(klp_kretprobes); i++)
+		n += klp_kretprobes[i]->nmissed + klp_kretprobes[i]->kp.nmissed;
+	return n;
+}
+
+/*
  * klpt_resolve_data returns the address of the kernel data symbol name, or
  * NULL. register_kprobe() looks the name up in kallsyms (data symbols are
  * there with CONFIG_KALLSYMS_ALL) and stores the address in the kprobe
@@ -217,6 +261,7 @@ static bool klpt_klp_on(void)
 	klpt_transition_patch = klpt_resolve_data("klp_transition_patch");
 	klpt_target_state = klpt_resolve_data("klp_target_state");
 	klpt_ftrace_enabled = klpt_resolve_data("ftrace_enabled");
+	klpt_kprobes_all_disarmed = klpt_resolve_data("kprobes_all_disarmed");
 	if (!klpt_transition_patch || !klpt_target_state) {
 		pr_warn("cannot find klp_transition_patch or klp_target_state in kallsyms; no transition records\n");
 		return false;
