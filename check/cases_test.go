@@ -17,7 +17,7 @@ import (
 func TestRecordedSuitePasses(t *testing.T) {
 	for _, name := range []string{"reverse-debian-6.12.json.gz", "fallback-debian-6.12.json.gz", "force-debian-6.12.json.gz",
 		"forkstorm-debian-6.12.json.gz", "replace-debian-6.1.json.gz", "forkrace-debian-6.12.json.gz",
-		"stacked-debian-6.12.json.gz", "replaceforce-debian-6.12.json.gz"} {
+		"stacked-debian-6.12.json.gz", "replaceforce-debian-6.12.json.gz", "nops-debian-6.12.json.gz"} {
 		tr := load(t, name)
 		for _, ct := range tr.Cases {
 			c, err := cases.Lookup([]string{ct.Name})
@@ -205,6 +205,20 @@ func TestCaseRules(t *testing.T) {
 		{"replaceforce-debian-6.12.json.gz", "replace-force", rule.Parked, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			ct.Parked[0].Version = 3 // woke in B's function, not in the one it slept in
 		}},
+		// pa-handler-nop-ignored: at 1 a nop'd function runs the replaced
+		// patch's code instead of the original.
+		{"nops-debian-6.12.json.gz", "nops", rule.Consistent, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			nopCallAt1(ct).Version = 2
+		}},
+		// The same in a chain: a kept outer function (v5) into a nop'd
+		// inner one that ran the replaced patch's (v2), not the original.
+		{"nops-debian-6.12.json.gz", "nops", rule.Chain, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			nopChainAt1(ct).Versions[1] = 2
+		}},
+		// No call through a nop at 1: the case could not test.
+		{"nops-debian-6.12.json.gz", "nops", rule.Coverage, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			ct.Calls = slices.DeleteFunc(ct.Calls, func(g wire.CallGroup) bool { return g.Target == "klpt_target3" })
+		}},
 		{"replace-debian-6.1.json.gz", "module-coming", rule.Steps, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			var keep []wire.CallGroup
 			for _, g := range ct.Calls {
@@ -274,6 +288,36 @@ func callAfter(ct *wire.CaseTrace, t int64, version int) *wire.CallGroup {
 		}
 	}
 	panic(fmt.Sprintf("no call of version %d after %d", version, t))
+}
+
+// nopCallAt1 is a call into klpt_target3 (every function nop'd by
+// klpt_patch4) at state 1 during klpt_patch4's first transition.
+func nopCallAt1(ct *wire.CaseTrace) *wire.CallGroup {
+	en, done := op(ct, wire.OpEnable, 1), op(ct, wire.OpComplete, 1)
+	for i := range ct.Calls {
+		if g := &ct.Calls[i]; g.Target == "klpt_target3" && g.Before == 1 && g.After == 1 && g.T0 > en.T1 && g.T1 < done.T0 {
+			if g.Version != wire.VersionOld {
+				panic(fmt.Sprintf("a call through a nop at 1 ran v%d", g.Version))
+			}
+			return g
+		}
+	}
+	panic("no call into klpt_target3 at 1 in klpt_patch4's transition")
+}
+
+// nopChainAt1 is a klpt_target2 chain (kept outer, nop'd inner) at state 1
+// during klpt_patch4's first transition.
+func nopChainAt1(ct *wire.CaseTrace) *wire.ChainGroup {
+	en, done := op(ct, wire.OpEnable, 1), op(ct, wire.OpComplete, 1)
+	for i := range ct.Chains {
+		if g := &ct.Chains[i]; g.Target == "klpt_target2" && !g.Cross && g.Before == 1 && g.After == 1 && g.T0 > en.T1 && g.T1 < done.T0 {
+			if fmt.Sprint(g.Versions) != "[5 1]" {
+				panic(fmt.Sprintf("a kept-outer, nop'd-inner chain at 1 ran %v", g.Versions))
+			}
+			return g
+		}
+	}
+	panic("no klpt_target2 chain at 1 in klpt_patch4's transition")
 }
 
 // dropOps removes the case's ops of kind.
