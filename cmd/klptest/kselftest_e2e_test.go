@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,42 @@ func TestE2EKselftest(t *testing.T) {
 		if !strings.Contains(stdout.String(), "PASS kselftest:"+s+" (debian:7.2 7.2.") {
 			t.Errorf("no PASS line for %s", s)
 		}
+	}
+	// The trace rules judged the scripts' transitions from the probe's
+	// readings: some of each script that patches (those that complete
+	// between two snapshots, unseen open, are not), none of
+	// test-shadow-vars.sh, which patches nothing and is judged as one
+	// stable stretch. test-ftrace.sh turns ftrace off, which on x86 stops
+	// the probe's counters: its readings then are blind, and only then.
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Result struct {
+			Verdicts []struct {
+				Case   string         `json:"case"`
+				Counts map[string]int `json:"counts"`
+			} `json:"verdicts"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	judged := map[string]bool{}
+	for _, v := range d.Result.Verdicts {
+		script := strings.TrimPrefix(v.Case, "kselftest:")
+		judged[script] = true
+		n, blind := v.Counts["transitions-judged"], v.Counts["readings-blind"]
+		if (script == "test-shadow-vars.sh") != (n == 0) {
+			t.Errorf("%s: %d transitions judged", script, n)
+		}
+		if (script == "test-ftrace.sh") != (blind > 0) {
+			t.Errorf("%s: %d readings blind", script, blind)
+		}
+	}
+	if len(judged) != len(scripts) {
+		t.Errorf("verdicts for %v; want the %d scripts", judged, len(scripts))
 	}
 	j, err := os.ReadFile(junit)
 	if err != nil {
