@@ -84,6 +84,9 @@ func (r *run) prepare(ctx context.Context, n need) (*image, error) {
 	if _, err := vm.FindQEMU(o.Arch); err != nil {
 		return nil, infra("qemu", err)
 	}
+	if err := vm.CheckAccel(o.Accel, o.Arch); err != nil {
+		return nil, infra("qemu", err)
+	}
 	if o.Src == "" {
 		if o.Src, err = FindSrc(); err != nil {
 			return nil, infra("find source", err)

@@ -1,10 +1,13 @@
 package runner
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/rule"
@@ -42,5 +45,26 @@ func TestVmcoreDecodes(t *testing.T) {
 	want := []Vmcore{{Case: "demo-stall", Path: "/r/vmcore-demo-stall-0.elf"}, {Path: "/r/old.elf"}}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// KVM asked for by name for a foreign arch fails before any download or
+// build, as an infra error naming the reason.
+func TestRunKVMForeignArch(t *testing.T) {
+	other := "arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "x86_64"
+	}
+	if _, err := vm.FindQEMU(other); err != nil {
+		t.Skip(err)
+	}
+	start := time.Now()
+	_, err := Run(context.Background(), Options{Kernel: "debian:6.12", Arch: other, Accel: "kvm", Cases: []string{"patch"}, Cache: t.TempDir()})
+	var ie *InfraError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "kvm cannot run a "+other+" guest") {
+		t.Errorf("Run = %v, want an infra error: kvm cannot run a %s guest", err, other)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Run took %s to refuse", d)
 	}
 }

@@ -38,7 +38,7 @@ type Config struct {
 	Cmdline    []string // extra kernel command line args (appended after the devices' own args)
 	MemoryMB   int      // 0 = 1024
 	CPUs       int      // 0 = 2
-	Accel      string   // "tcg" or "kvm" — already resolved (see DetectAccel); "" = "tcg"
+	Accel      string   // "tcg" or "kvm" — already resolved (see DetectAccel, CheckAccel); "" = "tcg"
 	ConsoleLog string   // file the serial console is written to; Start uses a temp file if ""
 	// Interactive puts the serial console on QEMU's stdin and stdout (Start
 	// connects them to Stdin and Stdout), still logged to ConsoleLog:
@@ -59,7 +59,7 @@ type archSpec struct {
 	machine    string // -M for tcg
 	machineKVM string // -M for kvm
 	tcgCPU     string // -cpu for tcg
-	tcgAccel   string // -accel for tcg, when not plain "tcg"
+	tcgAccel   string // -accel for tcg, when not plain "tcg"; never used under kvm
 	console    string // serial console tty
 	pvpanic    string // pvpanic device model
 	keyboard   bool   // the machine has a PS/2 keyboard (i8042), for SysRq
@@ -73,7 +73,9 @@ var archs = map[string]archSpec{
 	// guest kernel's int3-based live code patching (text_poke_bp, which
 	// ftrace and so livepatch use): an "Oops: int3" at irqentry_exit+0x1c
 	// killed 3 of 13 patch runs on Debian 6.12, and 0 of 8 with one TCG
-	// thread. An emulator bug must not read as a kernel failure.
+	// thread. An emulator bug must not read as a kernel failure. It is a
+	// TCG bug, so it is tcgAccel: under KVM the vCPUs run the guest's code
+	// on the host's CPUs, one host thread each, and Args leaves it out.
 	"x86_64": {
 		qemu:       "qemu-system-x86_64",
 		machine:    "q35",
@@ -227,6 +229,11 @@ func (c Config) Args() ([]string, error) {
 		cpus = 2
 	}
 
+	// The accel's differences, all here: TCG emulates spec's CPU model and
+	// may need extra -accel options (tcgAccel); KVM runs -cpu host, the
+	// host's own CPU with all its features, and -accel kvm alone, so its
+	// vCPUs run in parallel. Whether KVM can run c.Arch at all is
+	// CheckAccel's (Start calls it): Args stays pure and host-independent.
 	var machine, cpu string
 	switch c.Accel {
 	case "", "tcg":

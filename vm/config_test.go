@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -91,6 +92,31 @@ func TestArgs(t *testing.T) {
 				"-no-reboot", "-action", "panic=shutdown", "-device", "pvpanic-pci",
 			},
 		},
+		{
+			// Args does not look at the host: that arm64 needs an arm64 host
+			// under KVM is CheckAccel's.
+			name: "arm64 kvm",
+			cfg: Config{
+				Arch:       "aarch64",
+				Kernel:     "/k/Image",
+				Accel:      "kvm",
+				ConsoleLog: "/out/console.log",
+			},
+			want: []string{
+				"-S",
+				"-nodefaults", "-no-user-config", "-display", "none", "-nic", "none",
+				"-M", "virt,gic-version=max", "-accel", "kvm", "-cpu", "host",
+				"-m", "1024", "-smp", "2",
+				"-kernel", "/k/Image",
+				"-append", "console=ttyAMA0 panic=-1",
+				"-chardev", "file,id=con,path=/out/console.log", "-serial", "chardev:con",
+				"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+				"-device", "virtio-serial-pci,id=vser0",
+				"-chardev", "socket,id=results,fd=4",
+				"-device", "virtserialport,bus=vser0.0,chardev=results,name=org.klptest.results",
+				"-no-reboot", "-action", "panic=shutdown", "-device", "pvpanic-pci",
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.cfg.Args()
@@ -101,6 +127,74 @@ func TestArgs(t *testing.T) {
 				t.Errorf("Args() mismatch\n got: %q\nwant: %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// The accel's pieces of the argv, for each arch: under KVM -accel kvm and
+// -cpu host, and no TCG option (thread=single works around a TCG bug and
+// must not serialise KVM's vCPUs); under TCG on x86_64, one TCG thread.
+func TestArgsAccel(t *testing.T) {
+	for _, tc := range []struct {
+		arch, accel        string
+		wantAccel, wantCPU string
+	}{
+		{"x86_64", "kvm", "kvm", "host"},
+		{"arm64", "kvm", "kvm", "host"},
+		{"x86_64", "tcg", "tcg,thread=single", "max"},
+		{"x86_64", "", "tcg,thread=single", "max"},
+		{"arm64", "tcg", "tcg", "max,pauth-impdef=on"},
+	} {
+		args, err := Config{Arch: tc.arch, Kernel: "/k", ConsoleLog: "/c", Accel: tc.accel}.Args()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := argAfter(args, "-accel"); got != tc.wantAccel {
+			t.Errorf("%s %q: -accel %q, want %q", tc.arch, tc.accel, got, tc.wantAccel)
+		}
+		if got := argAfter(args, "-cpu"); got != tc.wantCPU {
+			t.Errorf("%s %q: -cpu %q, want %q", tc.arch, tc.accel, got, tc.wantCPU)
+		}
+		if tc.accel == "kvm" && strings.Contains(strings.Join(args, " "), "thread=") {
+			t.Errorf("%s kvm: a TCG thread option in %q", tc.arch, args)
+		}
+	}
+}
+
+// argAfter returns the argument after the only occurrence of flag in args.
+func argAfter(args []string, flag string) string {
+	var v []string
+	for i, a := range args[:len(args)-1] {
+		if a == flag {
+			v = append(v, args[i+1])
+		}
+	}
+	if len(v) != 1 {
+		return fmt.Sprintf("(%s given %d times)", flag, len(v))
+	}
+	return v[0]
+}
+
+// KVM runs only the host's own arch; TCG runs any.
+func TestCheckAccel(t *testing.T) {
+	other := "arm64"
+	if hostArch() == "arm64" {
+		other = "x86_64"
+	}
+	if err := CheckAccel("kvm", other); err == nil || !strings.Contains(err.Error(), "kvm cannot run a "+other+" guest") {
+		t.Errorf("CheckAccel(kvm, %s) = %v, want an error", other, err)
+	}
+	for _, accel := range []string{"", "tcg"} {
+		if err := CheckAccel(accel, other); err != nil {
+			t.Errorf("CheckAccel(%q, %s) = %v", accel, other, err)
+		}
+	}
+	if err := CheckAccel("kvm", hostArch()); err != nil {
+		t.Errorf("CheckAccel(kvm, %s) = %v", hostArch(), err)
+	}
+	if hostArch() == "x86_64" {
+		if err := CheckAccel("kvm", "amd64"); err != nil {
+			t.Errorf("CheckAccel(kvm, amd64) = %v", err)
+		}
 	}
 }
 

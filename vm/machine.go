@@ -123,6 +123,9 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 		_, err := cfg.Args() // reports the bad arch
 		return nil, err
 	}
+	if err := CheckAccel(cfg.Accel, cfg.Arch); err != nil {
+		return nil, err
+	}
 	path, err := lookQEMU(qemu)
 	if err != nil {
 		return nil, err
