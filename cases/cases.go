@@ -35,6 +35,15 @@ type Case struct {
 	// CPUs of the guest, when the case needs a number of its own (it then
 	// runs in its own boot); 0 means the default.
 	CPUs int
+	// Quiet cases start no workers: between the agent's own reads the
+	// guest's CPUs go idle, so that their idle tasks are current when
+	// the kernel tries them, and only wake_up_if_idle() gets them
+	// through their loop to switch.
+	Quiet bool
+	// MaxTries, when set, is the most klp_try_complete_transition()
+	// calls (the first try and each retry) any of the case's transitions
+	// may take: nothing holds them. The probe's counts judge it.
+	MaxTries int
 	// Kselftest names the kernel's selftest script the case runs instead
 	// of Steps (see Kselftest).
 	Kselftest string

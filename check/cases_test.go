@@ -17,7 +17,8 @@ import (
 func TestRecordedSuitePasses(t *testing.T) {
 	for _, name := range []string{"reverse-debian-6.12.json.gz", "fallback-debian-6.12.json.gz", "force-debian-6.12.json.gz",
 		"forkstorm-debian-6.12.json.gz", "replace-debian-6.1.json.gz", "forkrace-debian-6.12.json.gz",
-		"stacked-debian-6.12.json.gz", "replaceforce-debian-6.12.json.gz", "nops-debian-6.12.json.gz"} {
+		"stacked-debian-6.12.json.gz", "replaceforce-debian-6.12.json.gz", "nops-debian-6.12.json.gz",
+		"idle-debian-6.12.json.gz"} {
 		tr := load(t, name)
 		for _, ct := range tr.Cases {
 			c, err := cases.Lookup([]string{ct.Name})

@@ -14,6 +14,8 @@ import (
 //     once a second, and sends the fake signals on the 16th try), over the
 //     transitions whose readings, on both sides and between, were taken
 //     while the probe's counters counted and missed nothing;
+//   - "wakes-judged": how many parked tasks' wakes by the kernel's fake
+//     signal checkWakes could place among the tries, when any woke;
 //   - for a kernel selftest, "transitions-judged": how many of its
 //     transitions the rules judged (derivedOps, with a goal seen), and
 //     "readings-blind": how many readings said nothing (markBlind).
@@ -45,8 +47,31 @@ func Figures(ct *wire.CaseTrace, c cases.Case) map[string]int {
 		}
 		out["transitions-judged"] = judged
 	}
-	m := buildModel(&wire.CaseTrace{Ops: ops}, func(rule.Violation) {})
+	for _, p := range ct.Parked {
+		if p.Woke != 0 {
+			out["wakes-judged"] = checkWakes(ct, func(rule.Violation) {})
+			break
+		}
+	}
 	triesMax, seen := 0, false
+	for _, n := range transitionTries(rs, ops) {
+		if !seen || n > triesMax {
+			triesMax, seen = n, true
+		}
+	}
+	if seen {
+		out["tries-max"] = triesMax
+	}
+	return out
+}
+
+// transitionTries returns how many klp_try_complete_transition() calls
+// each complete transition of ops took, its first try and each retry,
+// for the transitions whose readings, on both sides and between, were
+// taken while the probe's counters counted and missed nothing.
+func transitionTries(rs []reading, ops []wire.Op) []int {
+	var out []int
+	m := buildModel(&wire.CaseTrace{Ops: ops}, func(rule.Violation) {})
 	for _, tr := range m.trans {
 		if tr.end == nil {
 			continue
@@ -70,13 +95,7 @@ func Figures(ct *wire.CaseTrace, c cases.Case) map[string]int {
 		if b < 0 || a < 0 || len(trusted(rs[b:a+1])) != a+1-b {
 			continue // a try may have gone uncounted
 		}
-		n := int(rs[a].k.Tries - rs[b].k.Tries)
-		if !seen || n > triesMax {
-			triesMax, seen = n, true
-		}
-	}
-	if seen {
-		out["tries-max"] = triesMax
+		out = append(out, int(rs[a].k.Tries-rs[b].k.Tries))
 	}
 	return out
 }

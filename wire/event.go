@@ -245,6 +245,11 @@ type ParkResult struct {
 	Err     string `json:"err,omitempty"`
 	T0      int64  `json:"t0"`
 	T1      int64  `json:"t1"`
+	// Woke, when the task left klpt_park_func() before its release
+	// (only the kernel's fake signal makes it do that), is a
+	// CLOCK_MONOTONIC time after it did: a user task's restarted entry
+	// into the ioctl, a kthread's first wake. 0 otherwise, or unknown.
+	Woke int64 `json:"woke,omitempty"`
 }
 
 // Sources of a snapshot.

@@ -314,7 +314,10 @@ func runCase(r *caseRun) {
 	defer t.close()
 	r.t = t
 	r.parked = map[string]*parker{}
-	argvs := workerArgvs("klpt_target")
+	var argvs [][]string
+	if !r.c.Quiet {
+		argvs = workerArgvs("klpt_target")
+	}
 	for i := 0; i < sleepers; i++ {
 		argvs = append(argvs, []string{SleeperArg})
 	}
@@ -323,7 +326,8 @@ func runCase(r *caseRun) {
 		r.fail(err)
 		return
 	}
-	r.workers, kids = started[:workerProcs], started[workerProcs:]
+	nw := len(argvs) - sleepers
+	r.workers, kids = started[:nw], started[nw:]
 	r.sleeper = kids[0].cmd.Process.Pid
 
 	r.drainProbe() // forks before the case belong to no case

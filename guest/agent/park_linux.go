@@ -180,6 +180,7 @@ func (r *caseRun) release(name string) error {
 	}
 	delete(r.parked, name)
 	res := wire.ParkResult{Name: name, TID: p.tid, Kthread: p.kthread, Mode: p.mode, T0: p.t0}
+	relT0 := now()
 	err := r.op(wire.Op{Kind: wire.OpRelease, Goal: r.goal, Park: name, TID: p.tid}, func() error { return r.t.release(p.slot) })
 	if err != nil {
 		return err
@@ -190,6 +191,11 @@ func (r *caseRun) release(name string) error {
 			return err
 		}
 		res.Version, res.Wakes, res.Alive = int(info.Version), int(info.Wakes), info.Alive == 1
+		// A wake before the release op began came from elsewhere: the
+		// release wakes it only from its T0 on.
+		if w := int64(info.Woke); w != 0 && w < relT0 {
+			res.Woke = w
+		}
 		if err := r.t.kthreadStop(); err != nil {
 			res.Err = "kthread_stop: " + err.Error()
 		}
@@ -212,8 +218,17 @@ func (r *caseRun) release(name string) error {
 			res.Err = fmt.Sprintf("parker output %q: %v", b, jerr)
 		}
 		res.Before, res.After, res.Version, res.Entries = int(pr.Call.Before), int(pr.Call.After), int(pr.Call.Version), int(pr.Call.Entries)
+		// A restarted entry (its t0) began after whatever ended the
+		// first sleep.
+		if res.Entries >= 2 {
+			res.Woke = int64(pr.Call.T0)
+		}
 		if c := pr.Chain; c != nil {
 			res.Before, res.After, res.Chain, res.Entries = int(c.Before), int(c.After), c.versions(), int(c.Entries)
+			res.Woke = 0
+			if res.Entries >= 2 {
+				res.Woke = int64(c.T0)
+			}
 			if n := len(res.Chain); n > 0 {
 				res.Version = res.Chain[n-1]
 			}

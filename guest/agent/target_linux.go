@@ -51,6 +51,7 @@ func (c klptChainCall) versions() []int {
 // kthreadInfo mirrors struct klpt_kthread_info.
 type kthreadInfo struct {
 	PID, Alive, Wakes, Version int32
+	Woke                       uint64
 }
 
 type target struct{ fd int }

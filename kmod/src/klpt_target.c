@@ -34,6 +34,7 @@ static DEFINE_MUTEX(klpt_kthread_lock); /* guards klpt_kthread */
 static struct task_struct *klpt_kthread;
 static atomic_t klpt_kthread_wakes = ATOMIC_INIT(0);
 static atomic_t klpt_kthread_version = ATOMIC_INIT(0);
+static atomic64_t klpt_kthread_woke = ATOMIC64_INIT(0);
 static int klpt_kthread_slot;
 
 int klpt_func(void);
@@ -106,6 +107,11 @@ static int klpt_kthread_fn(void *data)
 
 	klpt_park_init(&p, klpt_kthread_slot, KLPT_PARK_ONCE);
 	atomic_set(&klpt_kthread_version, klpt_park_func(&p));
+	/*
+	 * When it woke, for the host to place the wake among the kernel's
+	 * tries: a fallback's wake-up comes at the 16th.
+	 */
+	atomic64_set(&klpt_kthread_woke, ktime_get_ns());
 	atomic_inc(&klpt_kthread_wakes);
 	while (!kthread_should_stop()) {
 		set_current_state(TASK_INTERRUPTIBLE);
@@ -128,6 +134,7 @@ static long klpt_kthread_ioctl_locked(unsigned int cmd, unsigned long arg)
 		if (slot < 0 || slot >= KLPT_SLOTS)
 			return -EINVAL;
 		klpt_kthread_slot = slot;
+		atomic64_set(&klpt_kthread_woke, 0);
 		klpt_kthread = kthread_run(klpt_kthread_fn, NULL, "klpt_kthread");
 		if (IS_ERR(klpt_kthread)) {
 			long err = PTR_ERR(klpt_kthread);
@@ -142,6 +149,7 @@ static long klpt_kthread_ioctl_locked(unsigned int cmd, unsigned long arg)
 		info.alive = klpt_kthread ? 1 : 0;
 		info.wakes = atomic_read(&klpt_kthread_wakes);
 		info.version = atomic_read(&klpt_kthread_version);
+		info.woke = atomic64_read(&klpt_kthread_woke);
 		if (copy_to_user((void __user *)arg, &info, sizeof(info)))
 			return -EFAULT;
 		return 0;

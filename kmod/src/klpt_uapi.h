@@ -82,6 +82,7 @@ struct klpt_kthread_info {
 	__s32 alive;       /* 1 until KLPT_IOC_KTHREAD_STOP */
 	__s32 wakes;       /* times it left klpt_park_func() */
 	__s32 version;     /* what klpt_park_func() returned, 0 before */
+	__u64 woke;        /* CLOCK_MONOTONIC ns just after it first left klpt_park_func(), 0 before */
 };
 
 /* /dev/klpt_target ioctls; the argument is a struct klpt_call pointer. */
