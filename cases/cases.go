@@ -40,6 +40,11 @@ type Case struct {
 	// the kernel tries them, and only wake_up_if_idle() gets them
 	// through their loop to switch.
 	Quiet bool
+	// Woken names the parked tasks that only the kernel's fake signal
+	// ends the sleep of: each must be seen woken, and its wake placed
+	// among the probe's counted tries (check.checkWakes), or the case
+	// could not test the signal's moment.
+	Woken []string
 	// MaxTries, when set, is the most klp_try_complete_transition()
 	// calls (the first try and each retry) any of the case's transitions
 	// may take: nothing holds them. The probe's counts judge it.

@@ -9,8 +9,9 @@ import (
 
 func init() {
 	register(Case{
-		Name: "kthread",
-		Doc:  "a kernel thread parked interruptibly in the old function is woken by the kernel's fallback, switches, and the transition completes",
+		Name:  "kthread",
+		Doc:   "a kernel thread parked interruptibly in the old function is woken by the kernel's fallback, switches, and the transition completes",
+		Woken: []string{"K"},
 		Steps: seq([]Step{
 			{Do: DoSettle},
 			{Do: DoParkKernel, Park: "K"},

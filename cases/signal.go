@@ -7,8 +7,9 @@ import (
 
 func init() {
 	register(Case{
-		Name: "signal",
-		Doc:  "a user task parked interruptibly in the old function gets the fake signal after 15 retries, switches, and the transition completes; one parked interruptibly at the goal gets none",
+		Name:  "signal",
+		Doc:   "a user task parked interruptibly in the old function gets the fake signal after 15 retries, switches, and the transition completes; one parked interruptibly at the goal gets none",
+		Woken: []string{"A"},
 		Steps: seq([]Step{
 			{Do: DoSettle},
 			{Do: DoPark, Park: "A", Mode: ParkInterruptible},

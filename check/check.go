@@ -350,7 +350,7 @@ func CaseWith(p Policy, tr *wire.Trace, ct *wire.CaseTrace, c cases.Case) []rule
 		checkChains(ct, m, col)
 		checkSwitches(ct, m, col)
 		checkForks(ct, m, col)
-		checkWakes(ct, add)
+		checkWakes(ct, c, add)
 		checkTries(tr, ct, c, add)
 		checkEnd(ct, m, c, add)
 		checkVmlinux(ct, m, add)

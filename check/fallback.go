@@ -98,15 +98,15 @@ func wakeTryBound(rs []reading, parked, woke int64) (bound int64, ok bool) {
 }
 
 // checkWakes holds every parked task the kernel woke before its release
-// to the fake signal's timing. It returns how many wakes it judged.
-func checkWakes(ct *wire.CaseTrace, add func(rule.Violation)) int {
-	rs, ok := readings(ct)
-	if !ok {
-		return 0
-	}
+// to the fake signal's timing. It returns how many wakes it judged. Each
+// task the case names in Woken must have been judged: otherwise the
+// signal's moment went untested.
+func checkWakes(ct *wire.CaseTrace, c cases.Case, add func(rule.Violation)) int {
+	rs, haveReadings := readings(ct)
 	judged := 0
+	seen := map[string]bool{}
 	for _, p := range ct.Parked {
-		if p.Woke == 0 || !p.Alive || p.Err != "" {
+		if p.Woke == 0 || !p.Alive || p.Err != "" || !haveReadings {
 			continue
 		}
 		bound, ok := wakeTryBound(rs, p.T0, p.Woke)
@@ -114,10 +114,16 @@ func checkWakes(ct *wire.CaseTrace, add func(rule.Violation)) int {
 			continue
 		}
 		judged++
+		seen[p.Name] = true
 		if bound < minSignalTry {
 			add(rule.Violation{Rule: rule.Fallback, Task: fmt.Sprintf("%s[%d]", p.Name, p.TID), T: p.Woke, Msg: fmt.Sprintf(
 				"woken in klpt_park_func() before its release by the try %d of its transition's run at the latest; the kernel's fake signal comes at the %dth",
 				bound, minSignalTry)})
+		}
+	}
+	for _, name := range c.Woken {
+		if !seen[name] && ct.End != nil {
+			add(rule.Violation{Rule: rule.Coverage, Task: name, Msg: "no wake of this task by the fake signal could be placed among the probe's counted tries: the signal's moment was not tested"})
 		}
 	}
 	return judged

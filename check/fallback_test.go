@@ -59,6 +59,11 @@ func TestRecordedWakes(t *testing.T) {
 	tr := load(t, "fallback-debian-6.12.json.gz")
 	for _, name := range []string{"signal", "kthread"} {
 		ct := caseIn(tr, name)
+		cs, err := cases.Lookup([]string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cs[0]
 		var woken *wire.ParkResult
 		for i := range ct.Parked {
 			if ct.Parked[i].Woke != 0 {
@@ -68,15 +73,24 @@ func TestRecordedWakes(t *testing.T) {
 		if woken == nil {
 			t.Fatalf("%s: no parked task woke before its release in the recording", name)
 		}
-		if n := checkWakes(ct, func(v rule.Violation) { t.Errorf("%s: %v", name, v) }); n != 1 {
+		if n := checkWakes(ct, c, func(v rule.Violation) { t.Errorf("%s: %v", name, v) }); n != 1 {
 			t.Errorf("%s: %d wakes judged; want 1", name, n)
 		}
 		en := op(ct, wire.OpEnable, 0)
 		woken.Woke = en.T1 + 1
 		var got []rule.Violation
-		checkWakes(ct, func(v rule.Violation) { got = append(got, v) })
+		checkWakes(ct, c, func(v rule.Violation) { got = append(got, v) })
 		if len(got) != 1 || got[0].Rule != rule.Fallback {
 			t.Errorf("%s: woken just after the enable: %v; want one fallback violation", name, got)
+		}
+		// Readings that say nothing: the named task's wake is not judged.
+		for i := range ct.Snapshots {
+			ct.Snapshots[i].Before, ct.Snapshots[i].After = nil, nil
+		}
+		got = nil
+		checkWakes(ct, c, func(v rule.Violation) { got = append(got, v) })
+		if len(got) != 1 || got[0].Rule != rule.Coverage {
+			t.Errorf("%s: without readings: %v; want one coverage violation", name, got)
 		}
 	}
 }

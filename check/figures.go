@@ -49,7 +49,7 @@ func Figures(ct *wire.CaseTrace, c cases.Case) map[string]int {
 	}
 	for _, p := range ct.Parked {
 		if p.Woke != 0 {
-			out["wakes-judged"] = checkWakes(ct, func(rule.Violation) {})
+			out["wakes-judged"] = checkWakes(ct, c, func(rule.Violation) {})
 			break
 		}
 	}

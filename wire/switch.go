@@ -1,7 +1,7 @@
 package wire
 
 // SwitchAttempt is one attempt of the kernel's to switch a task that was
-// inside a chain call of a target's, as the probe module saw it in
+// inside a chain call of a target's, or an idle task, as the probe module saw it in
 // klp_check_and_switch_task(): the one place where a transition checks a
 // task's stack and switches it (the transition's retries, and in kernels
 // that have it klp_sched_try_switch()). OnCPU and Runnable are read under
@@ -33,6 +33,10 @@ type SwitchAttempt struct {
 	// switched; -EBUSY (running elsewhere), -EINVAL (unreliable stack)
 	// or -EADDRINUSE (a patched function on its stack): refused.
 	Ret int `json:"ret"`
+	// Idle: the task was CPU's idle task (never in a chain). -EBUSY then
+	// says the CPU was idle, its idle task current.
+	Idle bool `json:"idle,omitempty"`
+	CPU  int  `json:"cpu,omitempty"`
 }
 
 // Where a chain task was (klpt_uapi.h's KLPT_CHAIN_AT_*).

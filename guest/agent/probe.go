@@ -115,17 +115,20 @@ func ParseSwitches(b []byte) (evs []wire.SwitchAttempt, dropped int, err error) 
 		return nil, 0, fmt.Errorf("switches: empty read")
 	}
 	var n int
-	if _, err := fmt.Sscanf(sc.Text(), "# klpt_switches v1 n=%d dropped=%d", &n, &dropped); err != nil {
+	if _, err := fmt.Sscanf(sc.Text(), "# klpt_switches v2 n=%d dropped=%d", &n, &dropped); err != nil {
 		return nil, 0, fmt.Errorf("switches: bad header %q: %w", sc.Text(), err)
 	}
 	for sc.Scan() {
 		var e wire.SwitchAttempt
-		var self, oncpu, runnable, pend int
-		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PID, &e.TGID, &self, &oncpu, &runnable,
-			&e.Where, &e.Entered, &e.Returned, &e.State, &pend, &e.Ret); err != nil {
+		var self, oncpu, runnable, pend, idle, cpu int
+		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PID, &e.TGID, &self, &oncpu, &runnable,
+			&e.Where, &e.Entered, &e.Returned, &e.State, &pend, &e.Ret, &idle, &cpu); err != nil {
 			return nil, 0, fmt.Errorf("switches: bad line %q: %w", sc.Text(), err)
 		}
-		e.Self, e.OnCPU, e.Runnable, e.Pending = self != 0, oncpu != 0, runnable != 0, pend != 0
+		e.Self, e.OnCPU, e.Runnable, e.Pending, e.Idle = self != 0, oncpu != 0, runnable != 0, pend != 0, idle != 0
+		if e.Idle {
+			e.CPU = cpu
+		}
 		evs = append(evs, e)
 	}
 	if len(evs) != n {

@@ -53,9 +53,12 @@
  * run state nor its place on a CPU can change before the check reads
  * them. The chain's own position (n functions entered, returned of them
  * came back, where: spinning or asleep) is written by the running task
- * itself and read as it is. Each read of /proc/klpt_switches drains them:
- *   # klpt_switches v1 n=N dropped=D
- *   T PID TGID SELF ON_CPU RUNNABLE WHERE ENTERED RETURNED STATE PENDING RET
+ * itself and read as it is. It records every attempt on an idle task too
+ * (IDLE 1, its CPU in CPU): whether the kernel found it current on an idle
+ * CPU (-EBUSY), which only wake_up_if_idle() then gets through its loop.
+ * Each read of /proc/klpt_switches drains them:
+ *   # klpt_switches v2 n=N dropped=D
+ *   T PID TGID SELF ON_CPU RUNNABLE WHERE ENTERED RETURNED STATE PENDING RET IDLE CPU
  * SELF: the task checked itself (klp_sched_try_switch()), on its own CPU.
  * RET is klp_check_and_switch_task()'s: 0 switched, -EBUSY running on
  * another CPU, -EINVAL unreliable stack, -EADDRINUSE a patched function
@@ -413,7 +416,8 @@ EXPORT_SYMBOL_GPL(klpt_probe_chain_leave);
 struct switch_rec {
 	u64 t;
 	int pid, tgid, ret;
-	s8 self, on_cpu, runnable, where, entered, returned, state, pend;
+	s8 self, on_cpu, runnable, where, entered, returned, state, pend, idle;
+	int cpu;
 };
 
 #define SWITCH_RING (1 << 15)
@@ -444,8 +448,14 @@ static int switch_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 		break;
 	}
 	raw_spin_unlock_irqrestore(&chain_lock, flags);
-	if (!found)
-		return 1; /* not in a chain call: no record, no return handler */
+	r->idle = is_idle_task(t) ? 1 : 0;
+	r->cpu = -1;
+	if (r->idle) {
+		r->entered = r->returned = r->where = 0;
+		r->cpu = task_cpu(t);
+	} else if (!found) {
+		return 1; /* neither idle nor in a chain call: no record, no return handler */
+	}
 	r->pid = task_pid_nr(t);
 	r->tgid = task_tgid_nr(t);
 	r->self = t == current;
@@ -513,12 +523,12 @@ static int klpt_switches_open(struct inode *inode, struct file *f)
 		return -ENOMEM;
 	}
 	dropped += switch_probe.nmissed;
-	len += scnprintf(s->buf + len, cap - len, "# klpt_switches v1 n=%u dropped=%lu\n", n, dropped);
+	len += scnprintf(s->buf + len, cap - len, "# klpt_switches v2 n=%u dropped=%lu\n", n, dropped);
 	for (i = 0; i < n; i++)
-		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d %d %d %d\n",
+		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d %d %d %d %d %d\n",
 				 recs[i].t, recs[i].pid, recs[i].tgid, recs[i].self, recs[i].on_cpu, recs[i].runnable,
 				 recs[i].where, recs[i].entered, recs[i].returned, recs[i].state,
-				 recs[i].pend, recs[i].ret);
+				 recs[i].pend, recs[i].ret, recs[i].idle, recs[i].cpu);
 	s->len = len;
 	kvfree(recs);
 	f->private_data = s;
