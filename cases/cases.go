@@ -36,9 +36,10 @@ type Case struct {
 	// runs in its own boot); 0 means the default.
 	CPUs int
 	// Quiet cases start no workers: between the agent's own reads the
-	// guest's CPUs go idle, so that their idle tasks are current when
-	// the kernel tries them, and only wake_up_if_idle() gets them
-	// through their loop to switch.
+	// guest's CPUs can go idle, so that the kernel may find an idle task
+	// current when it tries it, which only wake_up_if_idle() then gets
+	// through its loop to switch. Whether it did is the probe's to say
+	// (the idle case's idle-busy count): on some kernels no try does.
 	Quiet bool
 	// Woken names the parked tasks that only the kernel's fake signal
 	// ends the sleep of: each must be seen woken, and its wake placed

@@ -13,14 +13,15 @@ func init() {
 		Doc:     "on a quiet 4-CPU guest (no workers), every per-CPU idle task switches during each transition and ends at -1, each transition in at most 3 tries and with no fake signal",
 		OwnBoot: true,
 		CPUs:    4,
-		// No workers: the idle tasks are then current on their idle
-		// CPUs at the first try, which cannot switch them
-		// (klp_check_and_switch_task() refuses a running task); it wakes
-		// each CPU with wake_up_if_idle(), the idle loop switches its
-		// task (klp_update_patch_state()), and the retry a second later
-		// finds them switched. A task of the agent's busy on another CPU
-		// at a try switches at its next return to user space, so a third
-		// try is the most the kernel needs.
+		// No workers: an idle task the first try finds current on its
+		// idle CPU cannot be switched by it (klp_check_and_switch_task()
+		// refuses a running task); the try wakes that CPU with
+		// wake_up_if_idle(), the idle loop switches its task
+		// (klp_update_patch_state()), and the retry a second later finds
+		// it switched. A task of the agent's busy on another CPU at a try
+		// switches at its next return to user space, so a third try is
+		// the most the kernel needs. Nothing else holds these
+		// transitions, so no fake signal either.
 		Quiet:    true,
 		MaxTries: 3,
 		Steps:    seq([]Step{{Do: DoSettle}}, patchSteps, unpatchSteps),

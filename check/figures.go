@@ -1,6 +1,8 @@
 package check
 
 import (
+	"slices"
+
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/rule"
 	"github.com/klptest/klptest/wire"
@@ -53,14 +55,8 @@ func Figures(ct *wire.CaseTrace, c cases.Case) map[string]int {
 			break
 		}
 	}
-	triesMax, seen := 0, false
-	for _, n := range transitionTries(rs, ops) {
-		if !seen || n > triesMax {
-			triesMax, seen = n, true
-		}
-	}
-	if seen {
-		out["tries-max"] = triesMax
+	if ns := transitionTries(rs, ops); len(ns) > 0 {
+		out["tries-max"] = slices.Max(ns)
 	}
 	return out
 }
