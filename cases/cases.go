@@ -105,6 +105,10 @@ type Step struct {
 	Rounds int    `json:"rounds,omitempty"`
 	// Seconds bounds a repeat step's rounds in time; 0 is RepeatSeconds.
 	Seconds int `json:"seconds,omitempty"`
+	// Symbol and Why: a require step's kernel symbol, and what its
+	// absence means.
+	Symbol string `json:"symbol,omitempty"`
+	Why    string `json:"why,omitempty"`
 }
 
 // RepeatSeconds bounds a repeat step's rounds in time.
@@ -187,6 +191,13 @@ const (
 	DoSettle     = "settle"      // sample a stable stretch and read /proc/cmdline
 	DoPark       = "park"        // park a user task inside klpt_park_func()
 	DoParkKernel = "park-kernel" // park a kernel thread inside klpt_park_func()
+	// DoSpinKernel starts Park, a kernel thread spinning on a CPU outside
+	// every patched function, with cond_resched() after each spin and a
+	// brief freezable sleep now and then; a release stops it.
+	DoSpinKernel = "spin-kernel"
+	// DoRequire ends the case as skipped, with Why, when the kernel lacks
+	// Symbol (/proc/kallsyms): what the case tests is not in it.
+	DoRequire    = "require"
 	DoRelease    = "release"     // release a parked task and collect its call
 	DoUnload     = "unload"      // remove the livepatch module
 	DoUnloadBusy = "unload-busy" // removing it must fail: the kernel keeps it

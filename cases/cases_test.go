@@ -56,3 +56,24 @@ func TestFaultSteps(t *testing.T) {
 		t.Error("no case injects a fault: the test saw nothing")
 	}
 }
+
+// A require step ends its case as skipped with nothing of it done, so that
+// the host judges only the kernel's health there: it comes first, and
+// names a symbol and what its absence means.
+func TestRequireFirst(t *testing.T) {
+	n := 0
+	for _, c := range registry {
+		for i, st := range c.Steps {
+			if st.Do != DoRequire {
+				continue
+			}
+			n++
+			if i != 0 || st.Symbol == "" || st.Why == "" {
+				t.Errorf("case %s: require step %d (symbol %q, why %q): want the first step, with both", c.Name, i+1, st.Symbol, st.Why)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no case has a require step: the test saw nothing")
+	}
+}

@@ -36,12 +36,15 @@ const (
 
 // The cases' own rules (package cases).
 const (
-	Parked    Name = "parked-task" // what a parked task did, and when
-	Fallback  Name = "fallback"    // the kernel's signal/wake-up fallback
-	Steps     Name = "steps"       // the case's steps happened as scripted
-	Replace   Name = "replace"     // a replaced patch's functions are no longer reached
-	Sysfs     Name = "sysfs"       // /sys/kernel/livepatch reads as the patches applied say
-	Kselftest Name = "kselftest"   // the kernel's own selftest script passed
+	Parked   Name = "parked-task" // what a parked task did, and when
+	Fallback Name = "fallback"    // the kernel's signal/wake-up fallback
+	// SchedSwitch: a CPU-bound kernel thread is switched by the
+	// scheduler's switch point (klp_sched_try_switch()).
+	SchedSwitch Name = "sched-switch"
+	Steps       Name = "steps"     // the case's steps happened as scripted
+	Replace     Name = "replace"   // a replaced patch's functions are no longer reached
+	Sysfs       Name = "sysfs"     // /sys/kernel/livepatch reads as the patches applied say
+	Kselftest   Name = "kselftest" // the kernel's own selftest script passed
 	// Coverage: the case never produced the situation it exists for, so
 	// it could not test what it names: never a pass.
 	Coverage Name = "could-not-test"

@@ -250,6 +250,9 @@ type ParkResult struct {
 	// CLOCK_MONOTONIC time after it did: a user task's restarted entry
 	// into the ioctl, a kthread's first wake. 0 otherwise, or unknown.
 	Woke int64 `json:"woke,omitempty"`
+	// Spins: a spinning kthread's spins (Wakes then counts its freezable
+	// sleeps).
+	Spins int64 `json:"spins,omitempty"`
 }
 
 // Sources of a snapshot.
@@ -508,6 +511,9 @@ type CaseStart struct {
 type CaseEnd struct {
 	T     int64  `json:"t"`
 	Taint uint64 `json:"taint"`
+	// Skip, when set, says why the case stopped before its test: the
+	// kernel lacks what it tests (a require step).
+	Skip string `json:"skip,omitempty"`
 }
 
 // Trace is the whole record of one boot.

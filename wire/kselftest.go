@@ -17,9 +17,13 @@ type KselftestResult struct {
 	Err     string  `json:"err,omitempty"`
 }
 
-// Skipped says why a kselftest case was skipped by its script (exit 4),
-// or "".
+// Skipped says why a case was skipped: the kernel lacked what it tests
+// (CaseEnd.Skip), or a kselftest's script said so (exit 4). "" when it was
+// not.
 func (ct *CaseTrace) Skipped() string {
+	if ct.End != nil && ct.End.Skip != "" {
+		return ct.End.Skip
+	}
 	if r := ct.Kselftest; r != nil && r.Err == "" && r.Exit == KselftestSkip {
 		out := strings.TrimSpace(r.Output)
 		if i := strings.LastIndex(out, "\n"); i >= 0 {

@@ -201,7 +201,7 @@ func run() error {
 			runCase(r)
 		}
 		drain(c.Name)
-		r.ev(wire.Event{Type: wire.EvCaseEnd, CaseEnd: &wire.CaseEnd{T: now(), Taint: readTaint()}})
+		r.ev(wire.Event{Type: wire.EvCaseEnd, CaseEnd: &wire.CaseEnd{T: now(), Taint: readTaint(), Skip: r.skip}})
 		if shellOnFail {
 			r.askShell()
 		}
@@ -209,6 +209,23 @@ func run() error {
 	drain("")
 	e.emit(wire.Event{Type: wire.EvDone})
 	return e.close()
+}
+
+// kernelHas says whether /proc/kallsyms names sym (a function of the
+// kernel's own or of a loaded module's).
+func kernelHas(sym string) bool {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fs := strings.Fields(sc.Text()); len(fs) >= 3 && fs[2] == sym {
+			return true
+		}
+	}
+	return false
 }
 
 // kernelText returns _text's address from /proc/kallsyms, or "". It is

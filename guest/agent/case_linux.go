@@ -61,7 +61,9 @@ type caseRun struct {
 	preemptWas string
 	// preemptModel: the model a preempt step found or set.
 	preemptModel string
-	drainMu      sync.Mutex
+	// skip: why a require step ended the case before its test.
+	skip    string
+	drainMu sync.Mutex
 	// The case's ops and forks so far, for a repeat step's condition;
 	// the sampler's goroutine emits forks too.
 	recMu    sync.Mutex
@@ -296,6 +298,12 @@ const (
 	settle        = 300 * time.Millisecond
 )
 
+// skipError ends a case's steps without failing it: the kernel lacks what
+// the case tests.
+type skipError struct{ why string }
+
+func (e skipError) Error() string { return "skipped: " + e.why }
+
 // runCase runs a case's steps with workers, sleepers and the sampler
 // around them, then puts the kernel back as it found it where it can.
 func runCase(r *caseRun) {
@@ -337,6 +345,11 @@ func runCase(r *caseRun) {
 	r.smp.tick = r.drainProbe
 	for i, st := range r.c.Steps {
 		if err := r.step(st); err != nil {
+			var sk skipError
+			if errors.As(err, &sk) {
+				r.skip = sk.why
+				break
+			}
 			r.fail(fmt.Errorf("step %d (%s): %w", i+1, st.Do, err))
 			if r.shellOnFail {
 				// A failed step (a stall, a refused write): the shell
@@ -484,7 +497,11 @@ func (r *caseRun) step(st cases.Step) error {
 		time.Sleep(cases.PauseMillis * time.Millisecond)
 	case cases.DoStormWait:
 		return r.stormWait()
-	case cases.DoPark, cases.DoParkKernel:
+	case cases.DoRequire:
+		if !kernelHas(st.Symbol) {
+			return skipError{why: fmt.Sprintf("the kernel has no %s(): %s", st.Symbol, st.Why)}
+		}
+	case cases.DoPark, cases.DoParkKernel, cases.DoSpinKernel:
 		return r.park(st)
 	case cases.DoRelease:
 		return r.release(st.Park)

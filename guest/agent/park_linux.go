@@ -24,6 +24,7 @@ type parker struct {
 	tid     int
 	mode    int
 	kthread bool
+	spin    bool // the spinning kthread: no slot, a release stops it
 	child   *child
 	t0      int64
 }
@@ -116,6 +117,24 @@ func (r *caseRun) waitParked(slot, n int) error {
 	}
 }
 
+// waitSpinning waits until the spinning kthread has spun: it is on a CPU.
+func (r *caseRun) waitSpinning() error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := r.t.kthreadInfo()
+		if err != nil {
+			return err
+		}
+		if info.Rounds > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the spinning kthread did not spin within 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (r *caseRun) park(st cases.Step) error {
 	if _, dup := r.parked[st.Park]; dup {
 		return fmt.Errorf("%s is parked already", st.Park)
@@ -131,10 +150,20 @@ func (r *caseRun) park(st cases.Step) error {
 		// CPU from the kworkers every transition needs.
 		return fmt.Errorf("%s: a spinning park needs a chain and a preemptible kernel (the preemption model is %q)", st.Park, r.preemptModel)
 	}
-	p := &parker{name: st.Park, slot: r.slots, mode: st.Mode, kthread: st.Do == cases.DoParkKernel}
+	p := &parker{name: st.Park, slot: r.slots, mode: st.Mode, kthread: st.Do != cases.DoPark, spin: st.Do == cases.DoSpinKernel}
 	r.slots++
 	return r.op(wire.Op{Kind: wire.OpPark, Goal: r.goal, Park: st.Park}, func() error {
 		p.t0 = now()
+		if p.spin {
+			p.mode = cases.ParkSpin
+			pid, err := r.t.spinStart()
+			if err != nil {
+				return fmt.Errorf("start the spinning kthread: %w", err)
+			}
+			p.tid = pid
+			r.parked[st.Park] = p
+			return r.waitSpinning()
+		}
 		if p.kthread {
 			p.mode = cases.ParkOnce
 			pid, err := r.t.kthreadStart(p.slot)
@@ -191,6 +220,9 @@ func (r *caseRun) release(name string) error {
 			return err
 		}
 		res.Version, res.Wakes, res.Alive = int(info.Version), int(info.Wakes), info.Alive == 1
+		if p.spin {
+			res.Spins = int64(info.Rounds)
+		}
 		// A wake before the release op began came from elsewhere: the
 		// release wakes it only from its T0 on.
 		if w := int64(info.Woke); w != 0 && w < relT0 {

@@ -114,15 +114,15 @@ func ParseSwitches(b []byte) (evs []wire.SwitchAttempt, dropped int, err error) 
 	if !sc.Scan() {
 		return nil, 0, fmt.Errorf("switches: empty read")
 	}
-	var n int
-	if _, err := fmt.Sscanf(sc.Text(), "# klpt_switches v2 n=%d dropped=%d", &n, &dropped); err != nil {
+	var n, hook int
+	if _, err := fmt.Sscanf(sc.Text(), "# klpt_switches v3 n=%d dropped=%d hook=%d", &n, &dropped, &hook); err != nil {
 		return nil, 0, fmt.Errorf("switches: bad header %q: %w", sc.Text(), err)
 	}
 	for sc.Scan() {
 		var e wire.SwitchAttempt
 		var self, oncpu, runnable, pend, idle, cpu int
-		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PID, &e.TGID, &self, &oncpu, &runnable,
-			&e.Where, &e.Entered, &e.Returned, &e.State, &pend, &e.Ret, &idle, &cpu); err != nil {
+		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PID, &e.TGID, &self, &oncpu, &runnable,
+			&e.Where, &e.Entered, &e.Returned, &e.State, &pend, &e.Ret, &idle, &cpu, &e.Hook); err != nil {
 			return nil, 0, fmt.Errorf("switches: bad line %q: %w", sc.Text(), err)
 		}
 		e.Self, e.OnCPU, e.Runnable, e.Pending, e.Idle = self != 0, oncpu != 0, runnable != 0, pend != 0, idle != 0

@@ -18,6 +18,7 @@ const (
 	iocKInfo   = 0x6b06
 	iocKStop   = 0x6b07
 	iocChain   = 0x6b08
+	iocSpin    = 0x6b09
 
 	chainMax = 4 // KLPT_CHAIN_MAX: versions a chain call reports
 
@@ -52,6 +53,7 @@ func (c klptChainCall) versions() []int {
 type kthreadInfo struct {
 	PID, Alive, Wakes, Version int32
 	Woke                       uint64
+	Rounds                     uint64
 }
 
 type target struct{ fd int }
@@ -103,6 +105,11 @@ func (t *target) parked(slot int) (int, error) { return t.ioctl(iocParked, uintp
 
 // kthreadStart starts klpt_target's kernel thread, parked in slot.
 func (t *target) kthreadStart(slot int) (int, error) { return t.ioctl(iocKStart, uintptr(slot)) }
+
+// spinStart starts klpt_target's kernel thread spinning outside the
+// patched functions, with cond_resched() and freezable sleeps between its
+// spins.
+func (t *target) spinStart() (int, error) { return t.ioctl(iocSpin, 0) }
 
 func (t *target) kthreadInfo() (kthreadInfo, error) {
 	var k kthreadInfo

@@ -56,13 +56,18 @@
  * itself and read as it is. It records every attempt on an idle task too
  * (IDLE 1, its CPU in CPU): whether the kernel found it current on an idle
  * CPU (-EBUSY), which only wake_up_if_idle() then gets through its loop.
- * Each read of /proc/klpt_switches drains them:
- *   # klpt_switches v2 n=N dropped=D
- *   T PID TGID SELF ON_CPU RUNNABLE WHERE ENTERED RETURNED STATE PENDING RET IDLE CPU
+ * It records, too, every run of the scheduler's switch point in a
+ * registered task with TIF_PATCH_PENDING set (hook_pre()). Each read of
+ * /proc/klpt_switches drains them:
+ *   # klpt_switches v3 n=N dropped=D hook=H
+ *   T PID TGID SELF ON_CPU RUNNABLE WHERE ENTERED RETURNED STATE PENDING RET IDLE CPU HOOK
+ * H is 1 when the kernel has a scheduler switch point and it is probed.
  * SELF: the task checked itself (klp_sched_try_switch()), on its own CPU.
  * RET is klp_check_and_switch_task()'s: 0 switched, -EBUSY running on
  * another CPU, -EINVAL unreliable stack, -EADDRINUSE a patched function
  * on the stack; STATE and PENDING are the task's before the attempt.
+ * HOOK is KLPT_HOOK_NONE on those; on a run of the switch point, where it
+ * ran (KLPT_HOOK_*), with RET 1.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -416,7 +421,7 @@ EXPORT_SYMBOL_GPL(klpt_probe_chain_leave);
 struct switch_rec {
 	u64 t;
 	int pid, tgid, ret;
-	s8 self, on_cpu, runnable, where, entered, returned, state, pend, idle;
+	s8 self, on_cpu, runnable, where, entered, returned, state, pend, idle, hook;
 	int cpu;
 };
 
@@ -427,10 +432,9 @@ static unsigned long switch_dropped;
 static DEFINE_RAW_SPINLOCK(switch_lock);
 static bool switches_on;
 
-static int switch_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+/* Fills r's chain position from t's registration; false when t has none. */
+static bool switch_chain_of(struct task_struct *t, struct switch_rec *r)
 {
-	struct switch_rec *r = (struct switch_rec *)ri->data;
-	struct task_struct *t = (struct task_struct *)regs_get_kernel_argument(regs, 0);
 	unsigned long flags;
 	bool found = false;
 	int i;
@@ -448,6 +452,30 @@ static int switch_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 		break;
 	}
 	raw_spin_unlock_irqrestore(&chain_lock, flags);
+	return found;
+}
+
+static void switch_push(const struct switch_rec *r)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&switch_lock, flags);
+	if (switch_count < SWITCH_RING) {
+		switch_ring[(switch_head + switch_count) % SWITCH_RING] = *r;
+		switch_count++;
+	} else {
+		switch_dropped++;
+	}
+	raw_spin_unlock_irqrestore(&switch_lock, flags);
+}
+
+static int switch_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct switch_rec *r = (struct switch_rec *)ri->data;
+	struct task_struct *t = (struct task_struct *)regs_get_kernel_argument(regs, 0);
+	bool found = switch_chain_of(t, r);
+
+	r->hook = KLPT_HOOK_NONE;
 	r->idle = is_idle_task(t) ? 1 : 0;
 	r->cpu = -1;
 	if (r->idle) {
@@ -468,20 +496,53 @@ static int switch_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 static int switch_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct switch_rec *r = (struct switch_rec *)ri->data;
-	unsigned long flags;
 
 	r->t = ktime_get_ns();
 	r->ret = (int)regs_return_value(regs);
-	raw_spin_lock_irqsave(&switch_lock, flags);
-	if (switch_count < SWITCH_RING) {
-		switch_ring[(switch_head + switch_count) % SWITCH_RING] = *r;
-		switch_count++;
-	} else {
-		switch_dropped++;
-	}
-	raw_spin_unlock_irqrestore(&switch_lock, flags);
+	switch_push(r);
 	return 0;
 }
+
+/*
+ * The scheduler's switch point, in kernels that have one (6.4 on):
+ * __klp_sched_try_switch(), which klp_sched_try_switch() calls in the
+ * running task while a transition is under way, and which tries to switch
+ * that task itself if its TIF_PATCH_PENDING is set. Where it is called from
+ * differs by version, and the task's state there tells which: running, in
+ * cond_resched(); going to sleep TASK_FREEZABLE, in __schedule(). A plain
+ * kprobe, at its entry, for registered tasks with the flag set (it does
+ * nothing for others): a kretprobe's trampoline would sit on the very stack
+ * the hook then checks. Its outcome is the task's next record, and the
+ * attempt it makes has a record of its own where
+ * klp_check_and_switch_task() is not inlined into it. RET is 1, no outcome.
+ */
+static int hook_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct switch_rec r = {};
+	unsigned int st = READ_ONCE(current->__state);
+
+	if (!test_tsk_thread_flag(current, TIF_PATCH_PENDING) || !switch_chain_of(current, &r))
+		return 0;
+	r.t = ktime_get_ns();
+	r.pid = task_pid_nr(current);
+	r.tgid = task_tgid_nr(current);
+	r.self = 1;
+	r.on_cpu = 1;
+	r.runnable = st == TASK_RUNNING ? 1 : 0;
+	r.cpu = -1;
+	r.ret = 1;
+	r.hook = st == TASK_RUNNING ? KLPT_HOOK_RUNNING :
+		 (st & TASK_FREEZABLE) ? KLPT_HOOK_FREEZABLE : KLPT_HOOK_OTHER;
+	klpt_state_of(current, &r.state, &r.pend);
+	switch_push(&r);
+	return 0;
+}
+
+static struct kprobe hook_probe = {
+	.symbol_name = "__klp_sched_try_switch",
+	.pre_handler = hook_pre,
+};
+static bool hook_on;
 
 static struct kretprobe switch_probe = {
 	.kp.symbol_name = "klp_check_and_switch_task",
@@ -522,13 +583,13 @@ static int klpt_switches_open(struct inode *inode, struct file *f)
 		kfree(s);
 		return -ENOMEM;
 	}
-	dropped += switch_probe.nmissed;
-	len += scnprintf(s->buf + len, cap - len, "# klpt_switches v2 n=%u dropped=%lu\n", n, dropped);
+	dropped += switch_probe.nmissed + hook_probe.nmissed;
+	len += scnprintf(s->buf + len, cap - len, "# klpt_switches v3 n=%u dropped=%lu hook=%d\n", n, dropped, hook_on);
 	for (i = 0; i < n; i++)
-		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d %d %d %d %d %d\n",
+		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d %d %d %d %d %d %d\n",
 				 recs[i].t, recs[i].pid, recs[i].tgid, recs[i].self, recs[i].on_cpu, recs[i].runnable,
 				 recs[i].where, recs[i].entered, recs[i].returned, recs[i].state,
-				 recs[i].pend, recs[i].ret, recs[i].idle, recs[i].cpu);
+				 recs[i].pend, recs[i].ret, recs[i].idle, recs[i].cpu, recs[i].hook);
 	s->len = len;
 	kvfree(recs);
 	f->private_data = s;
@@ -849,11 +910,21 @@ static int __init klpt_probe_init(void)
 		else
 			unregister_kretprobe(&switch_probe);
 	}
+	/* No scheduler switch point before 6.4: no hook records. */
+	if (switches_on) {
+		ret = register_kprobe(&hook_probe);
+		if (ret)
+			pr_info("no scheduler switch point to probe (__klp_sched_try_switch): %d\n", ret);
+		else
+			hook_on = true;
+	}
 	return 0;
 }
 
 static void __exit klpt_probe_exit(void)
 {
+	if (hook_on)
+		unregister_kprobe(&hook_probe);
 	if (switches_on) {
 		remove_proc_entry("klpt_switches", NULL);
 		unregister_kretprobe(&switch_probe);

@@ -35,6 +35,7 @@ static struct task_struct *klpt_kthread;
 static atomic_t klpt_kthread_wakes = ATOMIC_INIT(0);
 static atomic_t klpt_kthread_version = ATOMIC_INIT(0);
 static atomic64_t klpt_kthread_woke = ATOMIC64_INIT(0);
+static atomic64_t klpt_kthread_rounds = ATOMIC64_INIT(0);
 static int klpt_kthread_slot;
 
 int klpt_func(void);
@@ -122,9 +123,49 @@ static int klpt_kthread_fn(void *data)
 	return 0;
 }
 
+/*
+ * The spinning kthread: CPU-bound, and never inside a patched function. It
+ * spins KLPT_SPIN_NS at a time, calls cond_resched() after each spin, and
+ * every KLPT_SPIN_SLEEP_EVERY spins sleeps briefly TASK_INTERRUPTIBLE |
+ * TASK_FREEZABLE. A transition's tries from other CPUs find it running
+ * (-EBUSY) all but a sliver of the time; what switches it is the
+ * scheduler's own switch point, klp_sched_try_switch(), where the kernel
+ * has one: in cond_resched() from 6.4, in __schedule() of a task going to
+ * a freezable sleep once "sched,livepatch: Untangle cond_resched() and
+ * live-patching" took it out of cond_resched(). It registers with the
+ * probe as a chain call that never enters a function, so that every
+ * attempt on it, and every run of the hook in it, is recorded.
+ */
+#define KLPT_SPIN_NS (2 * NSEC_PER_MSEC)
+#define KLPT_SPIN_SLEEP_EVERY 10
+#define KLPT_SPIN_SLEEP_US 50
+
+static int klpt_spin_fn(void *data)
+{
+	struct klpt_chain c = {};
+	int reg = klpt_probe_chain_enter(&c);
+	unsigned long n = 0;
+
+	while (!kthread_should_stop()) {
+		u64 end = ktime_get_ns() + KLPT_SPIN_NS;
+
+		while (ktime_get_ns() < end && !kthread_should_stop())
+			cpu_relax();
+		cond_resched();
+		atomic64_inc(&klpt_kthread_rounds);
+		if (++n % KLPT_SPIN_SLEEP_EVERY == 0) {
+			usleep_range_state(KLPT_SPIN_SLEEP_US, 2 * KLPT_SPIN_SLEEP_US,
+					   TASK_INTERRUPTIBLE | TASK_FREEZABLE);
+			atomic_inc(&klpt_kthread_wakes);
+		}
+	}
+	klpt_probe_chain_leave(reg);
+	return 0;
+}
+
 static long klpt_kthread_ioctl_locked(unsigned int cmd, unsigned long arg)
 {
-	struct klpt_kthread_info info;
+	struct klpt_kthread_info info = {};
 	int slot = (int)arg;
 
 	switch (cmd) {
@@ -134,8 +175,24 @@ static long klpt_kthread_ioctl_locked(unsigned int cmd, unsigned long arg)
 		if (slot < 0 || slot >= KLPT_SLOTS)
 			return -EINVAL;
 		klpt_kthread_slot = slot;
+		atomic_set(&klpt_kthread_wakes, 0);
 		atomic64_set(&klpt_kthread_woke, 0);
 		klpt_kthread = kthread_run(klpt_kthread_fn, NULL, "klpt_kthread");
+		if (IS_ERR(klpt_kthread)) {
+			long err = PTR_ERR(klpt_kthread);
+
+			klpt_kthread = NULL;
+			return err;
+		}
+		get_task_struct(klpt_kthread);
+		return task_pid_nr(klpt_kthread);
+	case KLPT_IOC_SPIN_START:
+		if (klpt_kthread)
+			return -EBUSY;
+		atomic_set(&klpt_kthread_wakes, 0);
+		atomic64_set(&klpt_kthread_rounds, 0);
+		atomic64_set(&klpt_kthread_woke, 0);
+		klpt_kthread = kthread_run(klpt_spin_fn, NULL, "klpt_spin");
 		if (IS_ERR(klpt_kthread)) {
 			long err = PTR_ERR(klpt_kthread);
 
@@ -150,6 +207,7 @@ static long klpt_kthread_ioctl_locked(unsigned int cmd, unsigned long arg)
 		info.wakes = atomic_read(&klpt_kthread_wakes);
 		info.version = atomic_read(&klpt_kthread_version);
 		info.woke = atomic64_read(&klpt_kthread_woke);
+		info.rounds = atomic64_read(&klpt_kthread_rounds);
 		if (copy_to_user((void __user *)arg, &info, sizeof(info)))
 			return -EFAULT;
 		return 0;
@@ -321,6 +379,7 @@ static long klpt_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 			return -EINVAL;
 		return atomic_read(&klpt_parked[arg]);
 	case KLPT_IOC_KTHREAD_START:
+	case KLPT_IOC_SPIN_START:
 	case KLPT_IOC_KTHREAD_INFO:
 	case KLPT_IOC_KTHREAD_STOP:
 		return klpt_kthread_ioctl(cmd, arg);

@@ -76,14 +76,25 @@ struct klpt_chain_call {
 #define KLPT_CHAIN_AT_SPIN 1 /* spinning (KLPT_PARK_SPIN, or the outer function's spin_us) */
 #define KLPT_CHAIN_AT_PARK 2 /* asleep in a parking slot, in the inner or the outer function */
 
-/* The parked kernel thread, as KLPT_IOC_KTHREAD_INFO reports it. */
+/*
+ * The kernel thread (parked, or spinning), as KLPT_IOC_KTHREAD_INFO reports
+ * it. A spinning one reports its spins in rounds and its freezable sleeps
+ * in wakes.
+ */
 struct klpt_kthread_info {
 	__s32 pid;
 	__s32 alive;       /* 1 until KLPT_IOC_KTHREAD_STOP */
-	__s32 wakes;       /* times it left klpt_park_func() */
+	__s32 wakes;       /* times it left klpt_park_func() (spinning: its sleeps) */
 	__s32 version;     /* what klpt_park_func() returned, 0 before */
 	__u64 woke;        /* CLOCK_MONOTONIC ns just after it first left klpt_park_func(), 0 before */
+	__u64 rounds;      /* spinning: spins done, each followed by cond_resched() */
 };
+
+/* Where the scheduler's switch point ran in a task (/proc/klpt_switches' HOOK). */
+#define KLPT_HOOK_NONE      0 /* not the hook: klp_check_and_switch_task() */
+#define KLPT_HOOK_RUNNING   1 /* in a running task: cond_resched() */
+#define KLPT_HOOK_FREEZABLE 2 /* in a task going to sleep TASK_FREEZABLE: __schedule() */
+#define KLPT_HOOK_OTHER     3 /* in a task in any other state */
 
 /* /dev/klpt_target ioctls; the argument is a struct klpt_call pointer. */
 #define KLPT_IOC_CALL    _IO('k', 1)  /* call klpt_func() once */
@@ -94,5 +105,6 @@ struct klpt_kthread_info {
 #define KLPT_IOC_KTHREAD_INFO  _IO('k', 6) /* struct klpt_kthread_info */
 #define KLPT_IOC_KTHREAD_STOP  _IO('k', 7)
 #define KLPT_IOC_CHAIN   _IO('k', 8)  /* struct klpt_chain_call: run the chain once */
+#define KLPT_IOC_SPIN_START _IO('k', 9) /* start a kthread spinning outside the patched functions */
 
 #endif
