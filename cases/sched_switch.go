@@ -71,6 +71,10 @@ type schedRun struct {
 	// caught is the first other task's attempt that switched it.
 	hooks  []wire.SwitchAttempt
 	caught *wire.SwitchAttempt
+	// selfRet is what the first hook's own klp_check_and_switch_task()
+	// returned, when the probe saw it (the call is not inlined); nil
+	// otherwise.
+	selfRet *int
 	// pendingAt is the last probe snapshot (its T1) that saw S pending.
 	pendingAt int64
 }
@@ -106,6 +110,9 @@ func schedRuns(ct *wire.CaseTrace, pid int) []schedRun {
 		case s.Hook == wire.HookNone && !s.Self && s.Ret == 0 && r.caught == nil:
 			s := s
 			r.caught = &s
+		case s.Hook == wire.HookNone && s.Self && len(r.hooks) == 1 && r.selfRet == nil:
+			ret := s.Ret
+			r.selfRet = &ret
 		}
 	}
 	for _, sn := range ct.Snapshots {
@@ -180,9 +187,13 @@ func checkSchedSwitch(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
 	for _, r := range schedRuns(ct, s.TID) {
 		if len(r.hooks) >= 2 {
 			h := r.hooks[0]
+			check := "the probe saw no klp_check_and_switch_task() of its own"
+			if r.selfRet != nil {
+				check = fmt.Sprintf("its own klp_check_and_switch_task() returned %d", *r.selfRet)
+			}
 			out = append(out, rule.Violation{Rule: rule.SchedSwitch, Task: task, T: h.T, Msg: fmt.Sprintf(
-				"the scheduler's switch point ran in it at %s with TIF_PATCH_PENDING set (state %d, goal %d), outside every patched function, and did not switch it: it ran there %d times in the transition's run",
-				wire.HookName(h.Hook), h.State, r.op.Goal, len(r.hooks))})
+				"the scheduler's switch point ran in it at %s with TIF_PATCH_PENDING set (state %d, goal %d), outside every patched function, and did not switch it (%s): it ran there %d times in the transition's run",
+				wire.HookName(h.Hook), h.State, r.op.Goal, check, len(r.hooks))})
 			continue
 		}
 		last := r.pendingAt
