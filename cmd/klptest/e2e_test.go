@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/klptest/klptest/cases"
@@ -80,6 +81,16 @@ func buildKlptest(t *testing.T) string {
 // one run, alone.
 func TestE2ESuite(t *testing.T) {
 	bin := buildKlptest(t)
+	// The verdicts of failed cases, said again once every part is done:
+	// a parallel part's own log comes out when it ends, far above the
+	// end of a long run's output, where a reader (and CI's excerpt) looks.
+	var mu sync.Mutex
+	var failed []string
+	t.Cleanup(func() {
+		for _, f := range failed {
+			t.Log(f)
+		}
+	})
 	for _, k := range suiteKernels() {
 		kernel, arch := k.kernel, k.arch
 		parts := suiteParts(1)
@@ -96,10 +107,33 @@ func TestE2ESuite(t *testing.T) {
 				if arch == "x86_64" {
 					t.Parallel()
 				}
-				testSuitePart(t, bin, kernel, arch, part)
+				testSuitePart(t, bin, kernel, arch, part, func(f string) {
+					mu.Lock()
+					failed = append(failed, name+":\n"+f)
+					mu.Unlock()
+				})
 			})
 		}
 	}
+}
+
+// verdictBlocks returns the verdicts in a run's output whose first line
+// begins with prefix, each with its indented lines.
+func verdictBlocks(out, prefix string) string {
+	var b strings.Builder
+	in := false
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, prefix):
+			in = true
+		case !strings.HasPrefix(l, " "):
+			in = false
+		}
+		if in {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }
 
 // suiteSkips are the cases a suite kernel must skip: 6.1 has no
@@ -118,8 +152,9 @@ func suiteParts(n int) [][]string {
 
 // testSuitePart runs the named cases on the kernel in one klptest run:
 // each must pass, and where the patch case is among them, its trace must
-// hold what the checker needs to judge.
-func testSuitePart(t *testing.T, bin, kernel, arch string, names []string) {
+// hold what the checker needs to judge. It gives report the verdicts of
+// the cases that failed, if any, before it fails.
+func testSuitePart(t *testing.T, bin, kernel, arch string, names []string, report func(string)) {
 	out := filepath.Join(t.TempDir(), "run.json")
 	args := []string{"run", "--kernel", kernel, "--arch", arch, "--json", out}
 	for _, c := range names {
@@ -130,6 +165,12 @@ func testSuitePart(t *testing.T, bin, kernel, arch string, names []string) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	if f := verdictBlocks(stdout.String(), "FAIL "); f != "" {
+		report(f)
+	} else if err != nil {
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		report(fmt.Sprintf("klptest: %v; the end of its stderr:\n%s", err, strings.Join(lines[max(0, len(lines)-10):], "\n")))
+	}
 	if err != nil {
 		t.Fatalf("klptest %v: %v", args, err)
 	}
