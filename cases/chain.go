@@ -156,7 +156,7 @@ func chainCounts(ct *wire.CaseTrace) map[string]int {
 		if k := s.Kind(); k != "" {
 			n[k]++
 		}
-		if s.InChain() && s.Ret != 0 && s.Hook == wire.HookNone {
+		if s.InChain() && s.Ret != 0 && s.Hook == "" {
 			n["refused"]++
 		}
 	}

@@ -103,14 +103,14 @@ func schedRuns(ct *wire.CaseTrace, pid int) []schedRun {
 		}
 		r := &runs[i]
 		switch {
-		case s.Hook != wire.HookNone && s.Pending:
+		case s.Hook != "" && s.Pending:
 			if r.caught == nil {
 				r.hooks = append(r.hooks, s)
 			}
-		case s.Hook == wire.HookNone && !s.Self && s.Ret == 0 && r.caught == nil:
+		case s.Hook == "" && !s.Self && s.Ret == 0 && r.caught == nil:
 			s := s
 			r.caught = &s
-		case s.Hook == wire.HookNone && s.Self && len(r.hooks) == 1 && r.selfRet == nil:
+		case s.Hook == "" && s.Self && len(r.hooks) == 1 && r.selfRet == nil:
 			ret := s.Ret
 			r.selfRet = &ret
 		}
@@ -145,8 +145,8 @@ func schedSwitchCounts(ct *wire.CaseTrace) map[string]int {
 		case r.caught != nil:
 			n["caught-by-a-try"]++
 		case len(r.hooks) == 1:
-			switch r.hooks[0].Hook {
-			case wire.HookRunning:
+			switch r.hooks[0].HookPoint() {
+			case wire.HookCondResched:
 				n["switched-at-cond-resched"]++
 			case wire.HookFreezable:
 				n["switched-at-freezable-sleep"]++
@@ -193,7 +193,7 @@ func checkSchedSwitch(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
 			}
 			out = append(out, rule.Violation{Rule: rule.SchedSwitch, Task: task, T: h.T, Msg: fmt.Sprintf(
 				"the scheduler's switch point ran in it at %s with TIF_PATCH_PENDING set (state %d, goal %d), outside every patched function, and did not switch it (%s): it ran there %d times in the transition's run",
-				wire.HookName(h.Hook), h.State, r.op.Goal, check, len(r.hooks))})
+				h.HookPoint(), h.State, r.op.Goal, check, len(r.hooks))})
 			continue
 		}
 		last := r.pendingAt

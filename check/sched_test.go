@@ -69,7 +69,7 @@ func TestSchedSwitchRule(t *testing.T) {
 	}{
 		{"the hook ran again, still pending", "sched-debian-7.2.json.gz", rule.SchedSwitch, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			pid := schedPID(ct)
-			i := slices.IndexFunc(ct.Switches, func(s wire.SwitchAttempt) bool { return s.PID == pid && s.Hook != wire.HookNone })
+			i := slices.IndexFunc(ct.Switches, func(s wire.SwitchAttempt) bool { return s.PID == pid && s.Hook != "" })
 			again := ct.Switches[i]
 			again.T += 20e6
 			ct.Switches = append(ct.Switches, again)
@@ -85,7 +85,7 @@ func TestSchedSwitchRule(t *testing.T) {
 		{"every switch a try's", "sched-debian-6.12.json.gz", rule.Coverage, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			pid := schedPID(ct)
 			for i, s := range ct.Switches {
-				if s.PID == pid && s.Hook != wire.HookNone {
+				if s.PID == pid && s.Hook != "" {
 					ct.Switches[i] = wire.SwitchAttempt{T: s.T, PID: pid, TGID: pid, State: s.State, Pending: true}
 				}
 			}

@@ -1,5 +1,7 @@
 package wire
 
+import "strings"
+
 // SwitchAttempt is one attempt of the kernel's to switch a task that was
 // inside a chain call of a target's, or an idle task, as the probe module saw it in
 // klp_check_and_switch_task(): the one place where a transition checks a
@@ -40,37 +42,35 @@ type SwitchAttempt struct {
 	// Hook, when set, says the record is not an attempt of
 	// klp_check_and_switch_task()'s but a run of the scheduler's switch
 	// point (__klp_sched_try_switch()) in the task, with its
-	// TIF_PATCH_PENDING set, and where it ran (Hook*). Its outcome is not
-	// in it (Ret is HookRet): the task's next record tells.
-	Hook int `json:"hook,omitempty"`
+	// TIF_PATCH_PENDING set, and names the function it was called from.
+	// Its outcome is not in it (Ret is HookRet): the task's next record
+	// tells.
+	Hook string `json:"hook,omitempty"`
 }
-
-// Where the scheduler's switch point ran (klpt_uapi.h's KLPT_HOOK_*).
-// Before "sched,livepatch: Untangle cond_resched() and live-patching"
-// klp_sched_try_switch() is called from cond_resched(), in a running
-// task; after it, from __schedule() in a task going to sleep
-// TASK_FREEZABLE.
-const (
-	HookNone      = 0
-	HookRunning   = 1 // a running task: cond_resched()
-	HookFreezable = 2 // a task going to a freezable sleep: __schedule()
-	HookOther     = 3 // a task in any other state
-)
 
 // HookRet is a hook record's Ret: no outcome.
 const HookRet = 1
 
-// HookName names where the switch point ran.
-func HookName(h int) string {
-	switch h {
-	case HookRunning:
-		return "cond_resched()"
-	case HookFreezable:
-		return "a freezable sleep"
-	case HookOther:
-		return "another state"
+// Where the scheduler's switch point is called from (HookPoint). Before
+// "sched,livepatch: Untangle cond_resched() and live-patching"
+// klp_sched_try_switch() is called from cond_resched(), in a running
+// task; after it, from __schedule() in a task going to sleep
+// TASK_FREEZABLE.
+const (
+	HookCondResched = "cond_resched()"
+	HookFreezable   = "a freezable sleep"
+)
+
+// HookPoint says where a hook record's switch point ran, from its caller:
+// HookFreezable, HookCondResched, or the caller itself.
+func (s SwitchAttempt) HookPoint() string {
+	switch {
+	case s.Hook == "__schedule":
+		return HookFreezable
+	case strings.Contains(s.Hook, "cond_resched"):
+		return HookCondResched
 	}
-	return "none"
+	return s.Hook
 }
 
 // Where a chain task was (klpt_uapi.h's KLPT_CHAIN_AT_*).
@@ -118,7 +118,7 @@ var ChainKinds = []string{ChainOnCPU, ChainPreempted, ChainAsleep}
 // itself).
 func (s SwitchAttempt) Kind() string {
 	switch {
-	case !s.InChain(), s.Hook != HookNone:
+	case !s.InChain(), s.Hook != "":
 		return ""
 	case s.Self:
 		return ""

@@ -106,6 +106,13 @@ func ParseForks(b []byte) (evs []wire.ForkEvent, dropped int, err error) {
 	return evs, dropped, sc.Err()
 }
 
+// What a /proc/klpt_switches record is (its HOOK): klpt_uapi.h's
+// KLPT_HOOK_*, which TestUAPI holds these to.
+const (
+	hookNone = 0 // an attempt of klp_check_and_switch_task()'s
+	hookRun  = 1 // a run of the scheduler's switch point
+)
+
 // ParseSwitches parses one read of /proc/klpt_switches; dropped is the
 // probe's running count of records it had no room for or missed.
 func ParseSwitches(b []byte) (evs []wire.SwitchAttempt, dropped int, err error) {
@@ -120,10 +127,19 @@ func ParseSwitches(b []byte) (evs []wire.SwitchAttempt, dropped int, err error) 
 	}
 	for sc.Scan() {
 		var e wire.SwitchAttempt
-		var self, oncpu, runnable, pend, idle, cpu int
-		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PID, &e.TGID, &self, &oncpu, &runnable,
-			&e.Where, &e.Entered, &e.Returned, &e.State, &pend, &e.Ret, &idle, &cpu, &e.Hook); err != nil {
+		var self, oncpu, runnable, pend, idle, cpu, hook int
+		f := strings.Fields(sc.Text())
+		if len(f) < 16 {
+			return nil, 0, fmt.Errorf("switches: bad line %q: %d fields", sc.Text(), len(f))
+		}
+		if _, err := fmt.Sscanf(strings.Join(f[:15], " "), "%d %d %d %d %d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PID, &e.TGID, &self, &oncpu, &runnable,
+			&e.Where, &e.Entered, &e.Returned, &e.State, &pend, &e.Ret, &idle, &cpu, &hook); err != nil {
 			return nil, 0, fmt.Errorf("switches: bad line %q: %w", sc.Text(), err)
+		}
+		if hook == hookRun {
+			// The caller, as %ps prints it: its name (and a module's
+			// in brackets).
+			e.Hook = strings.Join(f[15:], " ")
 		}
 		e.Self, e.OnCPU, e.Runnable, e.Pending, e.Idle = self != 0, oncpu != 0, runnable != 0, pend != 0, idle != 0
 		if e.Idle {

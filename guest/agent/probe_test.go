@@ -91,7 +91,7 @@ func TestParseForks(t *testing.T) {
 }
 
 func TestParseSwitches(t *testing.T) {
-	evs, dropped, err := ParseSwitches([]byte("# klpt_switches v3 n=4 dropped=1 hook=1\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0\n200 61 61 1 0 0 2 2 0 1 1 -98 0 -1 0\n300 0 0 0 1 1 0 0 0 0 1 -16 1 3 0\n400 62 62 1 1 0 0 0 0 0 1 1 0 -1 2\n"))
+	evs, dropped, err := ParseSwitches([]byte("# klpt_switches v3 n=4 dropped=1 hook=1\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0 0x0\n200 61 61 1 0 0 2 2 0 1 1 -98 0 -1 0 0x0\n300 0 0 0 1 1 0 0 0 0 1 -16 1 3 0 0x0\n400 62 62 1 1 0 0 0 0 0 1 1 0 -1 1 __schedule\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,16 +99,16 @@ func TestParseSwitches(t *testing.T) {
 		{T: 100, PID: 60, TGID: 60, OnCPU: true, Runnable: true, Where: wire.ChainAtSpin, Entered: 1, Pending: true, Ret: wire.ErrnoBusy},
 		{T: 200, PID: 61, TGID: 61, Self: true, Where: wire.ChainAtPark, Entered: 2, State: 1, Pending: true, Ret: wire.ErrnoAddrInUse},
 		{T: 300, OnCPU: true, Runnable: true, Pending: true, Ret: wire.ErrnoBusy, Idle: true, CPU: 3},
-		{T: 400, PID: 62, TGID: 62, Self: true, OnCPU: true, Pending: true, Ret: wire.HookRet, Hook: wire.HookFreezable},
+		{T: 400, PID: 62, TGID: 62, Self: true, OnCPU: true, Pending: true, Ret: wire.HookRet, Hook: "__schedule"},
 	}
 	if dropped != 1 || !reflect.DeepEqual(evs, want) {
 		t.Errorf("got %+v dropped %d, want %+v dropped 1", evs, dropped, want)
 	}
 	for _, bad := range []string{
 		"",
-		"# klpt_switches v3 n=2 dropped=0 hook=0\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0\n", // short
-		"# klpt_switches v2 n=1 dropped=0\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1\n",          // a probe of another build
-		"# klpt_switches v3 n=1 dropped=0 hook=1\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1\n",   // no hook column
+		"# klpt_switches v3 n=2 dropped=0 hook=0\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0 0x0\n", // short
+		"# klpt_switches v2 n=1 dropped=0\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1\n",              // a probe of another build
+		"# klpt_switches v3 n=1 dropped=0 hook=1\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0\n",     // no caller column
 	} {
 		if _, _, err := ParseSwitches([]byte(bad)); err == nil {
 			t.Errorf("%q: want an error", bad)

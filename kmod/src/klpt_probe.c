@@ -60,14 +60,15 @@
  * registered task with TIF_PATCH_PENDING set (hook_pre()). Each read of
  * /proc/klpt_switches drains them:
  *   # klpt_switches v3 n=N dropped=D hook=H
- *   T PID TGID SELF ON_CPU RUNNABLE WHERE ENTERED RETURNED STATE PENDING RET IDLE CPU HOOK
+ *   T PID TGID SELF ON_CPU RUNNABLE WHERE ENTERED RETURNED STATE PENDING RET IDLE CPU HOOK CALLER
  * H is 1 when the kernel has a scheduler switch point and it is probed.
  * SELF: the task checked itself (klp_sched_try_switch()), on its own CPU.
  * RET is klp_check_and_switch_task()'s: 0 switched, -EBUSY running on
  * another CPU, -EINVAL unreliable stack, -EADDRINUSE a patched function
  * on the stack; STATE and PENDING are the task's before the attempt.
- * HOOK is KLPT_HOOK_NONE on those; on a run of the switch point, where it
- * ran (KLPT_HOOK_*), with RET 1.
+ * HOOK is KLPT_HOOK_NONE on those; KLPT_HOOK_RUN on a run of the switch
+ * point, with RET 1 and CALLER the function it was called from (%ps; on
+ * the others 0x0).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -423,6 +424,7 @@ struct switch_rec {
 	int pid, tgid, ret;
 	s8 self, on_cpu, runnable, where, entered, returned, state, pend, idle, hook;
 	int cpu;
+	unsigned long caller; /* a hook run: the return address into its caller */
 };
 
 #define SWITCH_RING (1 << 15)
@@ -509,13 +511,27 @@ static int switch_return(struct kretprobe_instance *ri, struct pt_regs *regs)
  * running task while a transition is under way, and which tries to switch
  * that task itself if its TIF_PATCH_PENDING is set. Where it is called from
  * differs by version, and the task's state there tells which: running, in
- * cond_resched(); going to sleep TASK_FREEZABLE, in __schedule(). A plain
+ * cond_resched(); going to sleep TASK_FREEZABLE, in __schedule(). Which
+ * one is the caller's: the task's state is no witness, as a wake-up (its
+ * sleep's timer, say) may make it TASK_RUNNING between __schedule()'s look
+ * at it and this probe's. A plain
  * kprobe, at its entry, for registered tasks with the flag set (it does
  * nothing for others): a kretprobe's trampoline would sit on the very stack
  * the hook then checks. Its outcome is the task's next record, and the
  * attempt it makes has a record of its own where
  * klp_check_and_switch_task() is not inlined into it. RET is 1, no outcome.
  */
+static unsigned long hook_caller(struct pt_regs *regs)
+{
+#if defined(CONFIG_X86)
+	return regs_get_kernel_stack_nth(regs, 0); /* at the entry: the return address */
+#elif defined(CONFIG_ARM64)
+	return procedure_link_pointer(regs);
+#else
+	return 0;
+#endif
+}
+
 static int hook_pre(struct kprobe *p, struct pt_regs *regs)
 {
 	struct switch_rec r = {};
@@ -531,8 +547,8 @@ static int hook_pre(struct kprobe *p, struct pt_regs *regs)
 	r.runnable = st == TASK_RUNNING ? 1 : 0;
 	r.cpu = -1;
 	r.ret = 1;
-	r.hook = st == TASK_RUNNING ? KLPT_HOOK_RUNNING :
-		 (st & TASK_FREEZABLE) ? KLPT_HOOK_FREEZABLE : KLPT_HOOK_OTHER;
+	r.hook = KLPT_HOOK_RUN;
+	r.caller = hook_caller(regs);
 	klpt_state_of(current, &r.state, &r.pend);
 	switch_push(&r);
 	return 0;
@@ -586,10 +602,11 @@ static int klpt_switches_open(struct inode *inode, struct file *f)
 	dropped += switch_probe.nmissed + hook_probe.nmissed;
 	len += scnprintf(s->buf + len, cap - len, "# klpt_switches v3 n=%u dropped=%lu hook=%d\n", n, dropped, hook_on);
 	for (i = 0; i < n; i++)
-		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d %d %d %d %d %d %d\n",
+		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d %d %d %d %d %d %d %ps\n",
 				 recs[i].t, recs[i].pid, recs[i].tgid, recs[i].self, recs[i].on_cpu, recs[i].runnable,
 				 recs[i].where, recs[i].entered, recs[i].returned, recs[i].state,
-				 recs[i].pend, recs[i].ret, recs[i].idle, recs[i].cpu, recs[i].hook);
+				 recs[i].pend, recs[i].ret, recs[i].idle, recs[i].cpu, recs[i].hook,
+				 (void *)recs[i].caller);
 	s->len = len;
 	kvfree(recs);
 	f->private_data = s;

@@ -90,11 +90,9 @@ struct klpt_kthread_info {
 	__u64 rounds;      /* spinning: spins done, each followed by cond_resched() */
 };
 
-/* Where the scheduler's switch point ran in a task (/proc/klpt_switches' HOOK). */
-#define KLPT_HOOK_NONE      0 /* not the hook: klp_check_and_switch_task() */
-#define KLPT_HOOK_RUNNING   1 /* in a running task: cond_resched() */
-#define KLPT_HOOK_FREEZABLE 2 /* in a task going to sleep TASK_FREEZABLE: __schedule() */
-#define KLPT_HOOK_OTHER     3 /* in a task in any other state */
+/* /proc/klpt_switches' HOOK: what a record is. */
+#define KLPT_HOOK_NONE 0 /* an attempt of klp_check_and_switch_task()'s */
+#define KLPT_HOOK_RUN  1 /* a run of the scheduler's switch point, __klp_sched_try_switch() */
 
 /* /dev/klpt_target ioctls; the argument is a struct klpt_call pointer. */
 #define KLPT_IOC_CALL    _IO('k', 1)  /* call klpt_func() once */
