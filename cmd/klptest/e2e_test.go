@@ -117,25 +117,6 @@ func TestE2ESuite(t *testing.T) {
 	}
 }
 
-// verdictBlocks returns the verdicts in a run's output whose first line
-// begins with prefix, each with its indented lines.
-func verdictBlocks(out, prefix string) string {
-	var b strings.Builder
-	in := false
-	for _, l := range strings.Split(out, "\n") {
-		switch {
-		case strings.HasPrefix(l, prefix):
-			in = true
-		case !strings.HasPrefix(l, " "):
-			in = false
-		}
-		if in {
-			b.WriteString(l + "\n")
-		}
-	}
-	return b.String()
-}
-
 // suiteSkips are the cases a suite kernel must skip: 6.1 has no
 // scheduler switch point (__klp_sched_try_switch() came in 6.4).
 var suiteSkips = map[string]map[string]bool{"debian:6.1": {"sched-switch": true}}
