@@ -163,6 +163,25 @@ static int klpt_spin_fn(void *data)
 	return 0;
 }
 
+/* Starts the one kernel thread (parked or spinning), its counts zeroed. */
+static long klpt_kthread_start(int (*fn)(void *data), const char *name)
+{
+	if (klpt_kthread)
+		return -EBUSY;
+	atomic_set(&klpt_kthread_wakes, 0);
+	atomic64_set(&klpt_kthread_woke, 0);
+	atomic64_set(&klpt_kthread_rounds, 0);
+	klpt_kthread = kthread_run(fn, NULL, "%s", name);
+	if (IS_ERR(klpt_kthread)) {
+		long err = PTR_ERR(klpt_kthread);
+
+		klpt_kthread = NULL;
+		return err;
+	}
+	get_task_struct(klpt_kthread);
+	return task_pid_nr(klpt_kthread);
+}
+
 static long klpt_kthread_ioctl_locked(unsigned int cmd, unsigned long arg)
 {
 	struct klpt_kthread_info info = {};
@@ -170,37 +189,14 @@ static long klpt_kthread_ioctl_locked(unsigned int cmd, unsigned long arg)
 
 	switch (cmd) {
 	case KLPT_IOC_KTHREAD_START:
-		if (klpt_kthread)
-			return -EBUSY;
 		if (slot < 0 || slot >= KLPT_SLOTS)
 			return -EINVAL;
-		klpt_kthread_slot = slot;
-		atomic_set(&klpt_kthread_wakes, 0);
-		atomic64_set(&klpt_kthread_woke, 0);
-		klpt_kthread = kthread_run(klpt_kthread_fn, NULL, "klpt_kthread");
-		if (IS_ERR(klpt_kthread)) {
-			long err = PTR_ERR(klpt_kthread);
-
-			klpt_kthread = NULL;
-			return err;
-		}
-		get_task_struct(klpt_kthread);
-		return task_pid_nr(klpt_kthread);
-	case KLPT_IOC_SPIN_START:
 		if (klpt_kthread)
 			return -EBUSY;
-		atomic_set(&klpt_kthread_wakes, 0);
-		atomic64_set(&klpt_kthread_rounds, 0);
-		atomic64_set(&klpt_kthread_woke, 0);
-		klpt_kthread = kthread_run(klpt_spin_fn, NULL, "klpt_spin");
-		if (IS_ERR(klpt_kthread)) {
-			long err = PTR_ERR(klpt_kthread);
-
-			klpt_kthread = NULL;
-			return err;
-		}
-		get_task_struct(klpt_kthread);
-		return task_pid_nr(klpt_kthread);
+		klpt_kthread_slot = slot;
+		return klpt_kthread_start(klpt_kthread_fn, "klpt_kthread");
+	case KLPT_IOC_SPIN_START:
+		return klpt_kthread_start(klpt_spin_fn, "klpt_spin");
 	case KLPT_IOC_KTHREAD_INFO:
 		info.pid = klpt_kthread ? task_pid_nr(klpt_kthread) : 0;
 		info.alive = klpt_kthread ? 1 : 0;
