@@ -5,7 +5,8 @@
 // tests hold the C sources' per-module #defines to it.
 //
 //   - klpt_target.ko: the functions to patch, reached through /dev/klpt_target,
-//     and its twins klpt_target2.ko and klpt_target3.ko;
+//     its parked and spinning kernel threads, and its twins klpt_target2.ko
+//     and klpt_target3.ko;
 //   - klpt_patch.ko: the livepatch of the targets and of vmlinux's
 //     cmdline_proc_show(); klpt_patch2.ko replaces it atomically,
 //     klpt_patch3.ko stacks on it, klpt_patch4.ko replaces it leaving some
@@ -13,9 +14,10 @@
 //   - klpt_probe.ko: /proc/klpt_tasks, one snapshot of every task's patch
 //     state and TIF_PATCH_PENDING, idle tasks included; /proc/klpt_forks,
 //     every fork's inherited state, beside what fork had copied before;
-//     /proc/klpt_switches, every attempt of the kernel's to switch a task
-//     inside a chain call, which the targets register with it (so it loads
-//     first).
+//     /proc/klpt_switches, every attempt of the kernel's to switch an idle
+//     task or a task the targets register with it (one inside a chain
+//     call, the spinning kthread: so it loads first), and every run of the
+//     scheduler's switch point in a registered task.
 package kmod
 
 import (
