@@ -211,38 +211,35 @@ func run() error {
 	return e.close()
 }
 
-// kernelHas says whether /proc/kallsyms names sym (a function of the
-// kernel's own or of a loaded module's).
-func kernelHas(sym string) bool {
+// kallsymsAddr returns sym's address from /proc/kallsyms (a symbol of the
+// kernel's own or of a loaded module's), looking at most lines lines
+// (0: all); ok is false when it is not there.
+func kallsymsAddr(sym string, lines int) (addr string, ok bool) {
 	f, err := os.Open("/proc/kallsyms")
 	if err != nil {
-		return false
+		return "", false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	for n := 0; sc.Scan() && (lines == 0 || n < lines); n++ {
 		if fs := strings.Fields(sc.Text()); len(fs) >= 3 && fs[2] == sym {
-			return true
+			return fs[0], true
 		}
 	}
-	return false
+	return "", false
+}
+
+// kernelHas says whether /proc/kallsyms names sym.
+func kernelHas(sym string) bool {
+	_, ok := kallsymsAddr(sym, 0)
+	return ok
 }
 
 // kernelText returns _text's address from /proc/kallsyms, or "". It is
 // among the first lines, after the per-CPU symbols, so the scan is short.
 func kernelText() string {
-	f, err := os.Open("/proc/kallsyms")
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 0; sc.Scan() && n < 100000; n++ {
-		if fs := strings.Fields(sc.Text()); len(fs) == 3 && fs[2] == "_text" {
-			return fs[0]
-		}
-	}
-	return ""
+	addr, _ := kallsymsAddr("_text", 100000)
+	return addr
 }
 
 // commLen is the longest name a task has (TASK_COMM_LEN less the NUL).

@@ -121,8 +121,8 @@ func ParseSwitches(b []byte) (evs []wire.SwitchAttempt, dropped int, err error) 
 	if !sc.Scan() {
 		return nil, 0, fmt.Errorf("switches: empty read")
 	}
-	var n, hook int
-	if _, err := fmt.Sscanf(sc.Text(), "# klpt_switches v3 n=%d dropped=%d hook=%d", &n, &dropped, &hook); err != nil {
+	var n int
+	if _, err := fmt.Sscanf(sc.Text(), "# klpt_switches v3 n=%d dropped=%d", &n, &dropped); err != nil {
 		return nil, 0, fmt.Errorf("switches: bad header %q: %w", sc.Text(), err)
 	}
 	for sc.Scan() {

@@ -91,7 +91,7 @@ func TestParseForks(t *testing.T) {
 }
 
 func TestParseSwitches(t *testing.T) {
-	evs, dropped, err := ParseSwitches([]byte("# klpt_switches v3 n=4 dropped=1 hook=1\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0 0x0\n200 61 61 1 0 0 2 2 0 1 1 -98 0 -1 0 0x0\n300 0 0 0 1 1 0 0 0 0 1 -16 1 3 0 0x0\n400 62 62 1 1 0 0 0 0 0 1 1 0 -1 1 __schedule\n"))
+	evs, dropped, err := ParseSwitches([]byte("# klpt_switches v3 n=4 dropped=1\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0 0x0\n200 61 61 1 0 0 2 2 0 1 1 -98 0 -1 0 0x0\n300 0 0 0 1 1 0 0 0 0 1 -16 1 3 0 0x0\n400 62 62 1 1 0 0 0 0 0 1 1 0 -1 1 __schedule\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +106,9 @@ func TestParseSwitches(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"",
-		"# klpt_switches v3 n=2 dropped=0 hook=0\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0 0x0\n", // short
-		"# klpt_switches v2 n=1 dropped=0\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1\n",              // a probe of another build
-		"# klpt_switches v3 n=1 dropped=0 hook=1\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0\n",     // no caller column
+		"# klpt_switches v3 n=2 dropped=0\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0 0x0\n", // short
+		"# klpt_switches v2 n=1 dropped=0\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1\n",       // a probe of another build
+		"# klpt_switches v3 n=1 dropped=0\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0\n",     // no caller column
 	} {
 		if _, _, err := ParseSwitches([]byte(bad)); err == nil {
 			t.Errorf("%q: want an error", bad)

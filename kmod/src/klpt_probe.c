@@ -59,9 +59,8 @@
  * It records, too, every run of the scheduler's switch point in a
  * registered task with TIF_PATCH_PENDING set (hook_pre()). Each read of
  * /proc/klpt_switches drains them:
- *   # klpt_switches v3 n=N dropped=D hook=H
+ *   # klpt_switches v3 n=N dropped=D
  *   T PID TGID SELF ON_CPU RUNNABLE WHERE ENTERED RETURNED STATE PENDING RET IDLE CPU HOOK CALLER
- * H is 1 when the kernel has a scheduler switch point and it is probed.
  * SELF: the task checked itself (klp_sched_try_switch()), on its own CPU.
  * RET is klp_check_and_switch_task()'s: 0 switched, -EBUSY running on
  * another CPU, -EINVAL unreliable stack, -EADDRINUSE a patched function
@@ -600,7 +599,7 @@ static int klpt_switches_open(struct inode *inode, struct file *f)
 		return -ENOMEM;
 	}
 	dropped += switch_probe.nmissed + hook_probe.nmissed;
-	len += scnprintf(s->buf + len, cap - len, "# klpt_switches v3 n=%u dropped=%lu hook=%d\n", n, dropped, hook_on);
+	len += scnprintf(s->buf + len, cap - len, "# klpt_switches v3 n=%u dropped=%lu\n", n, dropped);
 	for (i = 0; i < n; i++)
 		len += scnprintf(s->buf + len, cap - len, "%llu %d %d %d %d %d %d %d %d %d %d %d %d %d %d %ps\n",
 				 recs[i].t, recs[i].pid, recs[i].tgid, recs[i].self, recs[i].on_cpu, recs[i].runnable,
