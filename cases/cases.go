@@ -28,6 +28,12 @@ type Case struct {
 	// Long cases run for minutes (hundreds of transitions): only when
 	// named, as demos do, and in the matrix cells that name them.
 	Long bool
+	// Known names the kernel bug a case finds on every kernel it was run
+	// on (docs/findings.md): it runs only when named, as demos do, so that
+	// the suite stays green until kernels fix it, and its check names the
+	// finding. When the VM died in it, it is judged on the console's
+	// kernel log too: the finding may be what killed the VM.
+	Known string
 	// Fault cases fail the guest itself (a hang, a panic) for klptest's
 	// own fault tests, which check what klptest does then; they run only
 	// when named, and are not demos of a rule.
@@ -97,6 +103,9 @@ type Step struct {
 	// back forks, each long, from a parent spinning in user space between
 	// them) instead of fork-storm's mix, until the storm-wait.
 	Race bool `json:"race,omitempty"`
+	// Exits: a storm-start step starts the exits storm (lanes of threads
+	// named ExitComm that exit at once) instead, until the storm-wait.
+	Exits bool `json:"exits,omitempty"`
 	// A repeat step runs Repeat in rounds until its Until condition (a
 	// key of Untils; "" for none) holds, at most Rounds rounds and
 	// Seconds.
@@ -105,6 +114,8 @@ type Step struct {
 	Rounds int    `json:"rounds,omitempty"`
 	// Seconds bounds a repeat step's rounds in time; 0 is RepeatSeconds.
 	Seconds int `json:"seconds,omitempty"`
+	// Millis: a pause step's length, when not PauseMillis.
+	Millis int `json:"millis,omitempty"`
 	// Symbol and Why: a require step's kernel symbol, and what its
 	// absence means.
 	Symbol string `json:"symbol,omitempty"`
@@ -213,7 +224,7 @@ const (
 	DoInject    = "inject"
 	DoStormWait = "storm-wait" // wait for the storm to end
 	DoRepeat    = "repeat"     // run the step's Repeat steps in rounds, until its Until holds
-	// DoPause lets PauseMillis pass: the storm's lanes run (and switch)
+	// DoPause lets PauseMillis (or the step's Millis) pass: the storm's lanes run (and switch)
 	// between two reverses. It waits for no event: the repeat's
 	// condition, not the pause, decides when the case has what it needs.
 	DoPause = "pause"
@@ -289,7 +300,7 @@ func register(c Case) {
 func All() []Case {
 	var out []Case
 	for _, c := range registry {
-		if c.Demo == "" && !c.Fault && !c.Long {
+		if c.Demo == "" && !c.Fault && !c.Long && c.Known == "" {
 			out = append(out, c)
 		}
 	}
@@ -321,6 +332,18 @@ func Longs() []Case {
 	return out
 }
 
+// Knowns lists the cases that find a known kernel bug, by name.
+func Knowns() []Case {
+	var out []Case
+	for _, c := range registry {
+		if c.Known != "" {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // Faults lists the fault cases by name.
 func Faults() []Case {
 	var out []Case
@@ -344,7 +367,7 @@ func Lookup(names []string) ([]Case, error) {
 		c, ok := registry[n]
 		if !ok {
 			var known []string
-			for _, k := range append(All(), Longs()...) {
+			for _, k := range append(append(All(), Longs()...), Knowns()...) {
 				known = append(known, k.Name)
 			}
 			return nil, fmt.Errorf("unknown case %q (known: %s; see `klptest list`)", n, strings.Join(known, ", "))

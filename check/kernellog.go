@@ -3,6 +3,8 @@ package check
 import (
 	"fmt"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/klptest/klptest/rule"
@@ -50,6 +52,33 @@ func excerpt(lines []wire.KmsgLine, i, n int) []string {
 		}
 	}
 	return b
+}
+
+// consoleStamp is the time stamp the kernel puts before a console line.
+var consoleStamp = regexp.MustCompile(`^\[\s*([0-9]+)\.([0-9]{6})\]\s?`)
+
+// WithConsole returns tr with the kernel's console lines, from the first
+// splat on, added to its kernel log as caseName's: what the agent, dead
+// with the VM, could not read from /dev/kmsg.
+func WithConsole(tr *wire.Trace, caseName, console string) *wire.Trace {
+	c := *tr
+	c.Kmsg = slices.Clone(tr.Kmsg)
+	crashed := false
+	for _, l := range strings.Split(console, "\n") {
+		m := consoleStamp.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		msg := strings.TrimRight(l[len(m[0]):], "\r")
+		crashed = crashed || isSplatStart(msg)
+		if !crashed {
+			continue
+		}
+		s, _ := strconv.ParseUint(m[1], 10, 64)
+		us, _ := strconv.ParseUint(m[2], 10, 64)
+		c.Kmsg = append(c.Kmsg, wire.KmsgLine{TS: s*1_000_000 + us, Msg: msg, Case: caseName})
+	}
+	return &c
 }
 
 func isSplatStart(msg string) bool {

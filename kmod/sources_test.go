@@ -319,6 +319,7 @@ var (
 const fixtureBody = `#include "klpt_uapi.h"
 static struct klp_func vmlinux_funcs[] = {
 	{ .old_name = "cmdline_proc_show", .new_func = f, },
+	{ .old_name = "proc_flush_pid", .new_func = f, },
 	{ }
 };
 #define FUNCS(name)						\

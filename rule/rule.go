@@ -41,10 +41,13 @@ const (
 	// SchedSwitch: a CPU-bound kernel thread is switched by the
 	// scheduler's switch point (klp_sched_try_switch()).
 	SchedSwitch Name = "sched-switch"
-	Steps       Name = "steps"     // the case's steps happened as scripted
-	Replace     Name = "replace"   // a replaced patch's functions are no longer reached
-	Sysfs       Name = "sysfs"     // /sys/kernel/livepatch reads as the patches applied say
-	Kselftest   Name = "kselftest" // the kernel's own selftest script passed
+	// ExitPath: an exiting thread off the task list runs the version
+	// its state picks, and never a removed patch's code (the exits case).
+	ExitPath  Name = "exit-path"
+	Steps     Name = "steps"     // the case's steps happened as scripted
+	Replace   Name = "replace"   // a replaced patch's functions are no longer reached
+	Sysfs     Name = "sysfs"     // /sys/kernel/livepatch reads as the patches applied say
+	Kselftest Name = "kselftest" // the kernel's own selftest script passed
 	// Coverage: the case never produced the situation it exists for, so
 	// it could not test what it names: never a pass.
 	Coverage Name = "could-not-test"

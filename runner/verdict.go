@@ -27,7 +27,11 @@ func verdicts(tr *wire.Trace, cs []cases.Case, exit *vm.Exit, streamErr error, i
 		if ct == nil {
 			v.Violations = append(v.Violations, rule.Violation{Case: c.Name, Rule: rule.Trace, Msg: "the case never started", CutShort: vmEnd(exit, streamErr, incomplete)})
 		} else {
-			v.Violations = check.Case(tr, ct, c)
+			judged := tr
+			if ct.End == nil && c.Known != "" && exit != nil {
+				judged = check.WithConsole(tr, ct.Name, exit.Console)
+			}
+			v.Violations = check.Case(judged, ct, c)
 			if c.Counts != nil {
 				v.Counts = map[string]int{} // none counted is a figure too
 				maps.Copy(v.Counts, c.Counts(ct))

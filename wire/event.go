@@ -79,6 +79,7 @@ const (
 	EvParked    = "parked"
 	EvForks     = "forks"
 	EvSwitches  = "switches"
+	EvExits     = "exits"
 	EvCaseEnd   = "case-end"
 	EvForensics = "forensics"
 	// EvAsk: the agent waits for the host's reply on the result port
@@ -96,8 +97,8 @@ const (
 )
 
 // Event is one JSON line from the guest. Type says which payload field it
-// carries: at most one (done and ask carry none), but for a forks or a
-// switches event, whose records come with Dropped, the count of records
+// carries: at most one (done and ask carry none), but for a forks, a
+// switches or an exits event, whose records come with Dropped, the count of records
 // the probe lost. Case names the case that a case's events belong to.
 type Event struct {
 	V        int          `json:"v"`
@@ -115,11 +116,13 @@ type Event struct {
 	Forks    []ForkEvent  `json:"forks,omitempty"`
 	// Switches are a switches event's attempts to switch chain tasks.
 	Switches []SwitchAttempt `json:"switches,omitempty"`
-	CaseEnd  *CaseEnd        `json:"case_end,omitempty"`
+	// Exits are an exits event's exit-path calls.
+	Exits   []ExitCall `json:"exits,omitempty"`
+	CaseEnd *CaseEnd   `json:"case_end,omitempty"`
 	// Forensics is what the agent collected when a transition stalled.
 	Forensics *Forensics `json:"forensics,omitempty"`
 	Error     string     `json:"error,omitempty"`
-	Dropped   int        `json:"dropped,omitempty"` // forks or switches event: records lost
+	Dropped   int        `json:"dropped,omitempty"` // forks, switches or exits event: records lost
 	// SnapshotCost is a bench event's payload.
 	SnapshotCost *SnapshotCost `json:"snapshot_cost,omitempty"`
 	// Kselftest is a kselftest event's payload.
@@ -444,6 +447,33 @@ func (f ForkEvent) Straddled() bool {
 	return f.Copied && (f.CopiedState != f.PState || f.CopiedPending != f.PPending)
 }
 
+// ExitCall is one exit-path call of an exiting thread of the exits case's
+// (/proc/klpt_exits): a livepatch's proc_flush_pid(), which release_task()
+// runs in the thread itself after it left the task list, from its entry
+// (T0) to the end of the sleep it makes there, called from the
+// livepatch's text (T1). State and Pending are the task's at T0; Listed says whether it
+// was still on the task list then (release_task() has taken it off before
+// the call, so it never is); Open whether a transition was open at T0
+// (klp_transition_patch set: 1, else 0; -1 unknown); Enabled0 and Enabled1
+// are the livepatch's klp_patch.enabled at T0 and at T1.
+type ExitCall struct {
+	T0       int64 `json:"t0"`
+	T1       int64 `json:"t1"`
+	PID      int   `json:"pid"`
+	TGID     int   `json:"tgid"`
+	Version  int   `json:"version"`
+	State    int   `json:"state"`
+	Pending  bool  `json:"pending,omitempty"`
+	Listed   bool  `json:"listed,omitempty"`
+	Enabled0 bool  `json:"enabled0,omitempty"`
+	Enabled1 bool  `json:"enabled1,omitempty"`
+	Open     int   `json:"open"`
+}
+
+// Outlived says whether the livepatch whose code the thread ran was
+// disabled, by its own disable or by a replace, while it ran there.
+func (e ExitCall) Outlived() bool { return e.Enabled0 && !e.Enabled1 }
+
 // CmdlineRead is one read of /proc/cmdline, whose show function the
 // livepatch replaces: the vmlinux half of the patch.
 type CmdlineRead struct {
@@ -545,10 +575,14 @@ type CaseTrace struct {
 	// calls; SwitchesDropped counts those the probe had no room for.
 	Switches        []SwitchAttempt `json:"switches,omitempty"`
 	SwitchesDropped int             `json:"switches_dropped,omitempty"`
-	Errors          []string        `json:"errors,omitempty"`
-	Forensics       []Forensics     `json:"forensics,omitempty"`
-	Start           *CaseStart      `json:"start,omitempty"`
-	End             *CaseEnd        `json:"end,omitempty"`
+	// Exits are the exits case's threads' exit-path calls; ExitsDropped
+	// counts those the probe had no room for.
+	Exits        []ExitCall  `json:"exits,omitempty"`
+	ExitsDropped int         `json:"exits_dropped,omitempty"`
+	Errors       []string    `json:"errors,omitempty"`
+	Forensics    []Forensics `json:"forensics,omitempty"`
+	Start        *CaseStart  `json:"start,omitempty"`
+	End          *CaseEnd    `json:"end,omitempty"`
 	// Kselftest is a kselftest case's script outcome.
 	Kselftest *KselftestResult `json:"kselftest,omitempty"`
 }
@@ -560,7 +594,7 @@ type CaseTrace struct {
 // over a GiB of memory on debian:6.12.
 func (t *Trace) DropTimelines() {
 	for _, ct := range t.Cases {
-		ct.Snapshots, ct.Calls, ct.Chains, ct.Forks, ct.Switches = nil, nil, nil, nil, nil
+		ct.Snapshots, ct.Calls, ct.Chains, ct.Forks, ct.Switches, ct.Exits = nil, nil, nil, nil, nil, nil
 	}
 }
 
@@ -612,7 +646,7 @@ func (t *Trace) Apply(ev Event) error {
 		}
 		t.Bench = append(t.Bench, *ev.SnapshotCost)
 	case EvAsk:
-	case EvOp, EvSnapshot, EvCalls, EvChains, EvCmdline, EvParked, EvForks, EvSwitches, EvCaseEnd, EvForensics, EvKselftest:
+	case EvOp, EvSnapshot, EvCalls, EvChains, EvCmdline, EvParked, EvForks, EvSwitches, EvExits, EvCaseEnd, EvForensics, EvKselftest:
 		c, err := cur()
 		if err != nil {
 			return err
@@ -647,6 +681,9 @@ func (t *Trace) Apply(ev Event) error {
 		case EvSwitches:
 			c.Switches = append(c.Switches, ev.Switches...)
 			c.SwitchesDropped += ev.Dropped
+		case EvExits:
+			c.Exits = append(c.Exits, ev.Exits...)
+			c.ExitsDropped += ev.Dropped
 		case EvParked:
 			if ev.Parked == nil {
 				return fmt.Errorf("parked event without payload")

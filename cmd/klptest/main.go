@@ -132,6 +132,9 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 	for _, c := range cases.Longs() {
 		fmt.Fprintf(stdout, "%-16s (long: runs only when named) %s\n", c.Name, c.Doc)
 	}
+	for _, c := range cases.Knowns() {
+		fmt.Fprintf(stdout, "%-16s (finds %s: runs only when named) %s\n", c.Name, c.Known, c.Doc)
+	}
 	if *demos {
 		for _, c := range append(cases.Demos(), cases.Faults()...) {
 			fmt.Fprintf(stdout, "%-22s %s\n", c.Name, c.Doc)

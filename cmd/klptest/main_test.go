@@ -74,17 +74,26 @@ func TestUsage(t *testing.T) {
 }
 
 // Every case is listed, on one line, with its description; the long ones
-// last, marked.
+// then those that find a known kernel bug last, marked.
 func TestList(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := Main([]string{"list"}, &out, &errb); code != 0 {
 		t.Fatalf("list: exit %d", code)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	all := append(cases.All(), cases.Longs()...)
+	all := append(append(cases.All(), cases.Longs()...), cases.Knowns()...)
+	longs, knowns := len(cases.Longs()), len(cases.Knowns())
+	if knowns == 0 {
+		t.Fatal("no case finds a known kernel bug: exits-unload does")
+	}
 	for i, c := range cases.Longs() {
-		if l := lines[len(lines)-len(cases.Longs())+i]; !strings.Contains(l, "(long: runs only when named)") {
+		if l := lines[len(lines)-knowns-longs+i]; !strings.Contains(l, "(long: runs only when named)") {
 			t.Errorf("%s's line %q does not say it is long", c.Name, l)
+		}
+	}
+	for i, c := range cases.Knowns() {
+		if l := lines[len(lines)-knowns+i]; !strings.Contains(l, "(finds "+c.Known+": runs only when named)") {
+			t.Errorf("%s's line %q does not say what it finds", c.Name, l)
 		}
 	}
 	if len(lines) != len(all) {

@@ -56,6 +56,7 @@ type caseRun struct {
 	stormOp         wire.Op
 	forksDropped    int
 	switchesDropped int
+	exitsDropped    int
 	// preemptWas: the preemption model a preempt step replaced, which
 	// the cleanup restores.
 	preemptWas string
@@ -481,7 +482,7 @@ func (r *caseRun) step(st cases.Step) error {
 	case cases.DoWaitChainKinds:
 		return r.waitChainKinds()
 	case cases.DoStormStart:
-		return r.stormStart(st.Race)
+		return r.stormStart(st)
 	case cases.DoRepeat:
 		return r.repeat(st)
 	case cases.DoLeaks:
@@ -494,7 +495,11 @@ func (r *caseRun) step(st cases.Step) error {
 		r.ev(wire.Event{Type: wire.EvOp, Op: &o})
 		return err
 	case cases.DoPause:
-		time.Sleep(cases.PauseMillis * time.Millisecond)
+		ms := st.Millis
+		if ms == 0 {
+			ms = cases.PauseMillis
+		}
+		time.Sleep(time.Duration(ms) * time.Millisecond)
 	case cases.DoStormWait:
 		return r.stormWait()
 	case cases.DoRequire:

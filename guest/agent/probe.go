@@ -106,6 +106,34 @@ func ParseForks(b []byte) (evs []wire.ForkEvent, dropped int, err error) {
 	return evs, dropped, sc.Err()
 }
 
+// ParseExits parses one read of /proc/klpt_exits; dropped is the probe's
+// running count of records it had no room for.
+func ParseExits(b []byte) (evs []wire.ExitCall, dropped int, err error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	if !sc.Scan() {
+		return nil, 0, fmt.Errorf("exits: empty read")
+	}
+	var n int
+	if _, err := fmt.Sscanf(sc.Text(), "# klpt_exits v2 n=%d dropped=%d", &n, &dropped); err != nil {
+		return nil, 0, fmt.Errorf("exits: bad header %q: %w", sc.Text(), err)
+	}
+	for sc.Scan() {
+		var e wire.ExitCall
+		var pend, listed, en0, en1 int
+		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d", &e.T0, &e.T1, &e.PID, &e.TGID, &e.Version,
+			&e.State, &pend, &listed, &en0, &en1, &e.Open); err != nil {
+			return nil, 0, fmt.Errorf("exits: bad line %q: %w", sc.Text(), err)
+		}
+		e.Pending, e.Listed, e.Enabled0, e.Enabled1 = pend != 0, listed != 0, en0 != 0, en1 != 0
+		evs = append(evs, e)
+	}
+	if len(evs) != n {
+		return nil, 0, fmt.Errorf("exits: header says %d, got %d", n, len(evs))
+	}
+	return evs, dropped, sc.Err()
+}
+
 // What a /proc/klpt_switches record is (its HOOK): klpt_uapi.h's
 // KLPT_HOOK_*, which TestUAPI holds these to.
 const (

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/klptest/klptest/cases"
 	"github.com/klptest/klptest/wire"
@@ -62,8 +63,8 @@ func forkAndReap() error {
 
 // Storm is the storm's main: lanes of fork, vfork+exec, thread creation
 // and fork chains until TASKS tasks were made or SECONDS passed; or, with
-// a third argument StormRace, the race storm (raceStorm). It prints the
-// counts as JSON.
+// a third argument StormRace, the race storm (raceStorm); or with
+// StormExits, the exits storm (exitsStorm). It prints the counts as JSON.
 func Storm(args []string) int {
 	tasks, seconds := DefaultStormTasks, DefaultStormSeconds
 	if len(args) >= 2 {
@@ -75,6 +76,9 @@ func Storm(args []string) int {
 	}
 	if len(args) == 3 && args[2] == raceLaneArg {
 		return raceLane(seconds)
+	}
+	if len(args) == 3 && args[2] == StormExits {
+		return exitsStorm(seconds)
 	}
 	var made, forks, vforks, threads, chains atomic.Int64
 	var firstErr atomic.Value
@@ -268,6 +272,51 @@ func raceLane(seconds int) int {
 	return 0
 }
 
+// StormExits as the storm's third argument makes it the exits storm, which
+// runs, like the race storm, until its stdin closes.
+const (
+	StormExits = "exits"
+	exitsLanes = 4
+)
+
+// exitsStorm runs exitsLanes lanes of threads that exit at once: each
+// thread names itself cases.ExitComm and returns from its goroutine with
+// the goroutine locked to it, which makes the Go runtime end the thread
+// (exit(2), not exit_group). A thread is reaped as it exits, by itself, in
+// release_task(), after it left the task list: there it calls the
+// livepatched proc_flush_pid(). The lanes run until stdin closes or
+// seconds pass; then the storm prints how many threads exited.
+func exitsStorm(seconds int) int {
+	name := append([]byte(cases.ExitComm), 0)
+	var stop atomic.Bool
+	go func() { io.Copy(io.Discard, os.Stdin); stop.Store(true) }()
+	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
+	var threads atomic.Int64
+	var wg sync.WaitGroup
+	os.Stdout.WriteString("ready\n")
+	for i := 0; i < exitsLanes; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() && time.Now().Before(deadline) {
+				done := make(chan struct{})
+				go func() {
+					runtime.LockOSThread()
+					syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0)
+					close(done)
+					// Returns locked: the runtime ends this thread.
+				}()
+				<-done
+				threads.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	n := int(threads.Load())
+	json.NewEncoder(os.Stdout).Encode(map[string]any{"counts": map[string]int{"tasks": n, "thread": n}})
+	return 0
+}
+
 // StormChild is one link of a fork chain: it forks once, and while depth
 // remains, runs the next link by vfork+exec.
 func StormChild(args []string) int {
@@ -288,7 +337,8 @@ func StormChild(args []string) int {
 // stormStart starts the storm as a child process; stormWait waits for it
 // and records it as one op, so that other steps (a transition's start) can
 // happen while it runs.
-func (r *caseRun) stormStart(race bool) error {
+func (r *caseRun) stormStart(st cases.Step) error {
+	race := st.Race || st.Exits
 	tasks, seconds := DefaultStormTasks, DefaultStormSeconds
 	if race {
 		seconds = raceStormSeconds
@@ -308,8 +358,11 @@ func (r *caseRun) stormStart(race bool) error {
 	begin := r.stormOp
 	r.ev(wire.Event{Type: wire.EvOp, Op: &begin})
 	argv := []string{StormArg, strconv.Itoa(tasks), strconv.Itoa(seconds)}
-	if race {
+	switch {
+	case st.Race:
 		argv = append(argv, StormRace)
+	case st.Exits:
+		argv = append(argv, StormExits)
 	}
 	r.stormCmd = exec.Command("/proc/self/exe", argv...)
 	r.stormCmd.Stderr = os.Stderr
@@ -361,8 +414,8 @@ func (r *caseRun) stormWait() error {
 	return err
 }
 
-// drainProbe emits the fork records and the chain tasks' switch attempts
-// the probe gathered since last time.
+// drainProbe emits the fork records, the chain tasks' switch attempts and
+// the exits case's exit-path calls the probe gathered since last time.
 func (r *caseRun) drainProbe() {
 	// The sampler's goroutine drains too: one drain at a time keeps the
 	// dropped counts and the records' order.
@@ -388,6 +441,17 @@ func (r *caseRun) drainProbe() {
 		if len(evs) > 0 || dropped != r.switchesDropped {
 			r.ev(wire.Event{Type: wire.EvSwitches, Switches: evs, Dropped: dropped - r.switchesDropped})
 			r.switchesDropped = dropped
+		}
+	}
+	if b, err := os.ReadFile("/proc/klpt_exits"); err == nil { // else no exit records on this kernel
+		evs, dropped, err := ParseExits(b)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		if len(evs) > 0 || dropped != r.exitsDropped {
+			r.ev(wire.Event{Type: wire.EvExits, Exits: evs, Dropped: dropped - r.exitsDropped})
+			r.exitsDropped = dropped
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -152,6 +153,26 @@ func TestUAPI(t *testing.T) {
 	}
 	for _, e := range checkUAPI(csource.StripComments(string(b)), agentUAPI) {
 		t.Error(e)
+	}
+}
+
+// The exits storm's threads take the name the livepatches' proc_flush_pid()
+// looks for: klpt_uapi.h's KLPT_EXIT_COMM, a string, which checkUAPI's
+// integer defines do not cover.
+func TestExitComm(t *testing.T) {
+	b, err := os.ReadFile("../../kmod/src/klpt_uapi.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^#define KLPT_EXIT_COMM "([^"]*)"`).FindStringSubmatch(csource.StripComments(string(b)))
+	if m == nil {
+		t.Fatal("klpt_uapi.h defines no KLPT_EXIT_COMM string")
+	}
+	if m[1] != cases.ExitComm {
+		t.Errorf("KLPT_EXIT_COMM is %q in klpt_uapi.h; cases.ExitComm is %q", m[1], cases.ExitComm)
+	}
+	if len(cases.ExitComm) > 15 {
+		t.Errorf("cases.ExitComm %q is longer than a comm (15 bytes)", cases.ExitComm)
 	}
 }
 

@@ -111,6 +111,32 @@ int klpt_probe_chain_enter(struct klpt_chain *c);
 void klpt_probe_chain_leave(int slot);
 
 /*
+ * One exit-path call (klpt_probe.c, /proc/klpt_exits): a livepatch's
+ * proc_flush_pid() in a thread of the exits case, from its entry to the
+ * end of its sleep. The probe fills it in at the entry and records it at
+ * the end.
+ */
+struct pid;
+struct klpt_exit_call {
+	u64 t0;
+	int version;       /* the livepatch's KLPT_PATCH_VERSION */
+	s8 state, pend;    /* the task's patch state and TIF_PATCH_PENDING at the entry */
+	s8 listed;         /* still on the task list (pid_alive()) at the entry */
+	s8 enabled;        /* the livepatch's klp_patch.enabled at the entry */
+	s8 open;           /* a transition open at the entry (klp_transition_patch), -1 unknown */
+};
+
+/*
+ * klpt_probe_exit_enter() says whether current is a thread of the exits
+ * case and, if so, fills in c; klpt_probe_exit_leave() records it, with
+ * the patch's enabled flag at the end. klpt_probe_flush_pid() does
+ * proc_flush_pid()'s own work, which the livepatches' version must do too.
+ */
+bool klpt_probe_exit_enter(struct klpt_exit_call *c, int version, bool enabled);
+void klpt_probe_exit_leave(struct klpt_exit_call *c, bool enabled);
+void klpt_probe_flush_pid(struct pid *pid);
+
+/*
  * The outer function's body, old or new: on the CPU, inside the chain, for
  * spin_ns (interrupts arrive; on a preemptible kernel it may be preempted
  * here), then the call down the chain.

@@ -9,8 +9,9 @@
  * A patch replaces the four functions of klpt_target (the called one, the
  * parked one, and the chain's outer and inner) and of its twins
  * klpt_target2 and klpt_target3 (which may come and go mid-transition), and
- * one vmlinux function, cmdline_proc_show() (as the kernel's own sample
- * does), so that both module and core-kernel patching are exercised.
+ * two vmlinux functions: cmdline_proc_show() (as the kernel's own sample
+ * does), so that both module and core-kernel patching are exercised, and
+ * proc_flush_pid(), which an exiting thread calls off the task list.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -18,6 +19,8 @@
 #include <linux/kernel.h>
 #include <linux/livepatch.h>
 #include <linux/seq_file.h>
+#include <linux/sched.h>
+#include <linux/jiffies.h>
 #include "klpt_park.h"
 
 /* What /proc/cmdline shows while this patch's cmdline_proc_show() runs. */
@@ -25,6 +28,34 @@ static int livepatch_cmdline_proc_show(struct seq_file *m, void *v)
 {
 	seq_printf(m, "klptest: live patched v%d\n", KLPT_PATCH_VERSION);
 	return 0;
+}
+
+static struct klp_patch patch;
+
+/*
+ * proc_flush_pid() is called by release_task(): for a thread, which is
+ * reaped at once, in the exiting thread itself, after __unhash_process()
+ * took it off the task list, so that no transition's loop over the tasks
+ * sees it any more. This version does the original's work; in the exits
+ * case's threads it first sleeps here, called from this module's text, for
+ * KLPT_EXIT_SLEEP_MS, recorded by the probe with the task's state and this
+ * patch's enabled flag before and after: an atomic replace or a disable
+ * then completes, and the agent removes this module, while exiting threads
+ * are to return into this code. ftrace's unregistering of the patch's ops
+ * must wait for them (RCU Tasks holds exiting tasks to the end of
+ * exit_rcu()), or they fault in freed module text. A sleep, not a spin: a
+ * second of it in each of dozens of threads costs no CPU, and covers the
+ * first try of a transition and its retry a second later.
+ */
+static void livepatch_proc_flush_pid(struct pid *pid)
+{
+	struct klpt_exit_call c;
+
+	if (klpt_probe_exit_enter(&c, KLPT_PATCH_VERSION, READ_ONCE(patch.enabled))) {
+		schedule_timeout_idle(msecs_to_jiffies(KLPT_EXIT_SLEEP_MS));
+		klpt_probe_exit_leave(&c, READ_ONCE(patch.enabled));
+	}
+	klpt_probe_flush_pid(pid);
 }
 
 static int livepatch_klpt_func(void)
@@ -51,6 +82,7 @@ static int livepatch_klpt_chain_inner(struct klpt_chain *c)
 
 static struct klp_func vmlinux_funcs[] = {
 	{ .old_name = "cmdline_proc_show", .new_func = livepatch_cmdline_proc_show, },
+	{ .old_name = "proc_flush_pid", .new_func = livepatch_proc_flush_pid, },
 	{ }
 };
 

@@ -68,6 +68,22 @@
  * HOOK is KLPT_HOOK_NONE on those; KLPT_HOOK_RUN on a run of the switch
  * point, with RET 1 and CALLER the function it was called from (%ps; on
  * the others 0x0).
+ *
+ * And it records the exit-path calls of the exits case's threads (comm
+ * KLPT_EXIT_COMM): every livepatch of klptest's replaces proc_flush_pid(),
+ * which release_task() calls, for a thread in the exiting thread itself,
+ * after __unhash_process() took it off the task list, where no transition
+ * sees it any more. The livepatch's version sleeps there KLPT_EXIT_SLEEP_MS,
+ * called from its own text, between klpt_probe_exit_enter() and
+ * klpt_probe_exit_leave(). Each read of /proc/klpt_exits drains them:
+ *   # klpt_exits v2 n=N dropped=D
+ *   T0 T1 PID TGID VERSION STATE PENDING LISTED ENABLED0 ENABLED1 OPEN
+ * T0 and T1: the sleep's start and end; VERSION: the livepatch's; STATE,
+ * PENDING and LISTED (on the task list): the task's at T0; OPEN: a
+ * transition was open at T0 (klp_transition_patch; -1 where the probe
+ * cannot read it); ENABLED0 and
+ * ENABLED1: the livepatch's klp_patch.enabled at T0 and T1 (1 then 0: the
+ * patch was replaced or disabled while the task ran its code).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -373,6 +389,70 @@ static struct kretprobe fork_probe = {
 	.maxactive = 64,
 };
 
+struct exit_rec {
+	u64 t0, t1;
+	int pid, tgid, version;
+	s8 state, pend, listed, enabled0, enabled1, open;
+};
+
+#define EXIT_RING (1 << 15)
+static struct exit_rec *exit_ring;
+static unsigned int exit_head, exit_count;
+static unsigned long exit_dropped;
+static DEFINE_SPINLOCK(exit_lock);
+
+/*
+ * proc_invalidate_siblings_dcache(), the whole of proc_flush_pid()'s work,
+ * is not exported: resolved at load (klpt_resolve_text()). Without it the
+ * livepatches' proc_flush_pid() leaves a dead thread's /proc dentries to
+ * be dropped when next looked up (pid_revalidate() refuses them), as they
+ * would be anyway under memory pressure.
+ */
+static void (*klpt_invalidate_dcache)(struct hlist_head *inodes, spinlock_t *lock);
+
+bool klpt_probe_exit_enter(struct klpt_exit_call *c, int version, bool enabled)
+{
+	if (!exit_ring || strncmp(current->comm, KLPT_EXIT_COMM, sizeof(KLPT_EXIT_COMM) - 1))
+		return false;
+	c->t0 = ktime_get_ns();
+	c->version = version;
+	klpt_state_of(current, &c->state, &c->pend);
+	c->listed = pid_alive(current) ? 1 : 0;
+	c->enabled = enabled ? 1 : 0;
+	c->open = klpt_transition_patch ? (READ_ONCE(*klpt_transition_patch) != NULL) : -1;
+	return true;
+}
+EXPORT_SYMBOL_GPL(klpt_probe_exit_enter);
+
+void klpt_probe_exit_leave(struct klpt_exit_call *c, bool enabled)
+{
+	struct exit_rec r = {
+		.t0 = c->t0, .t1 = ktime_get_ns(),
+		.pid = task_pid_nr(current), .tgid = task_tgid_nr(current),
+		.version = c->version, .state = c->state, .pend = c->pend,
+		.listed = c->listed, .enabled0 = c->enabled, .enabled1 = enabled ? 1 : 0,
+		.open = c->open,
+	};
+	unsigned long flags;
+
+	spin_lock_irqsave(&exit_lock, flags);
+	if (exit_count < EXIT_RING) {
+		exit_ring[(exit_head + exit_count) % EXIT_RING] = r;
+		exit_count++;
+	} else {
+		exit_dropped++;
+	}
+	spin_unlock_irqrestore(&exit_lock, flags);
+}
+EXPORT_SYMBOL_GPL(klpt_probe_exit_leave);
+
+void klpt_probe_flush_pid(struct pid *pid)
+{
+	if (klpt_invalidate_dcache)
+		klpt_invalidate_dcache(&pid->inodes, &pid->lock);
+}
+EXPORT_SYMBOL_GPL(klpt_probe_flush_pid);
+
 /*
  * The registry of chain calls under way. A raw spinlock: the switch probe
  * takes it under the runqueue lock; a target's leave waits for a reader
@@ -658,19 +738,18 @@ static int klpt_forks_open(struct inode *inode, struct file *f)
 }
 
 /*
- * idle_task() is not exported. A kprobe registered on it tells its address;
- * the probe is removed at once. Kprobes may place the probe after an ENDBR
+ * klpt_resolve_text returns the address of the kernel function name, for
+ * those not exported: a kprobe registered on it tells the address, and is
+ * removed at once. Kprobes may place the probe after an ENDBR
  * instruction, so step back over one if it is there.
  */
-static int klpt_resolve_idle_task(void)
+static unsigned long klpt_resolve_text(const char *name)
 {
-	struct kprobe kp = { .symbol_name = "idle_task" };
+	struct kprobe kp = { .symbol_name = name };
 	unsigned long addr;
-	int ret;
 
-	ret = register_kprobe(&kp);
-	if (ret < 0)
-		return ret;
+	if (register_kprobe(&kp) < 0)
+		return 0;
 	addr = (unsigned long)kp.addr;
 	unregister_kprobe(&kp);
 #ifdef CONFIG_X86
@@ -681,7 +760,49 @@ static int klpt_resolve_idle_task(void)
 			addr -= 4;
 	}
 #endif
-	klpt_idle_task = (void *)addr;
+	return addr;
+}
+
+static int klpt_exits_open(struct inode *inode, struct file *f)
+{
+	struct snap *s;
+	struct exit_rec *recs;
+	unsigned int n, i;
+	unsigned long flags, dropped;
+	size_t cap, len = 0;
+
+	recs = kvmalloc_array(EXIT_RING, sizeof(*recs), GFP_KERNEL);
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!recs || !s) {
+		kvfree(recs);
+		kfree(s);
+		return -ENOMEM;
+	}
+	spin_lock_irqsave(&exit_lock, flags);
+	n = exit_count;
+	for (i = 0; i < n; i++)
+		recs[i] = exit_ring[(exit_head + i) % EXIT_RING];
+	exit_head = (exit_head + n) % EXIT_RING;
+	exit_count = 0;
+	dropped = exit_dropped;
+	spin_unlock_irqrestore(&exit_lock, flags);
+
+	cap = (size_t)n * LINE_MAX_LEN + 128;
+	s->buf = kvmalloc(cap, GFP_KERNEL);
+	if (!s->buf) {
+		kvfree(recs);
+		kfree(s);
+		return -ENOMEM;
+	}
+	len += scnprintf(s->buf + len, cap - len, "# klpt_exits v2 n=%u dropped=%lu\n", n, dropped);
+	for (i = 0; i < n; i++)
+		len += scnprintf(s->buf + len, cap - len, "%llu %llu %d %d %d %d %d %d %d %d %d\n",
+				 recs[i].t0, recs[i].t1, recs[i].pid, recs[i].tgid, recs[i].version,
+				 recs[i].state, recs[i].pend, recs[i].listed, recs[i].enabled0, recs[i].enabled1,
+				 recs[i].open);
+	s->len = len;
+	kvfree(recs);
+	f->private_data = s;
 	return 0;
 }
 
@@ -812,6 +933,13 @@ static const struct proc_ops klpt_switches_ops = {
 	.proc_lseek = default_llseek,
 };
 
+static const struct proc_ops klpt_exits_ops = {
+	.proc_open = klpt_exits_open,
+	.proc_read = klpt_read,
+	.proc_release = klpt_release,
+	.proc_lseek = default_llseek,
+};
+
 static const struct proc_ops klpt_forks_ops = {
 	.proc_open = klpt_forks_open,
 	.proc_read = klpt_read,
@@ -887,11 +1015,12 @@ static const struct proc_ops klpt_inject_ops = {
 
 static int __init klpt_probe_init(void)
 {
-	int ret = klpt_resolve_idle_task();
+	int ret;
 
-	if (ret) {
-		pr_err("cannot resolve idle_task() through a kprobe: %d\n", ret);
-		return ret;
+	klpt_idle_task = (void *)klpt_resolve_text("idle_task");
+	if (!klpt_idle_task) {
+		pr_err("cannot resolve idle_task() through a kprobe\n");
+		return -ENOENT;
 	}
 	/* Transition records are optional: without them the kernel's selftests are judged by their scripts alone. */
 	klp_on = klpt_klp_on();
@@ -926,6 +1055,15 @@ static int __init klpt_probe_init(void)
 		else
 			unregister_kretprobe(&switch_probe);
 	}
+	/* Exit-path records are optional: without them the exits case says it could not test. */
+	klpt_invalidate_dcache = (void *)klpt_resolve_text("proc_invalidate_siblings_dcache");
+	if (!klpt_invalidate_dcache)
+		pr_warn("cannot resolve proc_invalidate_siblings_dcache(): the livepatches' proc_flush_pid() leaves dead threads' dentries to revalidation\n");
+	exit_ring = vmalloc(EXIT_RING * sizeof(*exit_ring));
+	if (exit_ring && !proc_create("klpt_exits", 0444, NULL, &klpt_exits_ops)) {
+		vfree(exit_ring);
+		exit_ring = NULL;
+	}
 	/* No scheduler switch point before 6.4: no hook records. */
 	if (switches_on) {
 		ret = register_kprobe(&hook_probe);
@@ -941,6 +1079,10 @@ static void __exit klpt_probe_exit(void)
 {
 	if (hook_on)
 		unregister_kprobe(&hook_probe);
+	if (exit_ring) {
+		remove_proc_entry("klpt_exits", NULL);
+		vfree(exit_ring);
+	}
 	if (switches_on) {
 		remove_proc_entry("klpt_switches", NULL);
 		unregister_kretprobe(&switch_probe);

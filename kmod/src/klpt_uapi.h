@@ -94,6 +94,14 @@ struct klpt_kthread_info {
 #define KLPT_HOOK_NONE 0 /* an attempt of klp_check_and_switch_task()'s */
 #define KLPT_HOOK_RUN  1 /* a run of the scheduler's switch point, __klp_sched_try_switch() */
 
+/*
+ * The name (comm) the exits case's threads give themselves before they
+ * exit: a livepatch's proc_flush_pid() sleeps and is recorded only in them
+ * (/proc/klpt_exits).
+ */
+#define KLPT_EXIT_COMM "klpt-exit"
+#define KLPT_EXIT_SLEEP_MS 1000 /* how long, in the livepatch's text */
+
 /* /dev/klpt_target ioctls; the argument is a struct klpt_call pointer. */
 #define KLPT_IOC_CALL    _IO('k', 1)  /* call klpt_func() once */
 #define KLPT_IOC_PARK    _IO('k', 2)  /* sleep inside klpt_park_func() until released */

@@ -63,12 +63,13 @@ const (
 	FuncOuter   = "klpt_chain_outer"  // a chain's first function
 	FuncInner   = "klpt_chain_inner"  // the function it calls
 	FuncCmdline = "cmdline_proc_show" // vmlinux's: what /proc/cmdline shows
+	FuncExit    = "proc_flush_pid"    // vmlinux's: what an exiting thread calls off the task list
 )
 
 // ObjectFuncs are the functions of object that a livepatch can patch.
 func ObjectFuncs(object string) []string {
 	if object == Vmlinux {
-		return []string{FuncCmdline}
+		return []string{FuncCmdline, FuncExit}
 	}
 	return []string{FuncCall, FuncPark, FuncOuter, FuncInner}
 }

@@ -134,12 +134,13 @@ func TestPatchesFunc(t *testing.T) {
 		{"klpt_target2:klpt_chain_inner", false},
 		{"klpt_target3:klpt_func", false}, // its object left out
 		{"vmlinux:cmdline_proc_show", true},
+		{"vmlinux:proc_flush_pid", true},
 	} {
 		if got := p4.PatchesFunc(tc.key); got != tc.want {
 			t.Errorf("klpt_patch4.PatchesFunc(%s) = %v; want %v", tc.key, got, tc.want)
 		}
 	}
-	if got := len(Funcs()); got != 13 {
-		t.Errorf("Funcs() has %d functions; want vmlinux's one and four in each of three targets", got)
+	if got := len(Funcs()); got != 14 {
+		t.Errorf("Funcs() has %d functions; want vmlinux's two and four in each of three targets", got)
 	}
 }
