@@ -104,7 +104,9 @@ type Step struct {
 	// them) instead of fork-storm's mix, until the storm-wait.
 	Race bool `json:"race,omitempty"`
 	// Exits: a storm-start step starts the exits storm (lanes of threads
-	// named ExitComm that exit at once) instead, until the storm-wait.
+	// named ExitComm and Millis that exit at once; the livepatches'
+	// proc_flush_pid() sleeps Millis in them) instead, until the
+	// storm-wait.
 	Exits bool `json:"exits,omitempty"`
 	// A repeat step runs Repeat in rounds until its Until condition (a
 	// key of Untils; "" for none) holds, at most Rounds rounds and
@@ -114,7 +116,8 @@ type Step struct {
 	Rounds int    `json:"rounds,omitempty"`
 	// Seconds bounds a repeat step's rounds in time; 0 is RepeatSeconds.
 	Seconds int `json:"seconds,omitempty"`
-	// Millis: a pause step's length, when not PauseMillis.
+	// Millis: a pause step's length, when not PauseMillis; an exits
+	// storm's threads' sleep.
 	Millis int `json:"millis,omitempty"`
 	// Symbol and Why: a require step's kernel symbol, and what its
 	// absence means.

@@ -25,7 +25,7 @@ import (
 // transitions go by: klpt_patch enabled, replaced atomically by
 // klpt_patch2 and removed at once, klpt_patch2 disabled and removed. In
 // those threads the livepatches' proc_flush_pid() sleeps for
-// KLPT_EXIT_SLEEP_MS, called from the patch's own text, recorded by the
+// ExitSleepMillis (the thread's name says how long), called from the patch's own text, recorded by the
 // probe (wire.ExitCall): dozens of exiting threads are in a patch's code at
 // any moment, and when a replace or a disable completes, the threads that
 // entered the patch's code before its start are still there, to return
@@ -72,13 +72,20 @@ const (
 	// transitions each).
 	ExitRounds = 3
 	// ExitHoldMillis: how long the parked task holds an enable or a
-	// disable open, longer than a thread's sleep in proc_flush_pid().
+	// disable open: longer than the exits case's threads' sleep.
 	ExitHoldMillis = 1500
+	// ExitSleepMillis: how long the exits case's threads sleep in
+	// proc_flush_pid(): over a transition's first try, short of its retry.
+	ExitSleepMillis = 1000
 	// ExitUnloadAfterMillis: how long the exits case waits after a
 	// replace completed before it removes the replaced patch's module:
 	// three times a thread's sleep, so that the threads still in its code
 	// (see ExitUnloadFinding) have left it.
-	ExitUnloadAfterMillis = 3000
+	ExitUnloadAfterMillis = 3 * ExitSleepMillis
+	// ExitUnloadSleepMillis: exits-unload's threads sleep longer than a
+	// replace takes to complete, at its first try or its retry a second
+	// later, and its module to go.
+	ExitUnloadSleepMillis = 5000
 )
 
 // The kernel log lines that are the case's findings: a fault (a thread
@@ -90,8 +97,8 @@ var (
 )
 
 func init() {
-	register(exitsCase("exits", fmt.Sprintf("threads exit by the thousand while %d rounds of enable, atomic replace and disable go by; a thread off the task list runs the version its frozen state picks, and each patch's module is removed once the threads in its code are done", ExitRounds), ExitUnloadAfterMillis, ""))
-	register(exitsCase("exits-unload", "as exits, but the replaced patch's module is removed as soon as the kernel lets it go, while exiting threads off the task list still sleep in its code", 0, ExitUnloadFinding))
+	register(exitsCase("exits", fmt.Sprintf("threads exit by the thousand while %d rounds of enable, atomic replace and disable go by; a thread off the task list runs the version its frozen state picks, and each patch's module is removed once the threads in its code are done", ExitRounds), ExitSleepMillis, ExitUnloadAfterMillis, ""))
+	register(exitsCase("exits-unload", "as exits, but the replaced patch's module is removed as soon as the kernel lets it go, while exiting threads off the task list still sleep in its code", ExitUnloadSleepMillis, 0, ExitUnloadFinding))
 }
 
 // ExitUnloadFinding is what exits-unload finds: transition.c's loops skip
@@ -104,9 +111,10 @@ func init() {
 // livepatch patching do_exit()" on live-patching is the same hole.
 const ExitUnloadFinding = "a replaced patch's module freed under exiting threads"
 
-// exitsCase is the exits script: the replaced patch's module is removed
+// exitsCase is the exits script: the storm's threads sleep sleepMillis in
+// proc_flush_pid(), and the replaced patch's module is removed
 // unloadAfterMillis after the replace completed.
-func exitsCase(name, doc string, unloadAfterMillis int, known string) Case {
+func exitsCase(name, doc string, sleepMillis, unloadAfterMillis int, known string) Case {
 	held := func(start Step) []Step {
 		return []Step{
 			{Do: DoPark, Park: "A", Mode: ParkUninterruptible},
@@ -136,7 +144,7 @@ func exitsCase(name, doc string, unloadAfterMillis int, known string) Case {
 		OwnBoot: known != "",
 		Steps: []Step{
 			{Do: DoSettle},
-			{Do: DoStormStart, Exits: true},
+			{Do: DoStormStart, Exits: true, Millis: sleepMillis},
 			{Do: DoRepeat, Repeat: round, Rounds: ExitRounds},
 			{Do: DoStormWait},
 			{Do: DoSettle},

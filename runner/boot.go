@@ -75,6 +75,12 @@ func bootConfig(o Options, img *image, cs []cases.Case, mode bootMode, consoleLo
 		if c.CPUs != 0 {
 			cfg.CPUs = c.CPUs
 		}
+		if c.Known != "" && c.OwnBoot {
+			// The finding is an oops in a task: the kernel would kill
+			// the task and go on, stalled; a panic ends the VM at
+			// once, with the oops on its console (check.WithConsole).
+			cfg.Cmdline = append(cfg.Cmdline, "oops=panic")
+		}
 	}
 	bp := wire.BootParams{Cases: caseNames(cs), StormTasks: o.StormTasks, StormSeconds: o.StormSeconds,
 		Vmcore: o.Vmcore, BenchSnapshots: mode.benchSnapshots}

@@ -3,6 +3,7 @@ package runner
 import (
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ func TestBootConfig(t *testing.T) {
 		want        wire.BootParams
 		cpus, memMB int
 		interactive bool
+		oopsPanic   bool
 	}{
 		{name: "cases", o: Options{StormTasks: 50, StormSeconds: 5, Vmcore: true}, cs: lookup(t, "patch", "fork-storm"),
 			want: wire.BootParams{Cases: []string{"patch", "fork-storm"}, StormTasks: 50, StormSeconds: 5, Vmcore: true}},
@@ -44,6 +46,8 @@ func TestBootConfig(t *testing.T) {
 		{name: "shell on fail", o: Options{ShellOnFail: term}, cs: lookup(t, "patch"),
 			want: wire.BootParams{Cases: []string{"patch"}, ShellOnFail: true}, interactive: true},
 		{name: "bench", mode: bootMode{benchSnapshots: "100,1000"}, want: wire.BootParams{BenchSnapshots: "100,1000"}, memMB: benchMemoryMB},
+		// A known finding's oops ends the VM at once.
+		{name: "known finding", cs: lookup(t, "exits-unload"), want: wire.BootParams{Cases: []string{"exits-unload"}}, oopsPanic: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.Arch = "x86_64"
@@ -57,6 +61,9 @@ func TestBootConfig(t *testing.T) {
 			}
 			if cfg.Kernel != "/k/bzImage" || cfg.Initrd != "/i/initramfs.cpio" || cfg.Accel != "tcg" || cfg.ConsoleLog != "/run/console-0.log" {
 				t.Errorf("machine %+v", cfg)
+			}
+			if got := slices.Contains(cfg.Cmdline, "oops=panic"); got != tc.oopsPanic {
+				t.Errorf("oops=panic on the command line: %v, want %v (%q)", got, tc.oopsPanic, cfg.Cmdline)
 			}
 			if cfg.CPUs != tc.cpus || cfg.MemoryMB != tc.memMB || cfg.Interactive != tc.interactive {
 				t.Errorf("CPUs %d, memory %d MB, interactive %v; want %d, %d, %v", cfg.CPUs, cfg.MemoryMB, cfg.Interactive, tc.cpus, tc.memMB, tc.interactive)

@@ -78,7 +78,7 @@ func Storm(args []string) int {
 		return raceLane(seconds)
 	}
 	if len(args) == 3 && args[2] == StormExits {
-		return exitsStorm(seconds)
+		return exitsStorm(tasks, seconds) // TASKS: the threads' sleep in ms
 	}
 	var made, forks, vforks, threads, chains atomic.Int64
 	var firstErr atomic.Value
@@ -280,14 +280,15 @@ const (
 )
 
 // exitsStorm runs exitsLanes lanes of threads that exit at once: each
-// thread names itself cases.ExitComm and returns from its goroutine with
+// thread names itself cases.ExitComm and sleepMillis (how long the
+// livepatches' proc_flush_pid() is to sleep in it) and returns from its goroutine with
 // the goroutine locked to it, which makes the Go runtime end the thread
 // (exit(2), not exit_group). A thread is reaped as it exits, by itself, in
 // release_task(), after it left the task list: there it calls the
 // livepatched proc_flush_pid(). The lanes run until stdin closes or
 // seconds pass; then the storm prints how many threads exited.
-func exitsStorm(seconds int) int {
-	name := append([]byte(cases.ExitComm), 0)
+func exitsStorm(sleepMillis, seconds int) int {
+	name := append([]byte(cases.ExitComm+strconv.Itoa(sleepMillis)), 0)
 	var stop atomic.Bool
 	go func() { io.Copy(io.Discard, os.Stdin); stop.Store(true) }()
 	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
@@ -357,6 +358,9 @@ func (r *caseRun) stormStart(st cases.Step) error {
 	r.stormOp = wire.Op{Kind: wire.OpStorm, Goal: r.goal, T0: now(), InProgress: true}
 	begin := r.stormOp
 	r.ev(wire.Event{Type: wire.EvOp, Op: &begin})
+	if st.Exits {
+		tasks = st.Millis // the exits storm's threads' sleep
+	}
 	argv := []string{StormArg, strconv.Itoa(tasks), strconv.Itoa(seconds)}
 	switch {
 	case st.Race:

@@ -124,6 +124,7 @@ struct klpt_exit_call {
 	s8 listed;         /* still on the task list (pid_alive()) at the entry */
 	s8 enabled;        /* the livepatch's klp_patch.enabled at the entry */
 	s8 open;           /* a transition open at the entry (klp_transition_patch), -1 unknown */
+	unsigned int sleep_ms; /* how long to sleep: the number after KLPT_EXIT_COMM in the comm */
 };
 
 /*

@@ -37,22 +37,22 @@ static struct klp_patch patch;
  * reaped at once, in the exiting thread itself, after __unhash_process()
  * took it off the task list, so that no transition's loop over the tasks
  * sees it any more. This version does the original's work; in the exits
- * case's threads it first sleeps here, called from this module's text, for
- * KLPT_EXIT_SLEEP_MS, recorded by the probe with the task's state and this
+ * case's threads it first sleeps here, called from this module's text, as
+ * long as the thread's name says (KLPT_EXIT_COMM), recorded by the probe with the task's state and this
  * patch's enabled flag before and after: an atomic replace or a disable
  * then completes, and the agent removes this module, while exiting threads
  * are to return into this code. ftrace's unregistering of the patch's ops
  * must wait for them (RCU Tasks holds exiting tasks to the end of
  * exit_rcu()), or they fault in freed module text. A sleep, not a spin: a
- * second of it in each of dozens of threads costs no CPU, and covers the
- * first try of a transition and its retry a second later.
+ * second or more of it in each of dozens of threads costs no CPU, and
+ * covers the first try of a transition and its retry a second later.
  */
 static void livepatch_proc_flush_pid(struct pid *pid)
 {
 	struct klpt_exit_call c;
 
 	if (klpt_probe_exit_enter(&c, KLPT_PATCH_VERSION, READ_ONCE(patch.enabled))) {
-		schedule_timeout_idle(msecs_to_jiffies(KLPT_EXIT_SLEEP_MS));
+		schedule_timeout_idle(msecs_to_jiffies(c.sleep_ms));
 		klpt_probe_exit_leave(&c, READ_ONCE(patch.enabled));
 	}
 	klpt_probe_flush_pid(pid);

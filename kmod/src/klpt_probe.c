@@ -73,8 +73,8 @@
  * KLPT_EXIT_COMM): every livepatch of klptest's replaces proc_flush_pid(),
  * which release_task() calls, for a thread in the exiting thread itself,
  * after __unhash_process() took it off the task list, where no transition
- * sees it any more. The livepatch's version sleeps there KLPT_EXIT_SLEEP_MS,
- * called from its own text, between klpt_probe_exit_enter() and
+ * sees it any more. The livepatch's version sleeps there as long as the
+ * thread's name says (KLPT_EXIT_COMM and milliseconds), called from its own text, between klpt_probe_exit_enter() and
  * klpt_probe_exit_leave(). Each read of /proc/klpt_exits drains them:
  *   # klpt_exits v2 n=N dropped=D
  *   T0 T1 PID TGID VERSION STATE PENDING LISTED ENABLED0 ENABLED1 OPEN
@@ -412,8 +412,15 @@ static void (*klpt_invalidate_dcache)(struct hlist_head *inodes, spinlock_t *loc
 
 bool klpt_probe_exit_enter(struct klpt_exit_call *c, int version, bool enabled)
 {
-	if (!exit_ring || strncmp(current->comm, KLPT_EXIT_COMM, sizeof(KLPT_EXIT_COMM) - 1))
+	char comm[TASK_COMM_LEN];
+	unsigned int ms;
+
+	/* Its own name: only prctl(PR_SET_NAME) in the thread changes it. */
+	strscpy(comm, current->comm, sizeof(comm));
+	if (!exit_ring || strncmp(comm, KLPT_EXIT_COMM, sizeof(KLPT_EXIT_COMM) - 1) ||
+	    kstrtouint(comm + sizeof(KLPT_EXIT_COMM) - 1, 10, &ms))
 		return false;
+	c->sleep_ms = min(ms, (unsigned int)KLPT_EXIT_SLEEP_MAX_MS);
 	c->t0 = ktime_get_ns();
 	c->version = version;
 	klpt_state_of(current, &c->state, &c->pend);

@@ -96,11 +96,12 @@ struct klpt_kthread_info {
 
 /*
  * The name (comm) the exits case's threads give themselves before they
- * exit: a livepatch's proc_flush_pid() sleeps and is recorded only in them
- * (/proc/klpt_exits).
+ * exit: KLPT_EXIT_COMM and a decimal number of milliseconds (at most
+ * KLPT_EXIT_SLEEP_MAX_MS), which a livepatch's proc_flush_pid() sleeps in
+ * them, and only in them, recorded (/proc/klpt_exits).
  */
 #define KLPT_EXIT_COMM "klpt-exit"
-#define KLPT_EXIT_SLEEP_MS 1000 /* how long, in the livepatch's text */
+#define KLPT_EXIT_SLEEP_MAX_MS 10000
 
 /* /dev/klpt_target ioctls; the argument is a struct klpt_call pointer. */
 #define KLPT_IOC_CALL    _IO('k', 1)  /* call klpt_func() once */
