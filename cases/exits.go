@@ -92,7 +92,7 @@ const (
 // ran code that was freed under it), and klp_ftrace_handler()'s warning
 // of a task with no state inside a transition.
 var (
-	exitFaultLog = regexp.MustCompile(`BUG: unable to handle|Unable to handle kernel|general protection fault|^Oops|kernel BUG at|BUG: KASAN`)
+	exitFaultLog = regexp.MustCompile(`BUG: unable to handle|Unable to handle kernel|general protection fault|^Oops|^Internal error: Oops|kernel BUG at|BUG: KASAN`)
 	exitIdleLog  = regexp.MustCompile(`klp_ftrace_handler`)
 )
 

@@ -116,30 +116,33 @@ func TestExitPathRule(t *testing.T) {
 	}
 }
 
-// exits-unload on debian:7.2, recorded: the VM died of an int3 in the
-// replaced patch's freed text; the console's crash, folded into the
-// kernel log as the runner does, is named as the case's finding, and the
-// kernel-log rule reports it too.
+// exits-unload on debian:7.2 (x86_64: an int3 in the replaced patch's
+// freed text) and on src:debian:7.2 (arm64: an instruction abort there,
+// with no time stamps on the console), recorded: the VM died; the
+// console's crash, folded into the kernel log as the runner does, is named
+// as the case's finding, and the kernel-log rule reports it too.
 func TestRecordedExitsUnload(t *testing.T) {
 	c := exitsCase(t, "exits-unload")
 	if c.Known == "" || !c.OwnBoot {
 		t.Fatalf("exits-unload: Known %q OwnBoot %v; want a known finding in a boot of its own", c.Known, c.OwnBoot)
 	}
-	console, err := os.ReadFile(filepath.Join("testdata", "exits-unload-debian-7.2.console.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := load(t, "exits-unload-debian-7.2.json.gz")
-	ct := caseIn(tr, "exits-unload")
-	if ct.End != nil {
-		t.Fatal("the recorded case has an end; it was cut short by the crash")
-	}
-	got := rules(Case(WithConsole(tr, ct.Name, string(console)), ct, c))
-	if got[rule.ExitPath] != 1 || got[rule.KernelLog] == 0 || got[rule.Coverage] != 0 {
-		t.Errorf("rules %v; want the finding once (exit-path), the kernel-log rule, and no could-not-test", got)
-	}
-	// Without the console the case cannot say what killed the VM.
-	if got := rules(Case(tr, ct, c)); got[rule.ExitPath] != 0 || got[rule.Coverage] != 1 {
-		t.Errorf("without the console: rules %v; want could-not-test and no finding", got)
+	for _, run := range []string{"exits-unload-debian-7.2", "exits-unload-arm64-7.2"} {
+		console, err := os.ReadFile(filepath.Join("testdata", run+".console.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := load(t, run+".json.gz")
+		ct := caseIn(tr, "exits-unload")
+		if ct.End != nil {
+			t.Fatalf("%s: the recorded case has an end; it was cut short by the crash", run)
+		}
+		got := rules(Case(WithConsole(tr, ct.Name, string(console)), ct, c))
+		if got[rule.ExitPath] != 1 || got[rule.KernelLog] == 0 || got[rule.Coverage] != 0 {
+			t.Errorf("%s: rules %v; want the finding once (exit-path), the kernel-log rule, and no could-not-test", run, got)
+		}
+		// Without the console the case cannot say what killed the VM.
+		if got := rules(Case(tr, ct, c)); got[rule.ExitPath] != 0 || got[rule.Coverage] != 1 {
+			t.Errorf("%s: without the console: rules %v; want could-not-test and no finding", run, got)
+		}
 	}
 }

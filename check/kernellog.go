@@ -18,7 +18,8 @@ var badLog = []struct {
 }{
 	{"WARNING", regexp.MustCompile(`^WARNING: `)},
 	{"BUG", regexp.MustCompile(`^BUG: |kernel BUG at`)},
-	{"Oops", regexp.MustCompile(`^Oops: |^Oops\b|general protection fault`)},
+	// arm64 says "Unable to handle kernel ..." then "Internal error: Oops".
+	{"Oops", regexp.MustCompile(`^Oops: |^Oops\b|general protection fault|^Internal error: Oops|^Unable to handle kernel `)},
 	{"panic", regexp.MustCompile(`^Kernel panic`)},
 	{"lockdep", regexp.MustCompile(`possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|bad unlock balance`)},
 	{"hung task", regexp.MustCompile(`blocked for more than [0-9]+ seconds`)},
@@ -57,26 +58,26 @@ func excerpt(lines []wire.KmsgLine, i, n int) []string {
 // consoleStamp is the time stamp the kernel puts before a console line.
 var consoleStamp = regexp.MustCompile(`^\[\s*([0-9]+)\.([0-9]{6})\]\s?`)
 
-// WithConsole returns tr with the kernel's console lines, from the first
-// splat on, added to its kernel log as caseName's: what the agent, dead
-// with the VM, could not read from /dev/kmsg.
+// WithConsole returns tr with the console's lines, from the first splat
+// on, added to its kernel log as caseName's: what the agent, dead with the
+// VM, could not read from /dev/kmsg. A line's time stamp, where the kernel
+// prints one (not without CONFIG_PRINTK_TIME), is taken off into TS.
 func WithConsole(tr *wire.Trace, caseName, console string) *wire.Trace {
 	c := *tr
 	c.Kmsg = slices.Clone(tr.Kmsg)
 	crashed := false
 	for _, l := range strings.Split(console, "\n") {
-		m := consoleStamp.FindStringSubmatch(l)
-		if m == nil {
-			continue
+		msg := strings.TrimRight(l, "\r")
+		var ts uint64
+		if m := consoleStamp.FindStringSubmatch(msg); m != nil {
+			s, _ := strconv.ParseUint(m[1], 10, 64)
+			us, _ := strconv.ParseUint(m[2], 10, 64)
+			ts, msg = s*1_000_000+us, msg[len(m[0]):]
 		}
-		msg := strings.TrimRight(l[len(m[0]):], "\r")
 		crashed = crashed || isSplatStart(msg)
-		if !crashed {
-			continue
+		if crashed && msg != "" {
+			c.Kmsg = append(c.Kmsg, wire.KmsgLine{TS: ts, Msg: msg, Case: caseName})
 		}
-		s, _ := strconv.ParseUint(m[1], 10, 64)
-		us, _ := strconv.ParseUint(m[2], 10, 64)
-		c.Kmsg = append(c.Kmsg, wire.KmsgLine{TS: s*1_000_000 + us, Msg: msg, Case: caseName})
 	}
 	return &c
 }
