@@ -8,7 +8,9 @@
 //     its parked and spinning kernel threads, and its twins klpt_target2.ko
 //     and klpt_target3.ko;
 //   - klpt_patch.ko: the livepatch of the targets and of vmlinux's
-//     cmdline_proc_show(); klpt_patch2.ko replaces it atomically,
+//     cmdline_proc_show() and proc_flush_pid() (which an exiting thread
+//     calls off the task list, and in which the exits case's threads
+//     sleep); klpt_patch2.ko replaces it atomically,
 //     klpt_patch3.ko stacks on it, klpt_patch4.ko replaces it leaving some
 //     functions out (the kernel's nops);
 //   - klpt_probe.ko: /proc/klpt_tasks, one snapshot of every task's patch
@@ -17,7 +19,8 @@
 //     /proc/klpt_switches, every attempt of the kernel's to switch an idle
 //     task or a task the targets register with it (one inside a chain
 //     call, the spinning kthread: so it loads first), and every run of the
-//     scheduler's switch point in a registered task.
+//     scheduler's switch point in a registered task; /proc/klpt_exits,
+//     the exits case's threads' calls of a livepatch's proc_flush_pid().
 package kmod
 
 import (

@@ -248,6 +248,10 @@ var corpus = []Mutant{
 		New:  "\tif (0)\n\t\tklp_resched_enable();"},
 
 	// klp_init_transition
+	{ID: "tr-init-exiting-skip", File: transitionC, Func: "klp_init_transition",
+		Desc: "tasks already exiting are left at idle (-1): off the task list later, they run patched functions in the transition with no state",
+		Old:  "\tfor_each_process_thread(g, task) {\n\t\tWARN_ON_ONCE(task->patch_state != KLP_TRANSITION_IDLE);\n\t\ttask->patch_state = initial_state;",
+		New:  "\tfor_each_process_thread(g, task) {\n\t\tWARN_ON_ONCE(task->patch_state != KLP_TRANSITION_IDLE);\n\t\tif (task->flags & PF_EXITING)\n\t\t\tcontinue;\n\t\ttask->patch_state = initial_state;"},
 	{ID: "tr-init-initial-is-goal", File: transitionC, Func: "klp_init_transition",
 		Desc: "every task starts at the goal: all switch at once, whatever their stacks, while calls are still running the old version",
 		Old:  "\tint initial_state = !state;",
