@@ -39,6 +39,9 @@ const (
 	// hook never run in it, S was left to the tries that catch it
 	// asleep.
 	schedSwitchBound = 5 * time.Second
+	// schedPassesPerTransition bounds S's passes with its flag set into
+	// the switch point's place, per transition.
+	schedPassesPerTransition = 3
 )
 
 func init() {
@@ -182,6 +185,18 @@ func checkSchedSwitch(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
 	task := fmt.Sprintf("%s[%d]", SchedSwitchTask, s.TID)
 	if !s.Alive || s.Err != "" || s.Spins == 0 {
 		out = append(out, rule.Violation{Rule: rule.Steps, Task: task, Msg: fmt.Sprintf("the spinning kthread did not run as scripted (alive %v, %d spins, %q)", s.Alive, s.Spins, s.Err)})
+	}
+	// The switch point's own place switches S at its first pass there
+	// with the flag set, in each transition; so one of the two counts
+	// stays at about one a transition (a pass may come between the flags'
+	// setting and the hook's enabling, at the end of
+	// klp_start_transition()). A kernel whose hook never runs leaves S
+	// pending through hundreds of both, until a try catches it asleep.
+	transitions := int64(len(ct.OpsOf(wire.OpEnable)) + len(ct.OpsOf(wire.OpDisable)))
+	if bound := schedPassesPerTransition * transitions; min(s.PendingResched, s.PendingFreeze) > bound {
+		out = append(out, rule.Violation{Rule: rule.SchedSwitch, Task: task, Msg: fmt.Sprintf(
+			"it went into cond_resched() %d times and into a freezable sleep %d times with TIF_PATCH_PENDING set, in %d transitions: no switch point switched it at its first pass (at most %d of one of them)",
+			s.PendingResched, s.PendingFreeze, transitions, bound)})
 	}
 	judged := 0
 	for _, r := range schedRuns(ct, s.TID) {

@@ -82,6 +82,15 @@ func TestSchedSwitchRule(t *testing.T) {
 			dis := op(ct, wire.OpDisable, 0)
 			ct.Switches = append(ct.Switches, wire.SwitchAttempt{T: dis.T1 + 6e9, PID: pid, TGID: pid, State: 1, Pending: true})
 		}},
+		// The hook never enabled (tr-start-resched-skip): S went
+		// through both places hundreds of times with its flag set.
+		{"passes with the flag set, at both places", "sched-debian-7.2.json.gz", rule.SchedSwitch, func(tr *wire.Trace, ct *wire.CaseTrace) {
+			for i := range ct.Parked {
+				if ct.Parked[i].Name == cases.SchedSwitchTask {
+					ct.Parked[i].PendingResched, ct.Parked[i].PendingFreeze = 900, 90
+				}
+			}
+		}},
 		{"every switch a try's", "sched-debian-6.12.json.gz", rule.Coverage, func(tr *wire.Trace, ct *wire.CaseTrace) {
 			pid := schedPID(ct)
 			for i, s := range ct.Switches {

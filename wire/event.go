@@ -256,6 +256,11 @@ type ParkResult struct {
 	// Spins: a spinning kthread's spins (Wakes then counts its freezable
 	// sleeps).
 	Spins int64 `json:"spins,omitempty"`
+	// PendingResched and PendingFreeze: a spinning kthread's passes into
+	// cond_resched() and into a freezable sleep with TIF_PATCH_PENDING
+	// set (the switch points' two places).
+	PendingResched int64 `json:"pending_resched,omitempty"`
+	PendingFreeze  int64 `json:"pending_freeze,omitempty"`
 }
 
 // Sources of a snapshot.

@@ -222,6 +222,7 @@ func (r *caseRun) release(name string) error {
 		res.Version, res.Wakes, res.Alive = int(info.Version), int(info.Wakes), info.Alive == 1
 		if p.spin {
 			res.Spins = int64(info.Rounds)
+			res.PendingResched, res.PendingFreeze = int64(info.PendingResched), int64(info.PendingFreeze)
 		}
 		// A wake before the release op began came from elsewhere: the
 		// release wakes it only from its T0 on.

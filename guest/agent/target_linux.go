@@ -54,6 +54,8 @@ type kthreadInfo struct {
 	PID, Alive, Wakes, Version int32
 	Woke                       uint64
 	Rounds                     uint64
+	PendingResched             uint64
+	PendingFreeze              uint64
 }
 
 type target struct{ fd int }

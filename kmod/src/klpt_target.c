@@ -36,6 +36,9 @@ static atomic_t klpt_kthread_wakes = ATOMIC_INIT(0);
 static atomic_t klpt_kthread_version = ATOMIC_INIT(0);
 static atomic64_t klpt_kthread_woke = ATOMIC64_INIT(0);
 static atomic64_t klpt_kthread_rounds = ATOMIC64_INIT(0);
+/* The spinning thread's passes into cond_resched() and into a freezable sleep with TIF_PATCH_PENDING set. */
+static atomic64_t klpt_kthread_pending_resched = ATOMIC64_INIT(0);
+static atomic64_t klpt_kthread_pending_freeze = ATOMIC64_INIT(0);
 static int klpt_kthread_slot;
 
 int klpt_func(void);
@@ -151,9 +154,18 @@ static int klpt_spin_fn(void *data)
 
 		while (ktime_get_ns() < end && !kthread_should_stop())
 			cpu_relax();
+		/*
+		 * Each pass into a switch point with the flag still set is
+		 * counted: where the kernel's hook works, the first pass into
+		 * its own point switches the thread.
+		 */
+		if (test_thread_flag(TIF_PATCH_PENDING))
+			atomic64_inc(&klpt_kthread_pending_resched);
 		cond_resched();
 		atomic64_inc(&klpt_kthread_rounds);
 		if (++n % KLPT_SPIN_SLEEP_EVERY == 0) {
+			if (test_thread_flag(TIF_PATCH_PENDING))
+				atomic64_inc(&klpt_kthread_pending_freeze);
 			usleep_range_state(KLPT_SPIN_SLEEP_US, 2 * KLPT_SPIN_SLEEP_US,
 					   TASK_INTERRUPTIBLE | TASK_FREEZABLE);
 			atomic_inc(&klpt_kthread_wakes);
@@ -171,6 +183,8 @@ static long klpt_kthread_start(int (*fn)(void *data), const char *name)
 	atomic_set(&klpt_kthread_wakes, 0);
 	atomic64_set(&klpt_kthread_woke, 0);
 	atomic64_set(&klpt_kthread_rounds, 0);
+	atomic64_set(&klpt_kthread_pending_resched, 0);
+	atomic64_set(&klpt_kthread_pending_freeze, 0);
 	klpt_kthread = kthread_run(fn, NULL, "%s", name);
 	if (IS_ERR(klpt_kthread)) {
 		long err = PTR_ERR(klpt_kthread);
@@ -204,6 +218,8 @@ static long klpt_kthread_ioctl_locked(unsigned int cmd, unsigned long arg)
 		info.version = atomic_read(&klpt_kthread_version);
 		info.woke = atomic64_read(&klpt_kthread_woke);
 		info.rounds = atomic64_read(&klpt_kthread_rounds);
+		info.pending_resched = atomic64_read(&klpt_kthread_pending_resched);
+		info.pending_freeze = atomic64_read(&klpt_kthread_pending_freeze);
 		if (copy_to_user((void __user *)arg, &info, sizeof(info)))
 			return -EFAULT;
 		return 0;

@@ -88,6 +88,8 @@ struct klpt_kthread_info {
 	__s32 version;     /* what klpt_park_func() returned, 0 before */
 	__u64 woke;        /* CLOCK_MONOTONIC ns just after it first left klpt_park_func(), 0 before */
 	__u64 rounds;      /* spinning: spins done, each followed by cond_resched() */
+	__u64 pending_resched; /* spinning: passes into cond_resched() with TIF_PATCH_PENDING set */
+	__u64 pending_freeze;  /* spinning: passes into a freezable sleep with TIF_PATCH_PENDING set */
 };
 
 /* /proc/klpt_switches' HOOK: what a record is. */
