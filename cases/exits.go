@@ -173,7 +173,11 @@ func exitsCase(name, doc string, sleepMillis, unloadAfterMillis int, known strin
 				out = append(out, rule.Violation{Rule: rule.Coverage, Msg: "could not test: no exiting thread ran a livepatch's proc_flush_pid() (no /proc/klpt_exits, or no exit reached it)"})
 			case n["in-transition"] == 0:
 				out = append(out, rule.Violation{Rule: rule.Coverage, Msg: "could not test: no exiting thread ran a livepatch's proc_flush_pid() inside a transition"})
-			case n["outlived-its-patch"] == 0:
+			// Threads in a patch's code when it is taken away are what
+			// exits-unload exists for; exits only counts them: on
+			// debian:6.12 the kernel's own paths often wait them out
+			// (docs/findings.md).
+			case known != "" && n["outlived-its-patch"] == 0:
 				out = append(out, rule.Violation{Rule: rule.Coverage, Msg: "could not test: no exiting thread was inside a patch's proc_flush_pid() when a replace or a disable took that patch away"})
 			case known != "" && len(found) == 0 && n["in-removed-code"] == 0:
 				out = append(out, rule.Violation{Rule: rule.Coverage, Msg: "could not test: no exiting thread was in the replaced patch's code when its module's removal began"})

@@ -53,7 +53,8 @@ func TestRecordedExits(t *testing.T) {
 
 // Edited real traces: the rule fires on a call that ran another version
 // than its stretch's or its state's, and the case says it could not test
-// when no call came inside a transition or outlived its patch.
+// when no call came inside a transition. (No thread outliving its patch is
+// exits-unload's to say: exits only counts them.)
 func TestExitPathRule(t *testing.T) {
 	c := exitsCase(t, "exits")
 	replaced, _ := table.Patch(table.DefaultLivepatch)
@@ -90,12 +91,6 @@ func TestExitPathRule(t *testing.T) {
 			}
 			return true
 		}, rule.Coverage, "inside a transition"},
-		{"no call outlived its patch", func(ct *wire.CaseTrace) bool {
-			for i := range ct.Exits {
-				ct.Exits[i].Enabled1 = ct.Exits[i].Enabled0
-			}
-			return true
-		}, rule.Coverage, "took that patch away"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := load(t, "exits-debian-7.2.json.gz")
@@ -144,5 +139,35 @@ func TestRecordedExitsUnload(t *testing.T) {
 		if got := rules(Case(tr, ct, c)); got[rule.ExitPath] != 0 || got[rule.Coverage] != 1 {
 			t.Errorf("%s: without the console: rules %v; want could-not-test and no finding", run, got)
 		}
+	}
+}
+
+// exits-unload, judged on a trace in which no thread was in the replaced
+// patch's code when its module went (the exits case's, which waits 3 s
+// before it removes it), says it could not test; with no thread that
+// outlived its patch at all, it says that.
+func TestExitsUnloadCoverage(t *testing.T) {
+	c := exitsCase(t, "exits-unload")
+	for _, tc := range []struct {
+		name string
+		edit func(ct *wire.CaseTrace)
+		msg  string
+	}{
+		{"module removed after the threads left", func(ct *wire.CaseTrace) {}, "when its module's removal began"},
+		{"no thread outlived its patch", func(ct *wire.CaseTrace) {
+			for i := range ct.Exits {
+				ct.Exits[i].Enabled1 = ct.Exits[i].Enabled0
+			}
+		}, "took that patch away"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := load(t, "exits-debian-7.2.json.gz")
+			ct := caseIn(tr, "exits")
+			tc.edit(ct)
+			vs := Case(tr, ct, c)
+			if len(vs) != 1 || vs[0].Rule != rule.Coverage || !strings.Contains(vs[0].Msg, tc.msg) {
+				t.Errorf("got %v; want one could-not-test saying %q", vs, tc.msg)
+			}
+		})
 	}
 }
