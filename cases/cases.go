@@ -226,7 +226,11 @@ const (
 	// sleeper when Park is "".
 	DoInject    = "inject"
 	DoStormWait = "storm-wait" // wait for the storm to end
-	DoRepeat    = "repeat"     // run the step's Repeat steps in rounds, until its Until holds
+	// DoStormPause stops the exits storm's lanes, once its last threads
+	// are past the exit path's patched call; DoStormResume restarts them.
+	DoStormPause  = "storm-pause"
+	DoStormResume = "storm-resume"
+	DoRepeat      = "repeat" // run the step's Repeat steps in rounds, until its Until holds
 	// DoPause lets PauseMillis (or the step's Millis) pass: the storm's lanes run (and switch)
 	// between two reverses. It waits for no event: the repeat's
 	// condition, not the pause, decides when the case has what it needs.

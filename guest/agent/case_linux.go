@@ -502,6 +502,10 @@ func (r *caseRun) step(st cases.Step) error {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 	case cases.DoStormWait:
 		return r.stormWait()
+	case cases.DoStormPause:
+		return r.stormPause()
+	case cases.DoStormResume:
+		return r.stormResume()
 	case cases.DoRequire:
 		if !kernelHas(st.Symbol) {
 			return skipError{why: fmt.Sprintf("the kernel has no %s(): %s", st.Symbol, st.Why)}

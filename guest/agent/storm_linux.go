@@ -287,19 +287,48 @@ const (
 // release_task(), after it left the task list: there it calls the
 // livepatched proc_flush_pid(). The lanes run until stdin closes or
 // seconds pass; then the storm prints how many threads exited.
+//
+// A line "pause" on stdin stops the lanes making threads; the storm says
+// "paused" once every lane waits, and "resume" starts them again.
 func exitsStorm(sleepMillis, seconds int) int {
 	name := append([]byte(cases.ExitComm+strconv.Itoa(sleepMillis)), 0)
-	var stop atomic.Bool
-	go func() { io.Copy(io.Discard, os.Stdin); stop.Store(true) }()
+	var stop, paused atomic.Bool
+	var waiting atomic.Int32
+	var out sync.Mutex // ready, paused and the counts go out whole
+	say := func(s string) { out.Lock(); os.Stdout.WriteString(s); out.Unlock() }
 	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			switch sc.Text() {
+			case exitsPause:
+				paused.Store(true)
+				for waiting.Load() < exitsLanes && !stop.Load() && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				say(exitsPaused + "\n")
+			case exitsResume:
+				paused.Store(false)
+			}
+		}
+		stop.Store(true)
+	}()
 	var threads atomic.Int64
 	var wg sync.WaitGroup
-	os.Stdout.WriteString("ready\n")
+	say("ready\n")
 	for i := 0; i < exitsLanes; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for !stop.Load() && time.Now().Before(deadline) {
+				if paused.Load() {
+					waiting.Add(1)
+					for paused.Load() && !stop.Load() {
+						time.Sleep(time.Millisecond)
+					}
+					waiting.Add(-1)
+					continue
+				}
 				done := make(chan struct{})
 				go func() {
 					runtime.LockOSThread()
@@ -314,8 +343,46 @@ func exitsStorm(sleepMillis, seconds int) int {
 	}
 	wg.Wait()
 	n := int(threads.Load())
-	json.NewEncoder(os.Stdout).Encode(map[string]any{"counts": map[string]int{"tasks": n, "thread": n}})
+	b, _ := json.Marshal(map[string]any{"counts": map[string]int{"tasks": n, "thread": n}})
+	say(string(b) + "\n")
 	return 0
+}
+
+// The exits storm's commands and its answer (exitsStorm).
+const (
+	exitsPause  = "pause"
+	exitsPaused = "paused"
+	exitsResume = "resume"
+	// exitsPauseSettle: after the lanes stop, the threads they made last
+	// finish exiting (well past proc_flush_pid()'s call) within this.
+	exitsPauseSettle = 50 * time.Millisecond
+)
+
+// stormPause stops the exits storm's lanes making threads, and waits until
+// the last threads they made are past release_task()'s call of
+// proc_flush_pid(); stormResume starts them again.
+func (r *caseRun) stormPause() error {
+	if r.stormCmd == nil {
+		return fmt.Errorf("no storm is running")
+	}
+	if _, err := io.WriteString(r.stormIn, exitsPause+"\n"); err != nil {
+		return fmt.Errorf("storm pause: %w", err)
+	}
+	if line, err := r.stormOut.ReadString('\n'); err != nil || line != exitsPaused+"\n" {
+		return fmt.Errorf("storm did not pause: %q %v", line, err)
+	}
+	time.Sleep(exitsPauseSettle)
+	return nil
+}
+
+func (r *caseRun) stormResume() error {
+	if r.stormCmd == nil {
+		return fmt.Errorf("no storm is running")
+	}
+	if _, err := io.WriteString(r.stormIn, exitsResume+"\n"); err != nil {
+		return fmt.Errorf("storm resume: %w", err)
+	}
+	return nil
 }
 
 // StormChild is one link of a fork chain: it forks once, and while depth
