@@ -332,7 +332,7 @@ func exitFindings(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
 				"%s: the kernel faulted while exiting threads off the task list ran a replaced patch's proc_flush_pid(), its module removed under them: %q", ExitUnloadFinding, l.Msg)}}
 		case exitIdleLog.MatchString(l.Msg) && idle > 0:
 			return []rule.Violation{{Rule: rule.ExitPath, Msg: fmt.Sprintf(
-				"klp_ftrace_handler() warned, and %d exiting threads ran a patched function inside a transition with no patch state: klp_init_transition() missed them: %q", idle, l.Msg)}}
+				"%s: klp_ftrace_handler() warned, and %d exiting threads ran a patched function inside a transition with no patch state: klp_init_transition() missed them: %q", ExitIdleFinding, idle, l.Msg)}}
 		}
 	}
 	return nil
