@@ -12,14 +12,6 @@ import (
 	"github.com/klptest/klptest/wire"
 )
 
-func nthOp(ct *wire.CaseTrace, kind string, n int) (wire.Op, bool) {
-	ops := ct.OpsOf(kind)
-	if n < len(ops) {
-		return ops[n], true
-	}
-	return wire.Op{}, false
-}
-
 func exitsCase(t *testing.T, name string) cases.Case {
 	t.Helper()
 	c, err := cases.Lookup([]string{name})
@@ -76,9 +68,9 @@ func TestExitPathRule(t *testing.T) {
 		{"at the goal, the initial version", func(ct *wire.CaseTrace) bool {
 			// After the enable's action returned: before, the states
 			// may still be being set, and no record there is judged.
-			en, ok := nthOp(ct, wire.OpEnable, 0)
+			en := op(ct, wire.OpEnable, 0)
 			for i, e := range ct.Exits {
-				if ok && e.Open == 1 && e.State == wire.StatePatched && e.Version == replaced.Version && e.T0 > en.T1 {
+				if e.Open == 1 && e.State == wire.StatePatched && e.Version == replaced.Version && e.T0 > en.T1 {
 					ct.Exits[i].Version = wire.VersionOld
 					return true
 				}
