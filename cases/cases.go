@@ -305,57 +305,26 @@ func register(c Case) {
 
 // All lists the cases by name, demos excluded.
 func All() []Case {
-	var out []Case
-	for _, c := range registry {
-		if c.Demo == "" && !c.Fault && !c.Long && c.Known == "" {
-			out = append(out, c)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return sorted(func(c Case) bool { return c.Demo == "" && !c.Fault && !c.Long && c.Known == "" })
 }
 
 // Demos lists the demo cases by name.
-func Demos() []Case {
-	var out []Case
-	for _, c := range registry {
-		if c.Demo != "" {
-			out = append(out, c)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func Demos() []Case { return sorted(func(c Case) bool { return c.Demo != "" }) }
 
 // Longs lists the long cases by name.
-func Longs() []Case {
-	var out []Case
-	for _, c := range registry {
-		if c.Long {
-			out = append(out, c)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func Longs() []Case { return sorted(func(c Case) bool { return c.Long }) }
 
 // Knowns lists the cases that find a known kernel bug, by name.
-func Knowns() []Case {
-	var out []Case
-	for _, c := range registry {
-		if c.Known != "" {
-			out = append(out, c)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func Knowns() []Case { return sorted(func(c Case) bool { return c.Known != "" }) }
 
 // Faults lists the fault cases by name.
-func Faults() []Case {
+func Faults() []Case { return sorted(func(c Case) bool { return c.Fault }) }
+
+// sorted lists the registered cases that keep holds, by name.
+func sorted(keep func(Case) bool) []Case {
 	var out []Case
 	for _, c := range registry {
-		if c.Fault {
+		if keep(c) {
 			out = append(out, c)
 		}
 	}

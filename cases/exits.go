@@ -321,7 +321,7 @@ func exitPathCheck(ct *wire.CaseTrace) []rule.Violation {
 // code that replaces took away; klp_ftrace_handler()'s warning, where
 // threads ran a patched function in a transition with no state.
 func exitFindings(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
-	idle := exitCounts(ct)["no-state"]
+	n := exitCounts(ct)
 	for _, l := range tr.Kmsg {
 		if l.Case != ct.Name {
 			continue
@@ -330,9 +330,9 @@ func exitFindings(tr *wire.Trace, ct *wire.CaseTrace) []rule.Violation {
 		case exitFaultLog.MatchString(l.Msg):
 			return []rule.Violation{{Rule: rule.ExitPath, Msg: fmt.Sprintf(
 				"%s: the kernel faulted while exiting threads off the task list ran a replaced patch's proc_flush_pid(), its module removed under them: %q", ExitUnloadFinding, l.Msg)}}
-		case exitIdleLog.MatchString(l.Msg) && idle > 0:
+		case exitIdleLog.MatchString(l.Msg) && n["no-state"] > 0:
 			return []rule.Violation{{Rule: rule.ExitPath, Msg: fmt.Sprintf(
-				"%s: klp_ftrace_handler() warned, and %d exiting threads ran a patched function inside a transition with no patch state: klp_init_transition() missed them: %q", ExitIdleFinding, idle, l.Msg)}}
+				"%s: klp_ftrace_handler() warned, and %d exiting threads ran a patched function inside a transition with no patch state: klp_init_transition() missed them: %q", ExitIdleFinding, n["no-state"], l.Msg)}}
 		}
 	}
 	return nil
@@ -350,11 +350,11 @@ func exitCounts(ct *wire.CaseTrace) map[string]int {
 			unloads = append(unloads, o)
 		}
 	}
+	replaced, _ := table.Patch(table.DefaultLivepatch)
 	for _, e := range ct.Exits {
 		if e.Outlived() {
 			n["outlived-its-patch"]++
 		}
-		replaced, _ := table.Patch(table.DefaultLivepatch)
 		for _, u := range unloads {
 			if e.Version == replaced.Version && e.T0 < u.T0 && e.T1 > u.T0 {
 				n["in-removed-code"]++

@@ -78,60 +78,55 @@ func parseKLP(fields string) (wire.KLPReading, error) {
 	return k, nil
 }
 
-// ParseForks parses one read of /proc/klpt_forks; dropped is the probe's
+// parseRecords parses one read of a probe's record file: the header
+// "# klpt_NAME vV n=N dropped=D" (header holds its format, through the
+// version), then N lines, each parsed by line. dropped is the probe's
 // running count of records it had no room for.
-func ParseForks(b []byte) (evs []wire.ForkEvent, dropped int, err error) {
+func parseRecords[T any](b []byte, name, header string, line func(string) (T, error)) (evs []T, dropped int, err error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	if !sc.Scan() {
-		return nil, 0, fmt.Errorf("forks: empty read")
+		return nil, 0, fmt.Errorf("%s: empty read", name)
 	}
 	var n int
-	if _, err := fmt.Sscanf(sc.Text(), "# klpt_forks v2 n=%d dropped=%d", &n, &dropped); err != nil {
-		return nil, 0, fmt.Errorf("forks: bad header %q: %w", sc.Text(), err)
+	if _, err := fmt.Sscanf(sc.Text(), header+" n=%d dropped=%d", &n, &dropped); err != nil {
+		return nil, 0, fmt.Errorf("%s: bad header %q: %w", name, sc.Text(), err)
 	}
 	for sc.Scan() {
-		e := wire.ForkEvent{Copied: true}
-		var pp, cp, cop int
-		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PPID, &e.PTGID, &e.CPID, &e.CTGID,
-			&e.PState, &pp, &e.CState, &cp, &e.CopiedState, &cop); err != nil {
-			return nil, 0, fmt.Errorf("forks: bad line %q: %w", sc.Text(), err)
+		e, err := line(sc.Text())
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: bad line %q: %w", name, sc.Text(), err)
 		}
-		e.PPending, e.CPending, e.CopiedPending = pp != 0, cp != 0, cop != 0
 		evs = append(evs, e)
 	}
 	if len(evs) != n {
-		return nil, 0, fmt.Errorf("forks: header says %d, got %d", n, len(evs))
+		return nil, 0, fmt.Errorf("%s: header says %d, got %d", name, n, len(evs))
 	}
 	return evs, dropped, sc.Err()
 }
 
-// ParseExits parses one read of /proc/klpt_exits; dropped is the probe's
-// running count of records it had no room for.
-func ParseExits(b []byte) (evs []wire.ExitCall, dropped int, err error) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	if !sc.Scan() {
-		return nil, 0, fmt.Errorf("exits: empty read")
-	}
-	var n int
-	if _, err := fmt.Sscanf(sc.Text(), "# klpt_exits v2 n=%d dropped=%d", &n, &dropped); err != nil {
-		return nil, 0, fmt.Errorf("exits: bad header %q: %w", sc.Text(), err)
-	}
-	for sc.Scan() {
+// ParseForks parses one read of /proc/klpt_forks.
+func ParseForks(b []byte) ([]wire.ForkEvent, int, error) {
+	return parseRecords(b, "forks", "# klpt_forks v2", func(l string) (wire.ForkEvent, error) {
+		e := wire.ForkEvent{Copied: true}
+		var pp, cp, cop int
+		_, err := fmt.Sscanf(l, "%d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PPID, &e.PTGID, &e.CPID, &e.CTGID,
+			&e.PState, &pp, &e.CState, &cp, &e.CopiedState, &cop)
+		e.PPending, e.CPending, e.CopiedPending = pp != 0, cp != 0, cop != 0
+		return e, err
+	})
+}
+
+// ParseExits parses one read of /proc/klpt_exits.
+func ParseExits(b []byte) ([]wire.ExitCall, int, error) {
+	return parseRecords(b, "exits", "# klpt_exits v2", func(l string) (wire.ExitCall, error) {
 		var e wire.ExitCall
 		var pend, listed, en0, en1 int
-		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d %d %d %d %d %d %d %d %d", &e.T0, &e.T1, &e.PID, &e.TGID, &e.Version,
-			&e.State, &pend, &listed, &en0, &en1, &e.Open); err != nil {
-			return nil, 0, fmt.Errorf("exits: bad line %q: %w", sc.Text(), err)
-		}
+		_, err := fmt.Sscanf(l, "%d %d %d %d %d %d %d %d %d %d %d", &e.T0, &e.T1, &e.PID, &e.TGID, &e.Version,
+			&e.State, &pend, &listed, &en0, &en1, &e.Open)
 		e.Pending, e.Listed, e.Enabled0, e.Enabled1 = pend != 0, listed != 0, en0 != 0, en1 != 0
-		evs = append(evs, e)
-	}
-	if len(evs) != n {
-		return nil, 0, fmt.Errorf("exits: header says %d, got %d", n, len(evs))
-	}
-	return evs, dropped, sc.Err()
+		return e, err
+	})
 }
 
 // What a /proc/klpt_switches record is (its HOOK): klpt_uapi.h's
@@ -141,28 +136,19 @@ const (
 	hookRun  = 1 // a run of the scheduler's switch point
 )
 
-// ParseSwitches parses one read of /proc/klpt_switches; dropped is the
-// probe's running count of records it had no room for or missed.
-func ParseSwitches(b []byte) (evs []wire.SwitchAttempt, dropped int, err error) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	if !sc.Scan() {
-		return nil, 0, fmt.Errorf("switches: empty read")
-	}
-	var n int
-	if _, err := fmt.Sscanf(sc.Text(), "# klpt_switches v3 n=%d dropped=%d", &n, &dropped); err != nil {
-		return nil, 0, fmt.Errorf("switches: bad header %q: %w", sc.Text(), err)
-	}
-	for sc.Scan() {
+// ParseSwitches parses one read of /proc/klpt_switches (its dropped count
+// takes in the attempts the probe missed too).
+func ParseSwitches(b []byte) ([]wire.SwitchAttempt, int, error) {
+	return parseRecords(b, "switches", "# klpt_switches v3", func(l string) (wire.SwitchAttempt, error) {
 		var e wire.SwitchAttempt
 		var self, oncpu, runnable, pend, idle, cpu, hook int
-		f := strings.Fields(sc.Text())
+		f := strings.Fields(l)
 		if len(f) < 16 {
-			return nil, 0, fmt.Errorf("switches: bad line %q: %d fields", sc.Text(), len(f))
+			return e, fmt.Errorf("%d fields", len(f))
 		}
 		if _, err := fmt.Sscanf(strings.Join(f[:15], " "), "%d %d %d %d %d %d %d %d %d %d %d %d %d %d %d", &e.T, &e.PID, &e.TGID, &self, &oncpu, &runnable,
 			&e.Where, &e.Entered, &e.Returned, &e.State, &pend, &e.Ret, &idle, &cpu, &hook); err != nil {
-			return nil, 0, fmt.Errorf("switches: bad line %q: %w", sc.Text(), err)
+			return e, err
 		}
 		if hook == hookRun {
 			// The caller, as %ps prints it: its name (and a module's
@@ -173,10 +159,6 @@ func ParseSwitches(b []byte) (evs []wire.SwitchAttempt, dropped int, err error) 
 		if e.Idle {
 			e.CPU = cpu
 		}
-		evs = append(evs, e)
-	}
-	if len(evs) != n {
-		return nil, 0, fmt.Errorf("switches: header says %d, got %d", n, len(evs))
-	}
-	return evs, dropped, sc.Err()
+		return e, nil
+	})
 }

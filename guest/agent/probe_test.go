@@ -90,6 +90,29 @@ func TestParseForks(t *testing.T) {
 	}
 }
 
+func TestParseExits(t *testing.T) {
+	evs, dropped, err := ParseExits([]byte("# klpt_exits v2 n=2 dropped=4\n100 1100 70 60 2 0 1 0 1 0 1\n200 1200 71 60 3 -1 0 0 1 1 -1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []wire.ExitCall{
+		{T0: 100, T1: 1100, PID: 70, TGID: 60, Version: 2, State: 0, Pending: true, Enabled0: true, Open: 1},
+		{T0: 200, T1: 1200, PID: 71, TGID: 60, Version: 3, State: -1, Enabled0: true, Enabled1: true, Open: -1},
+	}
+	if dropped != 4 || !reflect.DeepEqual(evs, want) || !evs[0].Outlived() || evs[1].Outlived() {
+		t.Errorf("got %+v dropped %d, want %+v dropped 4 (the first outlived its patch)", evs, dropped, want)
+	}
+	for _, bad := range []string{
+		"# klpt_exits v2 n=2 dropped=0\n100 1100 70 60 2 0 1 0 1 0 1\n", // short
+		"# klpt_exits v1 n=1 dropped=0\n100 1100 70 60 2 0 1 0 1 0\n",   // a probe of another build
+		"# klpt_exits v2 n=1 dropped=0\n100 1100 70 60 2 0 1 0 1 0\n",   // no OPEN
+	} {
+		if _, _, err := ParseExits([]byte(bad)); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
+
 func TestParseSwitches(t *testing.T) {
 	evs, dropped, err := ParseSwitches([]byte("# klpt_switches v3 n=4 dropped=1\n100 60 60 0 1 1 1 1 0 0 1 -16 0 -1 0 0x0\n200 61 61 1 0 0 2 2 0 1 1 -98 0 -1 0 0x0\n300 0 0 0 1 1 0 0 0 0 1 -16 1 3 0 0x0\n400 62 62 1 1 0 0 0 0 0 1 1 0 -1 1 __schedule\n"))
 	if err != nil {

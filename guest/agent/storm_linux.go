@@ -362,11 +362,8 @@ const (
 // the last threads they made are past release_task()'s call of
 // proc_flush_pid(); stormResume starts them again.
 func (r *caseRun) stormPause() error {
-	if r.stormCmd == nil {
-		return fmt.Errorf("no storm is running")
-	}
-	if _, err := io.WriteString(r.stormIn, exitsPause+"\n"); err != nil {
-		return fmt.Errorf("storm pause: %w", err)
+	if err := r.stormSay(exitsPause); err != nil {
+		return err
 	}
 	if line, err := r.stormOut.ReadString('\n'); err != nil || line != exitsPaused+"\n" {
 		return fmt.Errorf("storm did not pause: %q %v", line, err)
@@ -375,12 +372,15 @@ func (r *caseRun) stormPause() error {
 	return nil
 }
 
-func (r *caseRun) stormResume() error {
+func (r *caseRun) stormResume() error { return r.stormSay(exitsResume) }
+
+// stormSay sends the running storm one command line.
+func (r *caseRun) stormSay(cmd string) error {
 	if r.stormCmd == nil {
 		return fmt.Errorf("no storm is running")
 	}
-	if _, err := io.WriteString(r.stormIn, exitsResume+"\n"); err != nil {
-		return fmt.Errorf("storm resume: %w", err)
+	if _, err := io.WriteString(r.stormIn, cmd+"\n"); err != nil {
+		return fmt.Errorf("storm %s: %w", cmd, err)
 	}
 	return nil
 }
